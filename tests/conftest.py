@@ -1,0 +1,43 @@
+"""Shared fixtures: the real data beside the repository and cached synthetic datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    """``$MEDSEG_SHARED_DATA`` when set, else ``../shared/data`` beside the repository."""
+    env = os.environ.get("MEDSEG_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data folder; tests using it skip, saying where it was looked for, when it is absent."""
+    root = shared_data_root()
+    if not root.is_dir():
+        pytest.skip(f"real data not found at {root} (set MEDSEG_SHARED_DATA to its folder)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory):
+    """``synthetic(task, n=..., seed=...)`` writes a synthetic dataset once per session and returns its root."""
+    from medseg.data.synthetic import synthesize
+
+    cache: dict[tuple, Path] = {}
+
+    def make(task: str, n: int = 4, seed: int = 0) -> Path:
+        key = (task, n, seed)
+        if key not in cache:
+            root = tmp_path_factory.mktemp(f"synth-{task}-{n}-{seed}")
+            synthesize(task, root, n=n, seed=seed)
+            cache[key] = root
+        return cache[key]
+
+    return make
