@@ -1,5 +1,23 @@
-"""Segmentation losses with MONAI's loss API."""
+"""Segmentation losses with MONAI's loss API, and a registry to select them by name."""
 
+from .base import RegionLoss, SegmentationLoss
+from .bce import WeightedBCELoss
+from .focal_tversky import FocalTverskyLoss
+from .kappa import KappaLoss
+from .margin import MarginLoss
+from .registry import LOSSES, get_loss
+from .soft_iou import SoftIoULoss
 from .weights import compute_pos_weight
 
-__all__ = ["compute_pos_weight"]
+__all__ = [
+    "LOSSES",
+    "FocalTverskyLoss",
+    "KappaLoss",
+    "MarginLoss",
+    "RegionLoss",
+    "SegmentationLoss",
+    "SoftIoULoss",
+    "WeightedBCELoss",
+    "compute_pos_weight",
+    "get_loss",
+]

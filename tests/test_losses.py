@@ -1,0 +1,356 @@
+"""medseg's losses against independent references: the papers' closed forms, scikit-learn, MONAI's
+losses and published test values, torch's BCE, and values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.losses import DiceCELoss, DiceLoss, FocalLoss, GeneralizedDiceLoss, TverskyLoss
+from sklearn.metrics import cohen_kappa_score, jaccard_score
+
+from medseg.losses import (
+    LOSSES,
+    FocalTverskyLoss,
+    KappaLoss,
+    MarginLoss,
+    SoftIoULoss,
+    WeightedBCELoss,
+    compute_pos_weight,
+    get_loss,
+)
+
+MEDSEG_LOSSES = {
+    "iou": SoftIoULoss,
+    "kappa": KappaLoss,
+    "focal_tversky": FocalTverskyLoss,
+    "wbce": lambda **kw: WeightedBCELoss(pos_weight=3.0, **kw),
+    "margin": MarginLoss,
+}
+
+
+@pytest.fixture
+def rng():
+    return torch.Generator().manual_seed(0)
+
+
+def _hard(shape, rng, p=0.4):
+    return (torch.rand(shape, generator=rng) < p).float()
+
+
+# ------------------------------------------------------------------ soft IoU
+
+
+def test_iou_matches_monai_published_jaccard_case():
+    # MONAI's DiceLoss test case with sigmoid and jaccard=True: 0.470451
+    x = torch.tensor([[[[1.0, -1.0], [-1.0, 1.0]]]])
+    y = torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])
+    assert SoftIoULoss(sigmoid=True)(x, y).item() == pytest.approx(0.470451, abs=1e-6)
+    # MONAI smooths 2I and 2U instead of I and U: the same value up to the 1e-5 smoothing terms
+    assert SoftIoULoss(sigmoid=True)(x, y).item() == pytest.approx(DiceLoss(sigmoid=True, jaccard=True)(x, y).item(), abs=1e-5)
+
+
+def test_iou_by_hand():
+    p = torch.tensor([0.2, 0.8, 0.6, 0.0], dtype=torch.float64).view(1, 1, 2, 2)
+    g = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=torch.float64).view(1, 1, 2, 2)
+    # I = 0.8 + 0.6 = 1.4; U = sum(p + g - p g) = 0.2 + 1 + 1 + 0 = 2.2
+    loss = SoftIoULoss(smooth_nr=0, smooth_dr=0)(p, g)
+    assert loss.item() == pytest.approx(1 - 1.4 / 2.2, abs=1e-7)
+
+
+def test_iou_gradient_is_the_papers_closed_form(rng):
+    g = _hard((1, 1, 6, 7), rng)
+    p = torch.rand((1, 1, 6, 7), generator=rng, dtype=torch.float64).requires_grad_()
+    SoftIoULoss(smooth_nr=0, smooth_dr=0)(p, g).backward()
+    pd = p.detach()
+    intersection = (pd * g).sum()
+    union = (pd + g - pd * g).sum()
+    expected = torch.where(g == 1, -1.0 / union, intersection / union**2)
+    torch.testing.assert_close(p.grad, expected.to(p.grad.dtype), rtol=1e-10, atol=1e-12)
+
+
+def test_iou_on_hard_masks_is_one_minus_sklearn_jaccard(rng):
+    for _ in range(5):
+        p, g = _hard((1, 1, 9, 11), rng), _hard((1, 1, 9, 11), rng)
+        expected = 1 - jaccard_score(g.flatten().numpy(), p.flatten().numpy())
+        assert SoftIoULoss(smooth_nr=0, smooth_dr=0)(p, g).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_iou_batch_sums_over_the_minibatch_before_the_ratio(rng):
+    p, g = torch.rand((3, 1, 5, 5), generator=rng), _hard((3, 1, 5, 5), rng)
+    i = (p * g).sum()
+    u = (p + g - p * g).sum()
+    assert SoftIoULoss(batch=True, smooth_nr=0, smooth_dr=0)(p, g).item() == pytest.approx(1 - (i / u).item(), abs=1e-6)
+    per_item = [1 - ((p[b] * g[b]).sum() / (p[b] + g[b] - p[b] * g[b]).sum()).item() for b in range(3)]
+    assert SoftIoULoss(smooth_nr=0, smooth_dr=0)(p, g).item() == pytest.approx(np.mean(per_item), abs=1e-6)
+
+
+def test_iou_multiclass_softmax_onehot_matches_monai(rng):
+    logits = torch.randn((2, 4, 6, 6), generator=rng)
+    labels = torch.randint(0, 4, (2, 1, 6, 6), generator=rng).float()
+    for include_background in (True, False):
+        kwargs = dict(softmax=True, to_onehot_y=True, include_background=include_background)
+        ours = SoftIoULoss(**kwargs, reduction="none")(logits, labels)
+        monai = DiceLoss(**kwargs, jaccard=True, reduction="none")(logits, labels)
+        assert ours.shape == monai.shape == (2, 4 - (not include_background), 1, 1)
+        torch.testing.assert_close(ours, monai)
+
+
+def test_iou_3d_and_reduction_shapes(rng):
+    p, g = torch.rand((2, 3, 4, 5, 6), generator=rng), _hard((2, 3, 4, 5, 6), rng)
+    assert SoftIoULoss(reduction="none")(p, g).shape == (2, 3, 1, 1, 1)
+    assert SoftIoULoss(reduction="none", batch=True)(p, g).shape == (1, 3, 1, 1, 1)
+    none = SoftIoULoss(reduction="none")(p, g)
+    assert SoftIoULoss(reduction="sum")(p, g).item() == pytest.approx(none.sum().item(), abs=1e-5)
+    assert SoftIoULoss()(p, g).item() == pytest.approx(none.mean().item(), abs=1e-6)
+    torch.testing.assert_close(none, DiceLoss(jaccard=True, reduction="none")(p, g))
+
+
+def test_include_background_false_drops_channel_zero(rng):
+    p, g = torch.rand((2, 3, 5, 5), generator=rng), _hard((2, 3, 5, 5), rng)
+    for loss in (SoftIoULoss, KappaLoss, FocalTverskyLoss):
+        torch.testing.assert_close(loss(include_background=False)(p, g), loss()(p[:, 1:], g[:, 1:]))
+
+
+# ------------------------------------------------------------------ kappa
+
+
+def test_kappa_on_hard_masks_is_one_minus_sklearn_cohen_kappa(rng):
+    for density in (0.1, 0.4, 0.7):
+        p, g = _hard((1, 1, 12, 10), rng, density), _hard((1, 1, 12, 10), rng, 0.4)
+        expected = 1 - cohen_kappa_score(g.flatten().numpy(), p.flatten().numpy())
+        assert KappaLoss(smooth_nr=0, smooth_dr=0)(p, g).item() == pytest.approx(expected, abs=1e-6)
+        assert KappaLoss()(p, g).item() == pytest.approx(expected, abs=1e-4)  # default smoothing
+
+
+def test_kappa_soft_equals_observed_and_chance_agreement(rng):
+    # the report's definition, eq. 18-22: L = (1 - p_o) / (1 - p_c) with soft agreement counts
+    p = torch.rand((1, 1, 8, 8), generator=rng, dtype=torch.float64)
+    g = _hard((1, 1, 8, 8), rng).double()
+    n = p.numel()
+    p_o = ((p * g).sum() + ((1 - p) * (1 - g)).sum()) / n
+    p_c = (p.sum() * g.sum() + (1 - p).sum() * (1 - g).sum()) / n**2
+    assert KappaLoss(smooth_nr=0, smooth_dr=0)(p, g).item() == pytest.approx(((1 - p_o) / (1 - p_c)).item(), rel=1e-6)
+
+
+def test_kappa_published_form_is_the_reports_eq_26_by_hand():
+    p = torch.tensor([0.9, 0.2, 0.7, 0.1]).view(1, 1, 2, 2)
+    g = torch.tensor([1.0, 0.0, 1.0, 1.0]).view(1, 1, 2, 2)
+    spg, sp, sg, n = 0.9 + 0.7 + 0.1, 1.9, 3.0, 4
+    expected = 1 - (2 * spg - sp * sg / n) / (sp + sg - 2 * spg / n)
+    loss = KappaLoss(published_form=True, smooth_nr=0, smooth_dr=0)(p, g)
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    # the two forms differ: the published one does not vanish for a perfect prediction
+    assert KappaLoss(smooth_nr=0, smooth_dr=0)(g, g).item() == pytest.approx(0, abs=1e-7)
+    assert KappaLoss(published_form=True, smooth_nr=0, smooth_dr=0)(g, g).item() != pytest.approx(0, abs=1e-3)
+
+
+# ------------------------------------------------------------------ focal-Tversky
+
+
+def test_focal_tversky_gamma_one_is_monai_tversky(rng):
+    logits, g = torch.randn((2, 2, 7, 7), generator=rng), _hard((2, 2, 7, 7), rng)
+    for alpha, beta in ((0.3, 0.7), (0.7, 0.3), (0.5, 0.5)):
+        for batch in (False, True):
+            kwargs = dict(alpha=alpha, beta=beta, sigmoid=True, batch=batch, smooth_nr=1.0, smooth_dr=1.0)
+            torch.testing.assert_close(FocalTverskyLoss(gamma=1.0, **kwargs)(logits, g), TverskyLoss(**kwargs)(logits, g))
+
+
+def test_focal_tversky_half_half_is_dice(rng):
+    p, g = torch.rand((2, 1, 7, 7), generator=rng), _hard((2, 1, 7, 7), rng)
+    ours = FocalTverskyLoss(alpha=0.5, beta=0.5, gamma=1.0, smooth_nr=0, smooth_dr=0)(p, g)
+    torch.testing.assert_close(ours, DiceLoss(smooth_nr=0, smooth_dr=0)(p, g))
+
+
+def test_focal_tversky_by_hand_with_paper_defaults():
+    p = torch.tensor([0.9, 0.4, 0.3, 0.0]).view(1, 1, 2, 2)
+    g = torch.tensor([1.0, 1.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    tp, fp, fn = 0.9 + 0.4, 0.3, 0.1 + 0.6
+    ti = tp / (tp + 0.3 * fp + 0.7 * fn)
+    loss = FocalTverskyLoss(smooth_nr=0, smooth_dr=0)(p, g)  # alpha 0.3, beta 0.7, gamma 0.75
+    assert loss.item() == pytest.approx((1 - ti) ** 0.75, abs=1e-6)
+
+
+def test_focal_tversky_penalises_false_negatives_more():
+    g = torch.zeros(1, 1, 4, 4)
+    g[..., :2, :] = 1
+    missed = g.clone()
+    missed[..., 0, :2] = 0  # two false negatives
+    extra = g.clone()
+    extra[..., 3, :2] = 1  # two false positives
+    loss = FocalTverskyLoss()
+    assert loss(missed, g) > loss(extra, g)
+
+
+# ------------------------------------------------------------------ weighted BCE and margin
+
+
+def test_wbce_logits_match_torch_bce_with_logits(rng):
+    x, g = torch.randn((2, 1, 9, 9), generator=rng) * 4, _hard((2, 1, 9, 9), rng)
+    for w in (1.0, 2.5, 28.9):
+        ref = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(w))(x, g)
+        torch.testing.assert_close(WeightedBCELoss(pos_weight=w, sigmoid=True)(x, g), ref)
+
+
+def test_wbce_probabilities_by_hand_with_keras_clipping():
+    p = torch.tensor([0.0, 0.25, 1.0, 0.5], dtype=torch.float64).view(1, 1, 2, 2)
+    g = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64).view(1, 1, 2, 2)
+    w, eps = 3.0, 1e-7
+    terms = [-w * np.log(eps), -np.log(0.75), -np.log(eps), -w * np.log(0.5)]
+    loss = WeightedBCELoss(pos_weight=w)(p, g)
+    assert loss.item() == pytest.approx(np.mean(terms), rel=1e-5)
+    assert WeightedBCELoss(pos_weight=w, reduction="none")(p, g).shape == p.shape
+
+
+def test_wbce_logits_and_probabilities_agree(rng):
+    x, g = torch.randn((1, 1, 6, 6), generator=rng, dtype=torch.float64), _hard((1, 1, 6, 6), rng).double()
+    a = WeightedBCELoss(pos_weight=2.0, sigmoid=True)(x, g)
+    b = WeightedBCELoss(pos_weight=2.0)(torch.sigmoid(x), g)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_wbce_extreme_logits_are_finite():
+    x = torch.tensor([-200.0, 200.0, -200.0, 200.0]).view(1, 1, 2, 2).requires_grad_()
+    g = torch.tensor([1.0, 0.0, 0.0, 1.0]).view(1, 1, 2, 2)
+    loss = WeightedBCELoss(pos_weight=5.0, sigmoid=True)(x, g)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+    assert loss.item() == pytest.approx((5 * 200 + 200) / 4, rel=1e-6)
+
+
+def test_margin_loss_by_hand_and_against_the_keras_formula():
+    p = torch.tensor([0.95, 0.5, 0.05, 0.3]).view(1, 1, 2, 2)
+    g = torch.tensor([1.0, 1.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    # positives below 0.9 cost 0.5 (0.9 - p)^2; negatives above 0.1 cost 0.25 (p - 0.1)^2
+    assert MarginLoss()(p, g).item() == pytest.approx((0 + 0.5 * 0.16 + 0 + 0.25 * 0.04) / 4, abs=1e-7)
+
+    def keras_margin(labels, raw, margin=0.4, downweight=0.5, pos_weight=2.0):  # the official code's terms
+        logits = raw - 0.5
+        positive = pos_weight * labels * (logits < margin) * (logits - margin) ** 2
+        negative = (1 - labels) * (logits > -margin) * (logits + margin) ** 2
+        return np.mean(0.5 * positive + downweight * 0.5 * negative)
+
+    rng = np.random.default_rng(1)
+    raw, labels = rng.random((1, 1, 8, 8)), (rng.random((1, 1, 8, 8)) > 0.5).astype(float)
+    ours = MarginLoss(pos_weight=2.0)(torch.from_numpy(raw), torch.from_numpy(labels))
+    assert ours.item() == pytest.approx(keras_margin(labels, raw), rel=1e-6)
+
+
+def test_pos_weight_from_masks_feeds_wbce():
+    masks = [np.pad(np.ones((2, 2)), 1), np.zeros((4, 4))]  # 4 positive, 12 negative; the empty mask is ignored
+    w = compute_pos_weight(masks)
+    assert w == pytest.approx(3.0)
+    assert get_loss("wbce", pos_weight=w).pos_weight.item() == pytest.approx(3.0)
+
+
+# ------------------------------------------------------------------ API, options and robustness
+
+
+def test_registry_returns_monai_losses_where_monai_has_them():
+    expected = {"dice": DiceLoss, "gdl": GeneralizedDiceLoss, "tversky": TverskyLoss, "focal": FocalLoss, "dice_bce": DiceCELoss}
+    for name, cls in expected.items():
+        assert type(get_loss(name)) is cls
+    assert type(get_loss("iou", sigmoid=True)) is SoftIoULoss and get_loss("iou", sigmoid=True).sigmoid
+    required = {"bce", "wbce", "iou", "dice", "gdl", "tversky", "focal", "focal_tversky", "dice_bce", "kappa", "margin"}
+    assert required <= set(LOSSES)
+
+
+def test_registry_errors():
+    with pytest.raises(ValueError, match="unknown loss 'jacard'.*bce.*dice.*iou"):
+        get_loss("jacard")
+    with pytest.raises(ValueError, match="needs pos_weight"):
+        get_loss("wbce")
+    with pytest.raises(ValueError, match="use 'wbce'"):
+        get_loss("bce", pos_weight=2.0)
+
+
+@pytest.mark.parametrize("name", sorted(MEDSEG_LOSSES))
+def test_invalid_options_and_shapes_raise_value_error(name):
+    make = MEDSEG_LOSSES[name]
+    with pytest.raises(ValueError, match="reduction"):
+        make(reduction="avg")
+    with pytest.raises(ValueError, match="more than 1"):
+        make(sigmoid=True, softmax=True)
+    with pytest.raises(ValueError, match="callable"):
+        make(other_act="tanh")
+    with pytest.raises(ValueError, match=r"\(2, 1, 4, 4\).*\(2, 1, 5, 5\)"):
+        make()(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 4, 4))
+
+
+def test_invalid_hyper_parameters():
+    for bad in (dict(gamma=0), dict(alpha=-1)):
+        with pytest.raises(ValueError):
+            FocalTverskyLoss(**bad)
+    with pytest.raises(ValueError):
+        SoftIoULoss(smooth_nr=-1)
+    with pytest.raises(ValueError):
+        WeightedBCELoss(pos_weight=0)
+    with pytest.raises(ValueError):
+        MarginLoss(margin=0.7)
+
+
+@pytest.mark.parametrize("name", sorted(MEDSEG_LOSSES))
+def test_softmax_onehot_multiclass_and_3d(name, rng):
+    logits = torch.randn((2, 3, 4, 5, 6), generator=rng, requires_grad=True)
+    labels = torch.randint(0, 3, (2, 1, 4, 5, 6), generator=rng)
+    loss = MEDSEG_LOSSES[name](softmax=True, to_onehot_y=True)(logits, labels)
+    loss.backward()
+    assert loss.dim() == 0 and torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    with pytest.warns(UserWarning, match="single channel"):
+        MEDSEG_LOSSES[name](to_onehot_y=True)(torch.rand(1, 1, 3, 3), torch.ones(1, 1, 3, 3))
+
+
+@pytest.mark.parametrize("name", sorted(MEDSEG_LOSSES))
+@pytest.mark.parametrize("case", ["empty", "all_ones", "single_pixel"])
+def test_finite_value_and_gradient_on_edge_cases(name, case):
+    shape = (2, 1, 16, 16)
+    target = torch.zeros(shape) if case == "empty" else torch.ones(shape)
+    prediction = target.clone()
+    if case == "single_pixel":
+        target = torch.zeros(shape)
+        target[:, :, 3, 4] = 1
+        prediction = target.clone()
+    prediction.requires_grad_()
+    loss = MEDSEG_LOSSES[name]()(prediction, target)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(prediction.grad).all()
+    if name in ("iou", "kappa", "focal_tversky"):  # a perfect prediction costs (almost) nothing
+        assert loss.item() == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(MEDSEG_LOSSES))
+def test_half_precision_accumulates_in_float32(name):
+    # 8 x 256 x 256 ones sum to 524288, beyond float16's range: accumulating in float16 would give inf
+    x = torch.full((8, 1, 256, 256), 4.0, dtype=torch.float16)
+    g = torch.ones((8, 1, 256, 256), dtype=torch.float16)
+    loss = MEDSEG_LOSSES[name](sigmoid=True)(x, g)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    reference = MEDSEG_LOSSES[name](sigmoid=True)(x.float(), g.float())
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-3, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", sorted(MEDSEG_LOSSES))
+def test_finite_under_autocast(name, dtype, rng):
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+    image, target = torch.rand((2, 1, 64, 64), generator=rng), _hard((2, 1, 64, 64), rng)
+    with torch.autocast("cpu", dtype=dtype):
+        logits = conv(image)
+        assert logits.dtype == dtype
+        loss = MEDSEG_LOSSES[name](sigmoid=True)(logits, target)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in conv.parameters())
+
+
+def test_margin_hand_written_backward_matches_autograd_of_the_formula(rng):
+    x = torch.randn((2, 1, 7, 7), generator=rng, dtype=torch.float64) * 2
+    g = torch.rand((2, 1, 7, 7), generator=rng, dtype=torch.float64)  # soft targets too
+    for sigmoid in (False, True):
+        a = x.clone().requires_grad_()
+        MarginLoss(pos_weight=1.7, downweight=0.3, sigmoid=sigmoid)(a if sigmoid else torch.sigmoid(a), g).backward()
+        b = x.clone().requires_grad_()
+        p = torch.sigmoid(b)
+        formula = 0.5 * 1.7 * g * torch.relu(0.9 - p) ** 2 + 0.5 * 0.3 * (1 - g) * torch.relu(p - 0.1) ** 2
+        formula.mean().backward()
+        torch.testing.assert_close(a.grad, b.grad)
+    assert torch.autograd.gradcheck(lambda t: MarginLoss(sigmoid=True)(t, g), (x.clone().requires_grad_(),))
