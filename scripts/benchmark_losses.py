@@ -1,0 +1,112 @@
+"""Forward+backward time of every registered loss, side by side in one run.
+
+Every candidate runs on the same logits and targets, interleaved round by round (the order rotates
+every round so that no candidate always follows the same neighbour), and the table reports medians
+and ratios against a baseline measured in the same rounds: ``monai.losses.DiceLoss(sigmoid=True)``
+for the region losses, ``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` for the cross-entropy and
+margin losses. A straightforward soft IoU that computes ``U = Σ(p + g − p·g)`` element by element is
+included for reference.
+
+    python scripts/benchmark_losses.py [--rounds 30] [--device cpu|cuda|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from monai.losses import DiceLoss
+
+from medseg.losses import LOSSES, compute_pos_weight, get_loss
+
+SHAPES = [(8, 1, 256, 256), (2, 1, 96, 96, 96)]
+REGION_BASELINE = "monai DiceLoss"
+BCE_BASELINE = "torch BCEWithLogitsLoss"
+BCE_FAMILY = {"bce", "wbce", "margin", "focal", "dice_bce"}
+
+
+def naive_soft_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft IoU with the union computed element-wise, the way the formula reads."""
+    p = torch.sigmoid(logits)
+    axes = list(range(2, p.dim()))
+    intersection = (p * target).sum(axes)
+    union = (p + target - p * target).sum(axes)
+    return (1 - (intersection + 1e-5) / (union + 1e-5)).mean()
+
+
+def candidates(pos_weight: float) -> dict[str, Callable]:
+    kwargs = {name: {"sigmoid": True} for name in LOSSES}
+    kwargs["focal"] = {}  # MONAI's focal loss takes logits and applies its own sigmoid
+    kwargs["wbce"] = {"sigmoid": True, "pos_weight": pos_weight}
+    losses: dict[str, Callable] = {
+        REGION_BASELINE: DiceLoss(sigmoid=True),
+        BCE_BASELINE: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight)),
+    }
+    losses.update({name: get_loss(name, **kwargs[name]) for name in sorted(LOSSES)})
+    losses["iou, element-wise union (reference)"] = naive_soft_iou
+    return losses
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_once(loss: Callable, logits: torch.Tensor, target: torch.Tensor) -> float:
+    logits.grad = None
+    synchronize(logits.device)
+    start = time.perf_counter()
+    loss(logits, target).backward()
+    synchronize(logits.device)
+    return time.perf_counter() - start
+
+
+def benchmark(shape: tuple[int, ...], device: torch.device, rounds: int, warmup: int = 3) -> dict[str, float]:
+    gen = torch.Generator().manual_seed(0)
+    target = (torch.rand(shape, generator=gen) < 0.2).float()
+    logits = (torch.randn(shape, generator=gen) + 2 * target - 1).to(device).requires_grad_()
+    target = target.to(device)
+    pos_weight = compute_pos_weight([target.cpu()])
+    losses = {name: loss.to(device) if isinstance(loss, torch.nn.Module) else loss for name, loss in candidates(pos_weight).items()}
+    names = list(losses)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(warmup + rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            elapsed = time_once(losses[name], logits, target)
+            if r >= warmup:
+                times[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def report(shape: tuple[int, ...], device: torch.device, medians: dict[str, float]) -> None:
+    print(f"\n### {tuple(shape)} on {device.type}\n")
+    print("| loss | median ms | baseline | ratio |")
+    print("|---|---:|---|---:|")
+    for name, seconds in medians.items():
+        if name in (REGION_BASELINE, BCE_BASELINE):
+            print(f"| {name} (baseline) | {seconds * 1e3:.2f} | | 1.00 |")
+            continue
+        baseline = BCE_BASELINE if name in BCE_FAMILY else REGION_BASELINE
+        print(f"| {name} | {seconds * 1e3:.2f} | {baseline} | {seconds / medians[baseline]:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30, help="timed rounds per shape (default 30)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="cuda is skipped when absent")
+    args = parser.parse_args()
+    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, forward+backward, {args.rounds} interleaved rounds")
+    for device in devices:
+        for shape in SHAPES:
+            report(shape, device, benchmark(shape, device, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
