@@ -1,0 +1,57 @@
+"""Image loading with explicitly chosen MONAI readers.
+
+MONAI's ``LoadImage`` always instantiates its default reader list, whose optional nvImageCodec DICOM
+reader warns (twice) on machines without that library, even when the caller names the readers.
+:func:`load_imaged` builds a ``LoadImaged`` with the given readers, silencing only that notice.
+Readers named by the caller are tried last-to-first, so ``(PydicomReader(), PILReader())`` reads
+PNG/JPEG with Pillow and falls back to pydicom for DICOM files.
+
+Axis convention: ``PILReader`` (``reverse_indexing=True``), ``PydicomReader`` (``swap_ij=True``) and
+``ITKReader`` (``reverse_indexing=True``) all return spatial axes as (x, y[, z]), i.e. the transpose
+of the (row, column) arrays of Pillow, pydicom and SimpleITK, so images and masks read by different
+readers stay aligned.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+from monai.config import KeysCollection
+from monai.data import ImageReader, ITKReader, PILReader, PydicomReader
+from monai.transforms import LoadImaged
+
+__all__ = ["image_readers_2d", "load_imaged", "mask_reader_2d", "volume_reader"]
+
+
+def image_readers_2d() -> tuple[ImageReader, ...]:
+    """Readers for 2D images: Pillow (PNG, JPEG, BMP, PPM) first, then pydicom (single-frame DICOM)."""
+    return (PydicomReader(), PILReader())
+
+
+def mask_reader_2d() -> ImageReader:
+    """Reader for 2D masks and label images (PNG, PPM): Pillow."""
+    return PILReader()
+
+
+def volume_reader() -> ImageReader:
+    """Reader for CT volumes (NIfTI, NRRD, MHA/MHD) and DICOM series folders: ITK, as SegCaps read LUNA16."""
+    return ITKReader()
+
+
+def load_imaged(keys: KeysCollection, reader: ImageReader | Sequence[ImageReader], **kwargs) -> LoadImaged:
+    """``LoadImaged(keys, reader, image_only=True, ensure_channel_first=True, **kwargs)``, built quietly.
+
+    Only the construction is quiet: read errors still raise, naming the file.
+    """
+    kwargs = {"image_only": True, "ensure_channel_first": True, **kwargs}
+    plugin_logger = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
+    level = plugin_logger.level
+    plugin_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader")
+            return LoadImaged(keys, reader=reader, **kwargs)
+    finally:
+        plugin_logger.setLevel(level)
