@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from medseg.transforms.masks import HELEN_CLASSES, LFW_COLOURS, LUNA16_LABELS
+
 __all__ = [
     "LUNA16_LABELS",
     "LFW_COLOURS",
@@ -43,12 +45,6 @@ __all__ = [
     "make_luna16",
     "synthesize",
 ]
-
-#: Label values of the LUNA16 ``seg-lungs-LUNA16`` masks.
-LUNA16_LABELS = {"left_lung": 3, "right_lung": 4, "trachea": 5}
-
-#: Colour code of the LFW Part Labels ground truth (``.ppm``).
-LFW_COLOURS = {"hair": (255, 0, 0), "skin": (0, 255, 0), "background": (0, 0, 255)}
 
 #: DICOM UID root of the LIDC/LUNA16 series UIDs, so synthetic series UIDs look like real ones.
 LUNA16_UID_PREFIX = "1.3.6.1.4.1.14519.5.2.1.6279.6001."
