@@ -11,7 +11,8 @@ records a :class:`BadPair` there and goes on (``medseg prepare`` does the latter
   image), ``"masks/{stem}_mask.png"``, ``"labels/{stem}.*"`` (``*`` is a wildcard that must match
   exactly one file) or ``"wholeLung-{id}.nrrd"``;
 - ``image_pattern``, matched against each candidate image's name, e.g. ``"*"`` (every image) or
-  ``"ct-{id}.nrrd"``, whose ``{fields}`` are available to ``mask_pattern``.
+  ``"ct-{id}.nrrd"``, whose ``{fields}`` are available to ``mask_pattern``; a pattern without an
+  extension (``"ct-{id}"``) is matched against the name without its extension.
 
 ``{stem}`` (the image name without its extension, ``.nii.gz`` counting as one) and ``{name}`` (the
 full file name) are always available. Python's :mod:`string` formatting and :mod:`fnmatch` only go
@@ -141,11 +142,17 @@ class NameRule:
             )
 
     def image_fields(self, name: str) -> dict[str, str] | None:
-        """The fields of an image called ``name`` (no folders), or ``None`` when it does not match."""
-        match = re.fullmatch(_template_regex(self.image_pattern, "[^/]+?"), name)
+        """The fields of an image called ``name`` (no folders), or ``None`` when it does not match.
+
+        A pattern that ends with a file extension (``"ct-{id}.nrrd"``) is matched against the whole
+        name, any other (``"ct-{id}"``, ``"*"``) against the stem.
+        """
+        stem = split_suffix(name)[0]
+        target = name if split_suffix(self.image_pattern)[1] else stem
+        match = re.fullmatch(_template_regex(self.image_pattern, "[^/]+?"), target)
         if match is None:
             return None
-        return {**match.groupdict(), "stem": split_suffix(name)[0], "name": name}
+        return {**match.groupdict(), "stem": stem, "name": name}
 
     def is_mask(self, relative_path: str) -> bool:
         """Whether a path relative to the root looks like a mask, so that it is not taken as an image."""
