@@ -3,8 +3,9 @@
 MONAI's ``LoadImage`` always instantiates its default reader list, whose optional nvImageCodec DICOM
 reader warns (twice) on machines without that library, even when the caller names the readers.
 :func:`load_imaged` builds a ``LoadImaged`` with the given readers, silencing only that notice.
-Readers named by the caller are tried last-to-first, so ``(PydicomReader(), PILReader())`` reads
-PNG/JPEG with Pillow and falls back to pydicom for DICOM files.
+Readers named by the caller are tried last-to-first, so ``(PILReader(), PydicomReader())`` reads
+DICOM files with pydicom, which rejects any other file at once (no ``DICM`` preamble), and PNG/JPEG
+with Pillow (which, tried first, would warn about a DICOM file's "EXIF data" before failing).
 
 Axis convention: ``PILReader`` (``reverse_indexing=True``), ``PydicomReader`` (``swap_ij=True``) and
 ``ITKReader`` (``reverse_indexing=True``) all return spatial axes as (x, y[, z]), i.e. the transpose
@@ -26,8 +27,8 @@ __all__ = ["image_readers_2d", "load_imaged", "mask_reader_2d", "volume_reader"]
 
 
 def image_readers_2d() -> tuple[ImageReader, ...]:
-    """Readers for 2D images: Pillow (PNG, JPEG, BMP, PPM) first, then pydicom (single-frame DICOM)."""
-    return (PydicomReader(), PILReader())
+    """Readers for 2D images: pydicom (single-frame DICOM), then Pillow (PNG, JPEG, BMP, PPM)."""
+    return (PILReader(), PydicomReader())
 
 
 def mask_reader_2d() -> ImageReader:
