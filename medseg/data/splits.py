@@ -66,7 +66,7 @@ def kfold_splits(
     """
     cases = np.array([str(entry["case"]) for entry in datalist])
     if len(set(cases)) != len(cases):
-        duplicated = sorted({c for c in cases if (cases == c).sum() > 1})
+        duplicated = sorted({str(c) for c in cases if (cases == c).sum() > 1})
         raise ValueError(f"kfold_splits: case names must be unique, repeated: {duplicated[:5]}")
     groups = _groups(datalist, group_key)
     n_groups = len(set(groups))
