@@ -5,7 +5,8 @@ samples slices from the converted array, skipping slices whose mask is empty for
 validation and keeping them all for testing. :class:`SliceDataset` does the same on MONAI
 datalists: a volume transform (e.g. :func:`medseg.transforms.luna16_transforms`) runs once per
 volume, its output is cached, and each item is one slice cut from the cache (with MONAI's
-``SpatialCrop`` and ``SqueezeDim``, which keep the slice's affine right), then passed through a 2D
+``SpatialCrop`` and ``SqueezeDim``, which turn the volume's affine into the slice's in-plane (x, y)
+affine), then passed through a 2D
 transform (e.g. :func:`medseg.transforms.segcaps_augmentation`).
 
 MONAI's ``CacheDataset`` caches whole items and ``PatchDataset``/``GridPatchDataset`` iterate over
