@@ -6,8 +6,7 @@ validation and keeping them all for testing. :class:`SliceDataset` does the same
 datalists: a volume transform (e.g. :func:`medseg.transforms.luna16_transforms`) runs once per
 volume, its output is cached, and each item is one slice cut from the cache (with MONAI's
 ``SpatialCrop`` and ``SqueezeDim``, which turn the volume's affine into the slice's in-plane (x, y)
-affine), then passed through a 2D
-transform (e.g. :func:`medseg.transforms.segcaps_augmentation`).
+affine), then passed through a 2D transform (e.g. :func:`medseg.transforms.segcaps_augmentation`).
 
 MONAI's ``CacheDataset`` caches whole items and ``PatchDataset``/``GridPatchDataset`` iterate over
 patches without a per-slice index (no empty-slice rule, no map-style access), hence this class.
