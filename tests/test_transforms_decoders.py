@@ -154,6 +154,7 @@ def test_png_and_dicom_readers_agree_on_axes(tmp_path):
     np.testing.assert_array_equal(dcm[0].numpy(), array.T)
 
 
+@pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")  # radiographs have no patient orientation
 def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
     entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
     pixels = pydicom.dcmread(entry["image"]).pixel_array.astype(float)

@@ -292,7 +292,7 @@ def format_report(report: PrepareReport) -> str:
         f"  pairs found          {s['pairs_found']}",
         f"  valid pairs          {s['cases']}" + (f" (official splits: {splits})" if splits else ""),
         f"  bad pairs            {s['bad_pairs']}",
-        f"  cases / groups       {s['cases']} cases, {s['groups']} patients (groups for the folds)",
+        f"  cases                {s['cases']} in {s['groups']} group(s) by patient (a group never straddles two subsets)",
         f"  slices               {s['slices']} ({s['slices_with_foreground']} with foreground)",
         f"  foreground fraction  {s['foreground_fraction']:.4f} of all pixels",
         f"  neg/pos pixel ratio  {ratio} over masks with foreground (SegCaps' pos_weight; {_REPORTED_RATIOS})",
