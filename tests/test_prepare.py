@@ -204,15 +204,25 @@ def test_nothing_valid_leaves_the_old_file_untouched(tmp_path):
 def test_a_failed_write_leaves_no_partial_file(synthetic, tmp_path, monkeypatch):
     out = tmp_path / "datalist.json"
     out.write_text('{"old": true}')
+    written = []
 
-    def failing_dump(payload, stream, **kwargs):
-        stream.write('{"training": [')
-        raise OSError("disk full")
+    def failing_replace(source, target):
+        written.append(Path(source).read_text())
+        raise OSError("rename refused")
 
-    monkeypatch.setattr(prepare_module.json, "dump", failing_dump)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(prepare_module.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="rename refused"):
         prepare_datalist("cxr", synthetic("cxr", n=4), out, n_folds=0)
+    assert json.loads(written[0])["numTraining"] == 4  # the complete JSON went to a temporary file first
     assert out.read_text() == '{"old": true}' and [p.name for p in tmp_path.iterdir()] == ["datalist.json"]
+
+
+def test_slice_indices_stay_on_one_line(synthetic, tmp_path):
+    out = tmp_path / "luna16.json"
+    entries = prepare_datalist("luna16", synthetic("luna16", n=2), out, n_folds=0).datalist
+    text = out.read_text()
+    assert json.loads(text)["training"] == entries
+    assert f'"foreground_slices": [{", ".join(map(str, entries[0]["foreground_slices"]))}]' in text
 
 
 def test_options_that_do_not_apply_are_refused(tmp_path):

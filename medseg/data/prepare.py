@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -185,6 +186,15 @@ class _Checker:
             yield from planes
 
 
+_INT_LIST = re.compile(r"\[\s*-?\d+(?:,\s*-?\d+)*\s*\]")
+
+
+def _dumps(payload: Mapping) -> str:
+    """JSON with one key or entry a line, but lists of integers (slice indices) kept on one line."""
+    text = json.dumps(payload, indent=1)
+    return _INT_LIST.sub(lambda match: "[" + ", ".join(re.findall(r"-?\d+", match.group(0))) + "]", text) + "\n"
+
+
 def write_json_atomic(path: str | Path, payload: Mapping) -> Path:
     """Write ``payload`` as JSON to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -192,8 +202,7 @@ def write_json_atomic(path: str | Path, payload: Mapping) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=1)
-            stream.write("\n")
+            stream.write(_dumps(payload))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
