@@ -163,6 +163,23 @@ def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
     np.testing.assert_allclose(image[0].numpy().T, (pixels - pixels.min()) / (pixels.max() - pixels.min()), atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")
+def test_monochrome1_radiograph_is_inverted(synthetic, tmp_path):
+    entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
+    ds = pydicom.dcmread(entry["image"])
+    stored = ds.pixel_array.astype(np.uint16)
+    ds.PhotometricInterpretation = "MONOCHROME1"  # lowest value shown white
+    ds.PixelData = (4095 - stored).astype(np.uint16).tobytes()
+    ds.save_as(tmp_path / "inverted.dcm")
+    load = load_imaged("image", image_readers_2d())
+    original = load({"image": entry["image"]})["image"]
+    inverted = load({"image": str(tmp_path / "inverted.dcm")})["image"]
+    np.testing.assert_array_equal(original[0].numpy(), stored.T)
+    # stored y = 4095 - x has min 4095 - max(x) and max 4095 - min(x): min + max - y = x + 4095 - min(x) - max(x)
+    offset = 4095.0 - float(stored.min()) - float(stored.max())
+    np.testing.assert_allclose(inverted[0].numpy(), stored.T.astype(float) + offset)
+
+
 def test_greyscale_matches_pillow():
     rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     grey = ToGreyscale()(torch.as_tensor(rgb.transpose(2, 0, 1)))

@@ -2,7 +2,7 @@
 
 from .augmentation import SEGCAPS_AUGMENTATION, segcaps_augmentation
 from .intensity import RandSaltAndPepper, RandSaltAndPepperd, SaltAndPepperd, ToGreyscale, ToGreyscaled
-from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
+from .io import RadiographReader, image_readers_2d, load_imaged, mask_reader_2d, volume_reader
 from .masks import (
     HELEN_CLASSES,
     LFW_CLASSES,
@@ -35,6 +35,7 @@ __all__ = [
     "MergeMasksd",
     "Rand2DSimardElastic",
     "Rand2DSimardElasticd",
+    "RadiographReader",
     "RandSaltAndPepper",
     "RandSaltAndPepperd",
     "SaltAndPepperd",

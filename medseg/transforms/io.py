@@ -19,16 +19,33 @@ import logging
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 from monai.config import KeysCollection
 from monai.data import ImageReader, ITKReader, PILReader, PydicomReader
 from monai.transforms import LoadImaged
 
-__all__ = ["image_readers_2d", "load_imaged", "mask_reader_2d", "volume_reader"]
+__all__ = ["RadiographReader", "image_readers_2d", "load_imaged", "mask_reader_2d", "volume_reader"]
+
+
+class RadiographReader(PydicomReader):
+    """MONAI's ``PydicomReader``, with ``MONOCHROME1`` images inverted to ``MONOCHROME2`` grey levels.
+
+    A ``MONOCHROME1`` DICOM (common for computed radiography) shows its lowest value as white;
+    MONAI reads the stored values as they are, so lungs would come out bright. This reader returns
+    ``min + max - x`` for such files (the same range, dark lungs), and the array unchanged otherwise.
+    """
+
+    def get_data(self, data) -> tuple[np.ndarray, dict]:
+        array, meta = super().get_data(data)
+        datasets = data if isinstance(data, (list, tuple)) else [data]
+        if any(getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1" for ds in datasets):
+            array = array.max() + array.min() - array
+        return array, meta
 
 
 def image_readers_2d() -> tuple[ImageReader, ...]:
-    """Readers for 2D images: pydicom (single-frame DICOM), then Pillow (PNG, JPEG, BMP, PPM)."""
-    return (PILReader(), PydicomReader())
+    """Readers for 2D images: pydicom (single-frame DICOM, ``MONOCHROME1`` inverted), then Pillow (PNG, JPEG, BMP, PPM)."""
+    return (PILReader(), RadiographReader())
 
 
 def mask_reader_2d() -> ImageReader:
