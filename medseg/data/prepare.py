@@ -186,7 +186,8 @@ class _Checker:
             yield from planes
 
 
-_INT_LIST = re.compile(r"\[\s*-?\d+(?:,\s*-?\d+)*\s*\]")
+# a list of integers as json.dumps(indent=...) lays it out: real newlines occur only between tokens, never in strings
+_INT_LIST = re.compile(r"\[\n\s*-?\d+(?:,\n\s*-?\d+)*\n\s*\]")
 
 
 def _dumps(payload: Mapping) -> str:

@@ -24,7 +24,7 @@ import torch
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data.meta_obj import get_track_meta
 from monai.transforms import MapTransform, RandomizableTransform, Resample
-from monai.utils import GridSampleMode, GridSamplePadMode, TransformBackends, convert_to_tensor, ensure_tuple_rep
+from monai.utils import GridSampleMode, GridSamplePadMode, convert_to_tensor, ensure_tuple_rep
 from scipy import ndimage
 
 __all__ = ["Rand2DSimardElastic", "Rand2DSimardElasticd", "affine_from_points"]
