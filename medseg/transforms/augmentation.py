@@ -3,18 +3,18 @@
 LaLonde & Bagci (2018) and van Beers (capsule networks with IoU loss) apply, independently and each
 with its own probability, to the image and its mask together (``augmentImages`` in SegCaps' code):
 
-============================  ===========  ==================================================  =====================================
+============================  ===========  ==================================================  ========================================
 transform                     probability  parameters (SegCaps)                                 MONAI transform
-============================  ===========  ==================================================  =====================================
+============================  ===========  ==================================================  ========================================
 rotation                      1/10         angle uniform in +-45 degrees                        ``RandRotated``
 elastic deformation           1/5          alpha 1000, sigma 80, random affine 50 px            :class:`Rand2DSimardElasticd` (medseg)
-shift                         1/10         up to 20 % of the size along each axis              ``RandAffined(translate_range)``
+shift                         1/10         up to 20 % of the size along each axis               ``RandAffined(translate_range)``
 shear                         1/10         intensity 16 (degrees)                               ``RandAffined(shear_range)``
 zoom                          1/10         Keras zoom 0.75 = magnification 4/3                  ``RandZoomd``
 horizontal flip               1/10                                                              ``RandFlipd``
 vertical flip                 1/10                                                              ``RandFlipd``
 salt and pepper (image only)  1/10         salt share 0.2, amount 0.04                          :class:`RandSaltAndPepperd` (medseg)
-============================  ===========  ==================================================  =====================================
+============================  ===========  ==================================================  ========================================
 
 Spatial transforms interpolate image and mask bilinearly with zeros outside, sharing their random
 parameters, and the mask is re-binarised at 0.5 at the end (SegCaps: ``mask > 0.5``) with MONAI's
