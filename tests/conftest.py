@@ -41,3 +41,16 @@ def synthetic(tmp_path_factory):
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def real_data(shared_data):
+    """``real_data(name)``: one folder of the real data (``cxr_openist``, ``lfw_parts``, ``ct_cip``), or a skip naming it."""
+
+    def get(name: str) -> Path:
+        path = shared_data / name
+        if not path.is_dir():
+            pytest.skip(f"real data subset {name} not found at {path}")
+        return path
+
+    return get

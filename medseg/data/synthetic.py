@@ -14,6 +14,12 @@ and script can be exercised end to end without downloading anything:
   the official ``parts_{train,validation,test}.txt`` split lists.
 - :func:`make_dicom_ct`: one CT DICOM series per case written with pydicom, and the case's lung
   mask as NIfTI on the same grid.
+- :func:`make_shenzhen`: the Shenzhen chest X-ray layout, ``CXR_png/CHNCXR_NNNN_D.png`` with
+  ``masks/CHNCXR_NNNN_D_mask.png``.
+- :func:`make_cxr_dicom`: a generic ``images/`` + ``masks/`` folder pair of single-frame DICOM
+  radiographs (12-bit, Digital X-Ray storage) and PNG lung masks.
+- :func:`make_helen`: HELEN's face-parsing layout, ``images/<id>.jpg`` with 11 soft label images
+  ``labels/<id>/<id>_lblNN.png`` and the ``exemplars``/``tuning``/``testing`` split lists.
 
 No library writes such phantoms, so this module is written from scratch on NumPy, SciPy,
 SimpleITK, Pillow and pydicom. All generators are deterministic for a given ``seed``.
@@ -32,23 +38,22 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from medseg.transforms.masks import HELEN_CLASSES, LFW_COLOURS, LUNA16_LABELS
+
 __all__ = [
     "LUNA16_LABELS",
     "LFW_COLOURS",
     "SYNTH_TASKS",
     "ct_phantom",
     "make_cxr",
+    "make_cxr_dicom",
     "make_dicom_ct",
+    "make_helen",
     "make_lfw",
+    "make_shenzhen",
     "make_luna16",
     "synthesize",
 ]
-
-#: Label values of the LUNA16 ``seg-lungs-LUNA16`` masks.
-LUNA16_LABELS = {"left_lung": 3, "right_lung": 4, "trachea": 5}
-
-#: Colour code of the LFW Part Labels ground truth (``.ppm``).
-LFW_COLOURS = {"hair": (255, 0, 0), "skin": (0, 255, 0), "background": (0, 0, 255)}
 
 #: DICOM UID root of the LIDC/LUNA16 series UIDs, so synthetic series UIDs look like real ones.
 LUNA16_UID_PREFIX = "1.3.6.1.4.1.14519.5.2.1.6279.6001."
@@ -329,14 +334,79 @@ def make_cxr(out_dir: str | Path, n: int = 8, seed: int = 0, size: tuple[int, in
     return images
 
 
+def _cxr_shape(rng: np.random.Generator, size: tuple[int, int]) -> tuple[int, int]:
+    return int(rng.integers(size[0], size[1] + 1)), int(rng.integers(size[0] - 32, size[1] - 31))
+
+
+def make_shenzhen(out_dir: str | Path, n: int = 8, seed: int = 0, size: tuple[int, int] = (256, 320)) -> list[Path]:
+    """Write ``n`` chest radiographs in the Shenzhen layout; return the image paths.
+
+    Layout: ``CXR_png/CHNCXR_NNNN_D.png`` (8-bit grey; D is 0 for normal, 1 for abnormal) with one
+    mask of both lungs (0/255) per image in ``masks/CHNCXR_NNNN_D_mask.png``.
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    (out / "CXR_png").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images = []
+    for case in range(n):
+        img, left, right = _cxr_case(rng, _cxr_shape(rng, size))
+        stem = f"CHNCXR_{case + 1:04d}_{int(rng.random() < 0.5)}"
+        Image.fromarray(img, mode="L").save(out / "CXR_png" / f"{stem}.png")
+        Image.fromarray((left | right).astype(np.uint8) * 255, mode="L").save(out / "masks" / f"{stem}_mask.png")
+        images.append(out / "CXR_png" / f"{stem}.png")
+    return images
+
+
+def make_cxr_dicom(out_dir: str | Path, n: int = 4, seed: int = 0, size: tuple[int, int] = (256, 320)) -> list[Path]:
+    """Write ``n`` single-frame DICOM chest radiographs and PNG lung masks; return the image paths.
+
+    Layout: ``images/CXR_NNNN.dcm`` (Digital X-Ray Image Storage, MONOCHROME2, 12 bits stored in
+    16, values 0-4095) and ``masks/CXR_NNNN.png`` (both lungs, 0/255) of the same size.
+    """
+    from PIL import Image
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import PYDICOM_ROOT_UID, DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian
+
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images = []
+    for case in range(n):
+        img, left, right = _cxr_case(rng, _cxr_shape(rng, size))
+        stem = f"CXR_{case:04d}"
+        sop_uid = _series_uid(PYDICOM_ROOT_UID, seed, "cxr", case)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = DigitalXRayImageStorageForPresentation, sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = DigitalXRayImageStorageForPresentation, sop_uid
+        ds.PatientID, ds.PatientName, ds.Modality = f"SYNTH{seed:03d}{case:03d}", f"Synthetic^{case}", "DX"
+        ds.StudyInstanceUID = _series_uid(PYDICOM_ROOT_UID, seed, "cxr-study", case)
+        ds.SeriesInstanceUID = _series_uid(PYDICOM_ROOT_UID, seed, "cxr-series", case)
+        ds.Rows, ds.Columns = img.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.ImagerPixelSpacing = ds.PixelSpacing = [0.35, 0.35]
+        ds.PixelData = (img.astype(np.uint16) * 16 + rng.integers(0, 16, img.shape, dtype=np.uint16)).tobytes()
+        ds.save_as(out / "images" / f"{stem}.dcm", enforce_file_format=True)
+        Image.fromarray((left | right).astype(np.uint8) * 255, mode="L").save(out / "masks" / f"{stem}.png")
+        images.append(out / "images" / f"{stem}.dcm")
+    return images
+
+
 # --------------------------------------------------------------------------------------------------
 # faces (LFW Part Labels layout)
 
 _FIRST_NAMES = ["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John", "Radia", "Ken", "Margaret", "Tim"]
 
 
-def _lfw_case(rng: np.random.Generator, size: int = 250) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a face photo (RGB uint8) and its class map (0 background, 1 skin, 2 hair)."""
+def _lfw_case(rng: np.random.Generator, size: int = 250) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
+    """Draw a face photo (RGB uint8), its class map (0 background, 1 skin, 2 hair) and the face ellipse (cy, cx, ry, rx)."""
     shape = (size, size)
     rows, cols = np.mgrid[0:size, 0:size] / size
     bg = rng.uniform(30, 220, 3)
@@ -363,7 +433,7 @@ def _lfw_case(rng: np.random.Generator, size: int = 250) -> tuple[np.ndarray, np
         img[ellipse(shape, (cy - fy * 0.2, cx + dx * fx), (fy * 0.06, fx * 0.16))] = 40
     img[ellipse(shape, (cy + fy * 0.45, cx), (fy * 0.07, fx * 0.35))] = (150, 60, 60)
     img = ndimage.gaussian_filter(img, (1.0, 1.0, 0)) + rng.normal(0, 4, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8), classes
+    return np.clip(img, 0, 255).astype(np.uint8), classes, (cy, cx, fy, fx)
 
 
 def make_lfw(out_dir: str | Path, n: int = 12, seed: int = 0) -> list[Path]:
@@ -388,7 +458,7 @@ def make_lfw(out_dir: str | Path, n: int = 12, seed: int = 0) -> list[Path]:
         person = f"{_FIRST_NAMES[case % len(_FIRST_NAMES)]}_Synth{case // len(_FIRST_NAMES) + 2 * (case % 3)}"
         counts[person] = number = counts.get(person, 0) + 1
         stem = f"{person}_{number:04d}"
-        img, classes = _lfw_case(rng)
+        img, classes, _ = _lfw_case(rng)
         (out / "lfw_funneled" / person).mkdir(parents=True, exist_ok=True)
         Image.fromarray(img, mode="RGB").save(out / "lfw_funneled" / person / f"{stem}.jpg", quality=92)
         Image.fromarray(palette[classes], mode="RGB").save(gt_dir / f"{stem}.ppm")
@@ -401,6 +471,59 @@ def make_lfw(out_dir: str | Path, n: int = 12, seed: int = 0) -> list[Path]:
     return images
 
 
+def _helen_classes(rng: np.random.Generator, classes: np.ndarray, face: tuple[float, float, float, float]) -> np.ndarray:
+    """HELEN class map (see ``HELEN_CLASSES``) from a face's skin/hair map: brows, eyes, nose and lips drawn on the skin."""
+    cy, cx, fy, fx = face
+    shape = classes.shape
+    helen = np.zeros(shape, np.uint8)
+    helen[classes == 1] = HELEN_CLASSES.index("face_skin")
+    helen[classes == 2] = HELEN_CLASSES.index("hair")
+    # the subject's left is on the image's right
+    for side, brow, eye in ((1, "left_eyebrow", "left_eye"), (-1, "right_eyebrow", "right_eye")):
+        x = cx + side * 0.4 * fx
+        helen[ellipse(shape, (cy - fy * rng.uniform(0.36, 0.42), x), (fy * 0.05, fx * 0.2))] = HELEN_CLASSES.index(brow)
+        helen[ellipse(shape, (cy - fy * 0.2, x), (fy * 0.07, fx * 0.16))] = HELEN_CLASSES.index(eye)
+    helen[ellipse(shape, (cy + fy * 0.1, cx), (fy * 0.17, fx * 0.1))] = HELEN_CLASSES.index("nose")
+    mouth_y, mouth_rx = cy + fy * 0.45, fx * rng.uniform(0.3, 0.4)
+    helen[ellipse(shape, (mouth_y - fy * 0.04, cx), (fy * 0.05, mouth_rx))] = HELEN_CLASSES.index("upper_lip")
+    helen[ellipse(shape, (mouth_y + fy * 0.05, cx), (fy * 0.06, mouth_rx * 0.9))] = HELEN_CLASSES.index("lower_lip")
+    helen[ellipse(shape, (mouth_y, cx), (fy * 0.02, mouth_rx * 0.8))] = HELEN_CLASSES.index("inner_mouth")
+    return helen
+
+
+def make_helen(out_dir: str | Path, n: int = 6, seed: int = 0, sizes: tuple[int, int] = (200, 300)) -> list[Path]:
+    """Write ``n`` faces in HELEN's face-parsing layout (Smith et al. 2013); return the image paths.
+
+    Layout: ``images/<photo>_<face>.jpg`` (RGB, square, side drawn in ``sizes``), one soft label
+    image per class ``labels/<id>/<id>_lbl00.png ... _lbl10.png`` (grey levels 0-255, anti-aliased
+    edges, so that the class of a pixel is the argmax over the 11 images), and the split lists
+    ``exemplars.txt``, ``tuning.txt``, ``testing.txt`` (``<n> , <id>`` lines, about 60/20/20 %).
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ids, images = [], []
+    for case in range(n):
+        size = int(rng.integers(sizes[0], sizes[1] + 1))
+        img, classes, face = _lfw_case(rng, size)
+        helen = _helen_classes(rng, classes, face)
+        face_id = f"{int(rng.integers(10**8, 10**9))}_{case % 3 + 1}"
+        Image.fromarray(img, mode="RGB").save(out / "images" / f"{face_id}.jpg", quality=92)
+        (out / "labels" / face_id).mkdir(parents=True, exist_ok=True)
+        for c in range(len(HELEN_CLASSES)):
+            soft = ndimage.gaussian_filter((helen == c).astype(float), 0.8) * 255
+            Image.fromarray(np.round(soft).astype(np.uint8), mode="L").save(out / "labels" / face_id / f"{face_id}_lbl{c:02d}.png")
+        ids.append(face_id)
+        images.append(out / "images" / f"{face_id}.jpg")
+    n_train, n_val = round(0.6 * n), round(0.2 * n)
+    lists = {"exemplars.txt": ids[:n_train], "tuning.txt": ids[n_train : n_train + n_val], "testing.txt": ids[n_train + n_val :]}
+    for name, members in lists.items():
+        (out / name).write_text("".join(f"{i + 1} , {face_id}\n" for i, face_id in enumerate(members)))
+    return images
+
+
 # --------------------------------------------------------------------------------------------------
 
 #: ``medseg synth --task`` names and their generators.
@@ -409,6 +532,9 @@ SYNTH_TASKS: dict[str, Callable[..., list[Path]]] = {
     "cxr": make_cxr,
     "lfw": make_lfw,
     "dicom-ct": make_dicom_ct,
+    "shenzhen": make_shenzhen,
+    "cxr-dicom": make_cxr_dicom,
+    "helen": make_helen,
 }
 
 

@@ -1,8 +1,18 @@
-"""Ground-truth mask decoders that MONAI does not provide."""
+"""Ground-truth mask decoders that MONAI does not provide, and the label tables of the datasets.
+
+- :class:`MergeMasks`: channels (e.g. Montgomery's left and right lung masks) merged into one
+  binary mask, binarised at half the mask's maximum.
+- :class:`ArgmaxToMask`: one channel per class (LFW's colour channels, HELEN's label images) to a
+  class map by the argmax over channels, then to a binary mask of the chosen classes.
+  :class:`LFWPartsToMaskd` and :class:`HelenLabelsToMaskd` fix the classes of the two face datasets.
+
+LUNA16's label values are mapped with MONAI's own ``MapLabelValued`` (see
+:func:`medseg.transforms.luna16_label_map`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
@@ -10,7 +20,58 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
-__all__ = ["MergeMasks", "MergeMasksd"]
+__all__ = [
+    "HELEN_CLASSES",
+    "LFW_CLASSES",
+    "LFW_COLOURS",
+    "LUNA16_LABELS",
+    "ArgmaxToMask",
+    "ArgmaxToMaskd",
+    "HelenLabelsToMaskd",
+    "LFWPartsToMaskd",
+    "MergeMasks",
+    "MergeMasksd",
+    "face_classes",
+]
+
+#: Label values of the LUNA16 ``seg-lungs-LUNA16`` masks.
+LUNA16_LABELS = {"left_lung": 3, "right_lung": 4, "trachea": 5}
+
+#: Colour code of the LFW Part Labels ground truth (``.ppm``): channel c (R, G, B) is class c.
+LFW_COLOURS = {"hair": (255, 0, 0), "skin": (0, 255, 0), "background": (0, 0, 255)}
+
+#: LFW Part Labels classes in channel order.
+LFW_CLASSES = tuple(LFW_COLOURS)
+
+#: HELEN face-parsing classes (Smith et al. 2013), label image ``_lblNN.png`` for class NN.
+HELEN_CLASSES = (
+    "background",
+    "face_skin",
+    "left_eyebrow",
+    "right_eyebrow",
+    "left_eye",
+    "right_eye",
+    "nose",
+    "upper_lip",
+    "inner_mouth",
+    "lower_lip",
+    "hair",
+)
+
+
+def face_classes(dataset: str, include_hair: bool = True) -> tuple[int, ...]:
+    """Class indices that make the face mask: LFW skin (+ hair); HELEN classes 1-9 (+ 10, hair).
+
+    Van Beers et al. segment the face both with the hair (face = skin + hair, as in the capsule
+    IoU paper) and without it (hair counted as background).
+    """
+    if dataset == "lfw":
+        names = ("skin", "hair") if include_hair else ("skin",)
+        return tuple(sorted(LFW_CLASSES.index(n) for n in names))
+    if dataset == "helen":
+        hair = HELEN_CLASSES.index("hair")
+        return tuple(c for c in range(1, len(HELEN_CLASSES)) if include_hair or c != hair)
+    raise ValueError(f"unknown face dataset {dataset!r}; choose 'lfw' or 'helen'")
 
 
 class MergeMasks(Transform):
@@ -42,3 +103,72 @@ class MergeMasksd(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.merger(d[key])
         return d
+
+
+class ArgmaxToMask(Transform):
+    """Channel-per-class label image to a binary mask of the ``foreground`` classes.
+
+    ``class = argmax over channels`` (the first channel wins ties, so a pixel where every channel is
+    zero is class 0), then ``mask = class in foreground``: one channel, float 0/1. MONAI's
+    ``AsDiscrete(argmax=True)`` followed by ``MapLabelValue`` would do the same in two passes with
+    a per-image label table; this does it in one.
+
+    Args:
+        foreground: the class (channel) indices that are foreground.
+        num_classes: when given, the number of channels the input must have.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, foreground: Sequence[int], num_classes: int | None = None) -> None:
+        if not foreground:
+            raise ValueError("ArgmaxToMask: foreground must name at least one class")
+        self.foreground = tuple(int(c) for c in foreground)
+        self.num_classes = num_classes
+
+    def __call__(self, labels: NdarrayOrTensor) -> torch.Tensor:
+        labels = convert_to_tensor(labels, track_meta=get_track_meta())
+        channels = labels.shape[0]
+        if self.num_classes is not None and channels != self.num_classes:
+            raise ValueError(f"ArgmaxToMask: expected {self.num_classes} channels (one per class), got shape {tuple(labels.shape)}")
+        if max(self.foreground) >= channels:
+            raise ValueError(f"ArgmaxToMask: foreground classes {self.foreground} exceed the {channels} channels of shape {tuple(labels.shape)}")
+        classes = labels.argmax(dim=0, keepdim=True)
+        foreground = torch.tensor(self.foreground, device=classes.device)
+        return torch.isin(classes, foreground).to(torch.float32)
+
+
+class ArgmaxToMaskd(MapTransform):
+    """Dictionary-based :class:`ArgmaxToMask`."""
+
+    backend = ArgmaxToMask.backend
+
+    def __init__(
+        self, keys: KeysCollection, foreground: Sequence[int], num_classes: int | None = None, allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.decoder = ArgmaxToMask(foreground, num_classes)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.decoder(d[key])
+        return d
+
+
+class LFWPartsToMaskd(ArgmaxToMaskd):
+    """LFW Part Labels ``.ppm`` (loaded channel-first: R hair, G skin, B background) to a face mask.
+
+    The class of a pixel is the argmax over its three colour channels; the face is skin, plus hair
+    when ``include_hair``.
+    """
+
+    def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, face_classes("lfw", include_hair), len(LFW_CLASSES), allow_missing_keys)
+
+
+class HelenLabelsToMaskd(ArgmaxToMaskd):
+    """HELEN's 11 label images (loaded as 11 channels) to a face mask: classes 1-9, plus 10 (hair) when ``include_hair``."""
+
+    def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, face_classes("helen", include_hair), len(HELEN_CLASSES), allow_missing_keys)

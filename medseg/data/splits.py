@@ -1,0 +1,109 @@
+"""k-fold cross-validation splits grouped by patient, with a validation share carved from each training fold.
+
+The papers evaluate with 4-fold cross-validation over scans (SegCaps: never over slices) and keep
+10 % of each training fold for validation (SegCaps: ``train_test_split(test_size=0.1,
+random_state=7)``). Here the folds come from scikit-learn's ``GroupKFold`` (shuffled with the seed)
+and the validation share from ``GroupShuffleSplit``, both grouped by ``group_key`` so that the
+images of one patient (or the slices of one scan) never straddle two subsets.
+
+The result is stored in the datalist JSON written by ``medseg prepare``: every entry gets the
+``"fold"`` it is tested in (MONAI Auto3DSeg's key), and ``"folds"`` lists, per fold, the case names
+of its ``train``, ``validation`` and ``test`` subsets. :func:`fold_datalists` reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
+
+__all__ = ["Fold", "assign_folds", "fold_datalists", "kfold_splits"]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Case names of the train, validation and test subsets of one fold."""
+
+    fold: int
+    train: list[str]
+    validation: list[str]
+    test: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _groups(datalist: Sequence[Mapping], group_key: str) -> np.ndarray:
+    return np.array([str(entry.get(group_key, entry["case"])) for entry in datalist])
+
+
+def kfold_splits(
+    datalist: Sequence[Mapping],
+    n_folds: int = 4,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    group_key: str = "patient",
+) -> list[Fold]:
+    """Grouped k-fold splits of ``datalist`` (entries with a unique ``"case"``).
+
+    Args:
+        datalist: entries with a ``"case"`` name and, optionally, a ``group_key``; entries without
+            one form a group of their own.
+        n_folds: number of folds k (at least 2); every case is in the test subset of exactly one.
+        val_fraction: share of each training fold's groups moved to validation (``0 <= f < 1``); the
+            number of validation groups is rounded up, as scikit-learn does.
+        seed: seeds the fold assignment and the validation draw; the same seed gives the same splits.
+        group_key: entry key of the group (patient, person, scan).
+
+    Raises:
+        ValueError: when the cases are not unique, ``n_folds`` is below 2 or above the number of
+            groups, or ``val_fraction`` is outside [0, 1).
+    """
+    cases = np.array([str(entry["case"]) for entry in datalist])
+    if len(set(cases)) != len(cases):
+        duplicated = sorted({str(c) for c in cases if (cases == c).sum() > 1})
+        raise ValueError(f"kfold_splits: case names must be unique, repeated: {duplicated[:5]}")
+    groups = _groups(datalist, group_key)
+    n_groups = len(set(groups))
+    if not 2 <= n_folds <= n_groups:
+        raise ValueError(f"kfold_splits: n_folds must be between 2 and the number of groups ({n_groups}), got {n_folds}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"kfold_splits: val_fraction must be in [0, 1), got {val_fraction}")
+    folds = []
+    splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (train_idx, test_idx) in enumerate(splitter.split(cases, groups=groups)):
+        val_idx = np.array([], dtype=int)
+        train_groups = groups[train_idx]
+        if val_fraction > 0 and math.ceil(val_fraction * len(set(train_groups))) < len(set(train_groups)):
+            carve = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+            keep, val = next(carve.split(train_idx, groups=train_groups))
+            train_idx, val_idx = train_idx[keep], train_idx[val]
+        folds.append(Fold(k, sorted(cases[train_idx]), sorted(cases[val_idx]), sorted(cases[test_idx])))
+    return folds
+
+
+def assign_folds(datalist: Sequence[Mapping], folds: Sequence[Fold]) -> list[dict]:
+    """Copies of the entries with the ``"fold"`` in whose test subset each one is."""
+    test_fold = {case: fold.fold for fold in folds for case in fold.test}
+    return [{**entry, "fold": test_fold[str(entry["case"])]} for entry in datalist]
+
+
+def fold_datalists(source: str | Path | Mapping, fold: int, data_list_key: str = "training") -> dict[str, list[dict]]:
+    """The ``train``, ``validation`` and ``test`` entries of ``fold`` from a ``medseg prepare`` datalist.
+
+    Args:
+        source: the datalist JSON path, or its loaded content.
+        fold: fold number, ``0 <= fold < k``.
+        data_list_key: key of the entries, as in MONAI's ``load_decathlon_datalist``.
+    """
+    data = json.loads(Path(source).read_text()) if isinstance(source, (str, Path)) else source
+    folds = data.get("folds") or []
+    if not 0 <= fold < len(folds):
+        raise ValueError(f"fold {fold} not in the datalist, which has {len(folds)} fold(s)")
+    by_case = {str(entry["case"]): entry for entry in data[data_list_key]}
+    return {subset: [by_case[c] for c in folds[fold][subset]] for subset in ("train", "validation", "test")}

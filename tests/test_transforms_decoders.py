@@ -1,0 +1,233 @@
+"""Ground-truth decoders and presets against pixels counted independently (raw bytes, Pillow, SimpleITK, NumPy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+import torch
+from PIL import Image
+
+from medseg.data import cxr_datalist, helen_datalist, lfw_datalist, montgomery_datalist
+from medseg.transforms import (
+    ArgmaxToMask,
+    ToGreyscale,
+    ct_transforms,
+    cxr_transforms,
+    face_transforms,
+    image_readers_2d,
+    load_imaged,
+    luna16_label_map,
+    luna16_transforms,
+)
+
+
+def read_ppm(path: Path) -> np.ndarray:
+    """Binary PPM (P6, maxval 255) parsed from its bytes, without Pillow: (rows, cols, 3) uint8."""
+    data = path.read_bytes()
+    fields, position = [], 0
+    while len(fields) < 4:  # magic, width, height, maxval, separated by whitespace
+        while data[position : position + 1].isspace():
+            position += 1
+        start = position
+        while not data[position : position + 1].isspace():
+            position += 1
+        fields.append(data[start:position])
+    assert fields[0] == b"P6" and fields[3] == b"255"
+    width, height = int(fields[1]), int(fields[2])
+    return np.frombuffer(data[position + 1 :], np.uint8)[: width * height * 3].reshape(height, width, 3)
+
+
+# ------------------------------------------------------------------ LFW Part Labels
+
+
+@pytest.fixture(scope="module")
+def inga_hall(real_data):
+    root = real_data("lfw_parts")
+    entry = next(e for e in lfw_datalist(root, split="train") if e["case"] == "Inga_Hall_0001")
+    return entry, read_ppm(Path(entry["label"]))
+
+
+def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
+    entry, rgb = inga_hall
+    counts = {name: int((rgb == colour).all(axis=-1).sum()) for name, colour in {"hair": (255, 0, 0), "skin": (0, 255, 0), "background": (0, 0, 255)}.items()}
+    assert counts == {"hair": 16725, "skin": 14485, "background": 31290}  # every one of the 250 x 250 pixels is a pure colour
+    with_hair = face_transforms("lfw", spatial_size=None, include_hair=True)(dict(entry))["label"]
+    without = face_transforms("lfw", spatial_size=None, include_hair=False)(dict(entry))["label"]
+    assert with_hair.shape == without.shape == (1, 250, 250)
+    assert int(with_hair.sum()) == counts["skin"] + counts["hair"]
+    assert int(without.sum()) == counts["skin"]
+    # MONAI's PILReader gives (x, y): the transpose of the (row, col) array
+    np.testing.assert_array_equal(without[0].numpy().T, (rgb == (0, 255, 0)).all(axis=-1))
+    np.testing.assert_array_equal((with_hair - without)[0].numpy().T, (rgb == (255, 0, 0)).all(axis=-1))
+
+
+def test_lfw_image_is_rgb_or_grey_in_unit_range(inga_hall):
+    entry, _ = inga_hall
+    photo = np.asarray(Image.open(entry["image"]), float)
+    rgb = face_transforms("lfw")(dict(entry))["image"]
+    grey = face_transforms("lfw", greyscale=True)(dict(entry))["image"]
+    assert rgb.shape == (3, 250, 250) and grey.shape == (1, 250, 250)
+    np.testing.assert_allclose(rgb.numpy().transpose(2, 1, 0), photo / 255, atol=1e-6)
+    np.testing.assert_allclose(grey[0].numpy().T, (photo @ [0.299, 0.587, 0.114]) / 255, atol=1e-5)
+
+
+def test_hair_on_off_on_real_faces_with_and_without_hair(real_data):
+    root = real_data("lfw_parts")
+    entries = {e["case"]: e for e in lfw_datalist(root)}
+    for case, has_hair in (("Adam_Scott_0001", False), ("Ted_Turner_0001", True)):
+        rgb = read_ppm(Path(entries[case]["label"]))
+        hair = int((rgb == (255, 0, 0)).all(axis=-1).sum())
+        assert (hair > 0) == has_hair
+        on = face_transforms("lfw", spatial_size=None, include_hair=True)(dict(entries[case]))["label"]
+        off = face_transforms("lfw", spatial_size=None, include_hair=False)(dict(entries[case]))["label"]
+        assert bool((off <= on).all()) and int((on - off).sum()) == hair
+
+
+def test_argmax_decoder_ties_and_shape_checks():
+    labels = torch.zeros(3, 2, 2)
+    labels[1, 0, 0] = 1.0  # skin
+    labels[0, 1, 1] = 1.0  # hair; (0, 1) and (1, 0) are all-zero: class 0
+    np.testing.assert_array_equal(ArgmaxToMask([1])(labels)[0].numpy(), [[1, 0], [0, 0]])
+    np.testing.assert_array_equal(ArgmaxToMask([0, 1])(labels)[0].numpy(), [[1, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"expected 11 channels .* got shape \(3, 2, 2\)"):
+        ArgmaxToMask([1], num_classes=11)(labels)
+    with pytest.raises(ValueError, match="exceed the 3 channels"):
+        ArgmaxToMask([5])(labels)
+
+
+def test_helen_decoder_matches_argmax_of_the_label_images(synthetic):
+    entry = helen_datalist(synthetic("helen", n=3))[0]
+    stack = np.stack([np.asarray(Image.open(p), float) for p in entry["label"]])  # (11, rows, cols)
+    classes = stack.argmax(axis=0)
+    assert len(np.unique(classes)) == 11  # every class is drawn
+    for include_hair, face in ((True, range(1, 11)), (False, range(1, 10))):
+        mask = face_transforms("helen", spatial_size=None, include_hair=include_hair)(dict(entry))["label"]
+        np.testing.assert_array_equal(mask[0].numpy().T, np.isin(classes, list(face)))
+    resized = face_transforms("helen")(dict(entry))
+    assert resized["image"].shape == (3, 250, 250) and set(np.unique(resized["label"])) <= {0.0, 1.0}
+
+
+# ------------------------------------------------------------------ chest X-ray
+
+
+def test_montgomery_left_and_right_masks_merge(synthetic):
+    entry = montgomery_datalist(synthetic("cxr", n=2))[1]
+    left, right = (np.asarray(Image.open(p)) > 0 for p in entry["label"])
+    assert left.any() and right.any() and not (left & right).any()
+    item = cxr_transforms(spatial_size=None)(dict(entry))
+    np.testing.assert_array_equal(item["label"][0].numpy().T, left | right)
+    np.testing.assert_allclose(item["image"][0].numpy().T, np.asarray(Image.open(entry["image"]), float) / 255, atol=1e-6)
+    resized = cxr_transforms((64, 64))(dict(entry))
+    assert resized["image"].shape == resized["label"].shape == (1, 64, 64)
+    assert set(np.unique(resized["label"])) == {0.0, 1.0}
+
+
+def test_real_openist_masks_binarised_as_the_readme_says(real_data):
+    entries = cxr_datalist(real_data("cxr_openist"), mask_pattern="{stem}@.png")[:5]
+    for entry in entries:
+        item = cxr_transforms(spatial_size=None)(dict(entry))
+        mask = np.asarray(Image.open(entry["label"]))
+        assert item["image"].shape == (1, *mask.shape[::-1])
+        np.testing.assert_array_equal(item["label"][0].numpy().T, mask > 127)
+        fraction = float((mask > 127).mean())
+        assert 0.15 <= fraction <= 0.46  # "lungs cover 15-46 % of an image"
+
+
+def test_png_and_dicom_readers_agree_on_axes(tmp_path):
+    array = np.arange(6 * 9, dtype=np.uint8).reshape(6, 9) * 4  # 6 rows, 9 columns, no symmetry
+    Image.fromarray(array).save(tmp_path / "a.png")
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    ds.Rows, ds.Columns = array.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    ds.PixelData = array.astype(np.uint16).tobytes()
+    ds.save_as(tmp_path / "a.dcm")
+    load = load_imaged("image", image_readers_2d())
+    png = load({"image": str(tmp_path / "a.png")})["image"]
+    dcm = load({"image": str(tmp_path / "a.dcm")})["image"]
+    assert png.shape == dcm.shape == (1, 9, 6)
+    np.testing.assert_array_equal(png[0].numpy(), array.T)
+    np.testing.assert_array_equal(dcm[0].numpy(), array.T)
+
+
+@pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")  # radiographs have no patient orientation
+def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
+    entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
+    pixels = pydicom.dcmread(entry["image"]).pixel_array.astype(float)
+    assert pixels.max() > 255  # 12-bit
+    image = cxr_transforms(spatial_size=None, intensity_range=None)(dict(entry))["image"]
+    np.testing.assert_allclose(image[0].numpy().T, (pixels - pixels.min()) / (pixels.max() - pixels.min()), atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")
+def test_monochrome1_radiograph_is_inverted(synthetic, tmp_path):
+    entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
+    ds = pydicom.dcmread(entry["image"])
+    stored = ds.pixel_array.astype(np.uint16)
+    ds.PhotometricInterpretation = "MONOCHROME1"  # lowest value shown white
+    ds.PixelData = (4095 - stored).astype(np.uint16).tobytes()
+    ds.save_as(tmp_path / "inverted.dcm")
+    load = load_imaged("image", image_readers_2d())
+    original = load({"image": entry["image"]})["image"]
+    inverted = load({"image": str(tmp_path / "inverted.dcm")})["image"]
+    np.testing.assert_array_equal(original[0].numpy(), stored.T)
+    # stored y = 4095 - x has min 4095 - max(x) and max 4095 - min(x): min + max - y = x + 4095 - min(x) - max(x)
+    offset = 4095.0 - float(stored.min()) - float(stored.max())
+    np.testing.assert_allclose(inverted[0].numpy(), stored.T.astype(float) + offset)
+
+
+def test_greyscale_matches_pillow():
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    grey = ToGreyscale()(torch.as_tensor(rgb.transpose(2, 0, 1)))
+    pillow = np.asarray(Image.fromarray(rgb).convert("L"), float)
+    assert np.abs(grey[0].numpy() - pillow).max() <= 0.5 + 1e-4  # Pillow rounds to integers
+    with pytest.raises(ValueError, match=r"got shape \(2, 3\)"):
+        ToGreyscale()(torch.zeros(2, 3))
+
+
+# ------------------------------------------------------------------ LUNA16 / CT
+
+
+def _write_mhd(path: Path, array: np.ndarray) -> str:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.7, 0.7, 2.5))
+    sitk.WriteImage(image, str(path))
+    return str(path)
+
+
+def test_luna16_label_mapping(tmp_path):
+    labels = np.array([[[0, 3, 4, 5], [5, 4, 3, 0]]], np.uint8)  # (z, y, x) = (1, 2, 4)
+    entry = {"image": _write_mhd(tmp_path / "scan.mhd", np.zeros(labels.shape, np.int16)), "label": _write_mhd(tmp_path / "mask.mhd", labels)}
+    lungs = luna16_transforms()(dict(entry))["label"]
+    assert lungs.dtype == torch.uint8 and lungs.shape == (1, 4, 2, 1)
+    np.testing.assert_array_equal(lungs[0, :, :, 0].numpy().T, np.isin(labels[0], [3, 4]))  # trachea (5) is background
+    left = luna16_transforms(foreground=(3,))(dict(entry))["label"]
+    np.testing.assert_array_equal(left[0, :, :, 0].numpy().T, labels[0] == 3)
+    assert luna16_label_map() == {3: 1, 4: 1, 5: 0}
+    with pytest.raises(ValueError, match=r"must be among .* got \[7\]"):
+        luna16_label_map((3, 7))
+
+
+def test_hounsfield_scaling_at_the_window_edges_and_outside(tmp_path):
+    hu = np.array([[[-3000, -1025, -1024, 0, 1000, 3072, 3073, 5000]]], np.int16)
+    entry = {"image": _write_mhd(tmp_path / "scan.mhd", hu), "label": _write_mhd(tmp_path / "mask.mhd", np.full(hu.shape, 3, np.uint8))}
+    scaled = luna16_transforms()(dict(entry))["image"][0, :, 0, 0].numpy()
+    expected = [0.0, 0.0, 0.0, 1024 / 4096, 2024 / 4096, 1.0, 1.0, 1.0]  # clip to [-1024, 3072], then (x + 1024) / 4096
+    np.testing.assert_allclose(scaled, expected, atol=1e-7)
+
+
+def test_ct_preset_on_the_real_volume_and_its_dicom_series(real_data):
+    root = real_data("ct_cip")
+    volume = ct_transforms()({"image": str(root / "ct-64.nrrd"), "label": str(root / "wholeLung-64.nrrd")})
+    series = ct_transforms()({"image": str(root / "ct-64Dicom"), "label": str(root / "wholeLung-64.nrrd")})
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "ct-64.nrrd"))).astype(float)  # (z, y, x)
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "wholeLung-64.nrrd")))
+    assert volume["image"].shape == (1, 64, 64, 79)
+    np.testing.assert_allclose(volume["image"][0].numpy().transpose(2, 1, 0), (np.clip(reference, -1024, 3072) + 1024) / 4096, atol=1e-6)
+    np.testing.assert_array_equal(volume["label"][0].numpy().transpose(2, 1, 0), mask > 0)
+    torch.testing.assert_close(series["image"], volume["image"])  # "pixel-identical"
+    np.testing.assert_allclose(np.asarray(series["image"].affine), np.asarray(volume["image"].affine), atol=1e-3)
