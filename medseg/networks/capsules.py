@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .utils import validating
+
 __all__ = ["CapsuleConv2d", "CapsuleConvTranspose2d", "dynamic_routing", "squash"]
 
 # Votes per block of positions routed at once: the block and its temporaries stay in cache and below
@@ -183,7 +185,7 @@ def dynamic_routing(
     if routings < 1:
         raise ValueError(f"routings must be at least 1, got {routings}")
     batch, in_caps, num_out, num_atoms = votes.shape[:4]
-    if bias.shape != (num_out, num_atoms):
+    if validating() and bias.shape != (num_out, num_atoms):
         raise ValueError(f"bias shape {tuple(bias.shape)} does not match the votes {tuple(votes.shape)}: expected "
                          f"({num_out}, {num_atoms})")
     spatial = votes.shape[4:]
@@ -240,14 +242,14 @@ class _CapsuleLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Capsules ``(B, I, in_atoms, H, W)`` → capsules ``(B, num_capsule, num_atoms, H', W')``."""
-        if x.ndim != 5 or x.shape[2] != self.in_atoms:
+        if validating() and (x.ndim != 5 or x.shape[2] != self.in_atoms):
             raise ValueError(
                 f"{type(self).__name__} expects capsules (batch, types, {self.in_atoms} atoms, height, width), "
                 f"got shape {tuple(x.shape)}"
             )
         batch, in_caps = x.shape[:2]
         if self.routings == 1 or self.num_capsule == 1:  # uniform coupling: one convolution of the summed types
-            summed = self._conv(x.sum(1) if in_caps > 1 else x[:, 0])
+            summed = self._conv(x.sum(1))
             preact = summed.view(batch, self.num_capsule, self.num_atoms, *summed.shape[-2:])
             if self.num_capsule > 1:
                 preact = preact / self.num_capsule

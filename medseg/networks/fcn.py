@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .backbones import AlexNetEncoder, ResNet50Encoder, VGG16Encoder
-from .utils import pad_to_multiple
+from .utils import pad_to_multiple, validating
 
 __all__ = ["FCN32s", "bilinear_kernel"]
 
@@ -166,7 +166,7 @@ class FCN32s(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
+        if validating() and (x.ndim != 4 or x.shape[1] != self.in_channels):
             raise ValueError(f"FCN32s expects input (batch, {self.in_channels}, height, width), got shape {tuple(x.shape)}")
         padded, (height, width) = pad_to_multiple(x, self.size_multiple)
         scores = self.score(self.head(self.encoder(padded)))

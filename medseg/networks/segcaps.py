@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .capsules import CapsuleConv2d, CapsuleConvTranspose2d
-from .utils import check_spatial_multiple, pad_to_multiple
+from .utils import check_spatial_multiple, pad_to_multiple, validating
 
 __all__ = ["SegCapsBasic", "SegCapsR1", "SegCapsR3"]
 
@@ -66,10 +66,10 @@ class _SegCaps(nn.Module):
         raise NotImplementedError
 
     def _checked(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
+        if validating() and (x.ndim != 4 or x.shape[1] != self.in_channels):
             raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, height, width), "
                              f"got shape {tuple(x.shape)}")
-        if y is not None and (y.ndim != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0] or y.shape[2:] != x.shape[2:]):
+        if validating() and y is not None and (y.ndim != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0] or y.shape[2:] != x.shape[2:]):
             raise ValueError(f"the mask must have shape {(x.shape[0], 1, *x.shape[2:])} to match the input "
                              f"{tuple(x.shape)}, got {tuple(y.shape)}")
         if not self.pad_input:

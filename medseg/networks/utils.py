@@ -8,11 +8,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["check_spatial_multiple", "count_parameters", "pad_to_multiple"]
+__all__ = ["check_spatial_multiple", "count_parameters", "pad_to_multiple", "run_padded", "validating"]
+
+
+def validating() -> bool:
+    """Whether to check input shapes: not while ``torch.jit.trace`` records (shapes are then traced tensors)."""
+    return not torch.jit.is_tracing()
 
 
 def check_spatial_multiple(x: torch.Tensor, multiple: int, network: str) -> None:
     """Raise a ``ValueError`` naming the shape and the requirement when H or W is not a multiple of ``multiple``."""
+    if not validating():
+        return
     if x.ndim != 4:
         raise ValueError(f"{network} expects a (batch, channels, height, width) tensor, got shape {tuple(x.shape)}")
     height, width = x.shape[-2:]
@@ -27,7 +34,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     """Zero-pad H and W at the bottom/right up to the next multiple; return the padded tensor and the original size."""
     height, width = x.shape[-2:]
     pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if pad_h or pad_w:
+    if not validating() or pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x, (height, width)
 
