@@ -142,3 +142,18 @@ def test_capsule_layer_gradients_finite_and_errors():
         layer(torch.randn(2, 2, 3, 8, 8))
     with pytest.raises(ValueError, match="routings"):
         CapsuleConv2d(4, 3, 5, routings=0)
+
+
+@pytest.mark.parametrize("layer", [CapsuleConv2d(3, 3, 2, kernel_size=3, stride=2, routings=3),
+                                   CapsuleConvTranspose2d(3, 2, 3, routings=3)])
+def test_layer_gradients_match_finite_differences(layer):
+    """The training path (votes recomputed in backward, gradients written over them) against numerical ones."""
+    torch.manual_seed(5)
+    layer = layer.double()
+    x = torch.randn(2, 2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    parameters = (layer.weight.detach().clone().requires_grad_(), layer.bias.detach().clone().requires_grad_())
+
+    def run(x, weight, bias):
+        return torch.func.functional_call(layer, {"weight": weight, "bias": bias}, (x,))
+
+    assert torch.autograd.gradcheck(run, (x, *parameters))

@@ -18,14 +18,17 @@ k×k convolution ``W`` shared by all input types (weight ``[O·A, in_atoms, k, k
 
 With one routing iteration, or a single output type, the coupling is uniform (``1/O``) and the layer is
 linear up to the squash: ``s = (W ⋆ Σ_i x_i) / O + bias``, which is computed that way (one convolution of the
-summed input types instead of ``I``). Otherwise the routing runs in :class:`_DynamicRouting`, an autograd
-function that keeps only the votes for the backward pass and recomputes the cheap routing states there,
-working on blocks of positions small enough to stay in cache (routing is independent per position).
+summed input types instead of ``I``). Otherwise, in training, the votes convolution and the routing run in
+one autograd function (:class:`_ConvolutionalRouting`) that keeps only the layer's input: the backward
+pass recomputes the votes with one convolution and the routing states from them. Routing is independent
+per position, so it runs on blocks of positions (about ``CPU_CHUNK_BYTES`` of votes) whose temporaries
+stay small; no votes-sized temporary is ever allocated. Outputs equal the equations up to float rounding.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -36,8 +39,8 @@ from .utils import validating
 
 __all__ = ["CapsuleConv2d", "CapsuleConvTranspose2d", "dynamic_routing", "squash"]
 
-# Votes per block of positions routed at once: the block and its temporaries stay in cache and below
-# glibc's mmap threshold (32 MiB), so no temporary pays for fresh pages; see docs/networks.md.
+# Votes per block of positions routed at once: the block's temporaries stay cache-sized and below glibc's
+# mmap threshold (32 MiB), so they reuse heap memory instead of faulting in fresh pages (docs/networks.md).
 CPU_CHUNK_BYTES = 8 * 2**20
 CUDA_CHUNK_BYTES = 512 * 2**20
 
@@ -92,33 +95,34 @@ def _routing_backward(
     With ``b_{t+1} = b_t + Σ_atoms u·v_t`` and ``c_t = softmax(b_t)``, going back from the last iteration:
     ``∂v_t`` receives ``Σ_i G_{t+1}·u`` (G = gradient of the logits), ``∂u`` receives ``c_t ⊗ ∂s_t`` and
     ``G_{t+1} ⊗ v_t``, and ``G_t = G_{t+1} + c_t·(∂c_t − Σ_o c_t·∂c_t)`` with ``∂c_t = Σ_atoms u·∂s_t``.
+    Every read of the votes happens before ``grad_votes`` is written, so ``grad_votes`` may be ``votes``.
     """
     couplings, preacts = _routing_states(votes, bias, routings)
     num_out = votes.shape[2]
+    products: list[tuple[torch.Tensor, torch.Tensor]] = []  # ∂votes = Σ left ⊗ right + uniform share
     grad_logits = None
     grad_bias = torch.zeros_like(bias)
     for iteration in reversed(range(routings)):
         preact, coupling = preacts[iteration], couplings[iteration]
         if grad_logits is not None:
             grad_act = torch.mul(votes, grad_logits.unsqueeze(3)).sum(1)
-            act = preact * _squash_scale(preact)[1]
-            grad_votes.addcmul_(grad_logits.unsqueeze(3), act.unsqueeze(1))
+            products.append((grad_logits.unsqueeze(3), (preact * _squash_scale(preact)[1]).unsqueeze(1)))
         grad_preact = _squash_backward(preact, grad_act)
         grad_bias += grad_preact.sum((0, 3)).unsqueeze(-1)
         if coupling is None:
-            grad_share = (grad_preact / num_out).unsqueeze(1)
-            if grad_logits is None:
-                grad_votes.copy_(grad_share.expand_as(grad_votes))
-            else:
-                grad_votes.add_(grad_share)
             continue
-        if grad_logits is None:
-            torch.mul(coupling.unsqueeze(3), grad_preact.unsqueeze(1), out=grad_votes)
-        else:
-            grad_votes.addcmul_(coupling.unsqueeze(3), grad_preact.unsqueeze(1))
+        products.append((coupling.unsqueeze(3), grad_preact.unsqueeze(1)))
         grad_coupling = torch.mul(votes, grad_preact.unsqueeze(1)).sum(3)
         grad_coupling.sub_((coupling * grad_coupling).sum(2, keepdim=True)).mul_(coupling)
-        grad_logits = grad_coupling if grad_logits is None else grad_logits.add_(grad_coupling)
+        grad_logits = grad_coupling if grad_logits is None else grad_logits + grad_coupling  # (kept in products)
+    uniform_share = grad_preact.div_(num_out).unsqueeze(1)  # first iteration: coupling 1/O
+    if not products:
+        grad_votes.copy_(uniform_share.expand_as(grad_votes))
+        return grad_bias
+    torch.mul(*products[0], out=grad_votes)
+    for left, right in products[1:]:
+        grad_votes.addcmul_(left, right)
+    grad_votes.add_(uniform_share)
     return grad_bias
 
 
@@ -171,6 +175,20 @@ class _DynamicRouting(torch.autograd.Function):
         return grad_votes, grad_bias, None, None
 
 
+def _chunk_bytes(device: torch.device) -> int:
+    return CUDA_CHUNK_BYTES if device.type == "cuda" else CPU_CHUNK_BYTES
+
+
+def _memory_saving(device: torch.device, *tensors: torch.Tensor) -> bool:
+    """Whether to run the memory-saving autograd functions: gradients wanted, not tracing, no autocast."""
+    return (
+        torch.is_grad_enabled()
+        and any(t.requires_grad for t in tensors)
+        and not (torch.jit.is_tracing() or torch.jit.is_scripting())
+        and not torch.is_autocast_enabled(device.type)
+    )
+
+
 def dynamic_routing(
     votes: torch.Tensor, bias: torch.Tensor, routings: int, chunk_bytes: float | None = None
 ) -> torch.Tensor:
@@ -198,8 +216,8 @@ def dynamic_routing(
         out = _route_traceable(flat, bias_column, routings)
     else:
         if chunk_bytes is None:
-            chunk_bytes = CUDA_CHUNK_BYTES if votes.is_cuda else CPU_CHUNK_BYTES
-        if torch.is_grad_enabled() and (flat.requires_grad or bias_column.requires_grad):
+            chunk_bytes = _chunk_bytes(votes.device)
+        if _memory_saving(votes.device, flat, bias_column):
             out = _DynamicRouting.apply(flat, bias_column, routings, chunk_bytes)
         else:
             out = _route(flat, bias_column, routings, chunk_bytes)
@@ -215,6 +233,61 @@ def _route_traceable(votes: torch.Tensor, bias: torch.Tensor, routings: int) -> 
         if iteration < routings - 1:
             logits = logits + (votes * act.unsqueeze(1)).sum(3)
     return act
+
+
+@dataclass(frozen=True)
+class _VotesConvolution:
+    """The votes convolution of a capsule layer (plain, or transposed ×2), and its backward."""
+
+    stride: int
+    padding: int
+    transposed: bool
+
+    def __call__(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if self.transposed:
+            return F.conv_transpose2d(x, weight, stride=self.stride, padding=self.padding)
+        return F.conv2d(x, weight, stride=self.stride, padding=self.padding)
+
+    def backward(self, grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, needs: tuple[bool, ...]):
+        """``(∂L/∂x, ∂L/∂weight)`` given ``∂L/∂votes`` (``None`` where not needed), as autograd computes them."""
+        stride, padding = [self.stride] * 2, [self.padding] * 2
+        grad_x, grad_weight, _ = torch.ops.aten.convolution_backward(
+            grad, x, weight, None, stride, padding, [1, 1], self.transposed, [0, 0], 1, [needs[0], needs[1], False]
+        )
+        return grad_x, grad_weight
+
+
+class _ConvolutionalRouting(torch.autograd.Function):
+    """Votes convolution and routing in one function that keeps only the layer input for the backward pass.
+
+    The votes are the largest tensors of SegCaps (one per input type, output type and position); instead of
+    keeping them until the backward pass, backward recomputes them with one convolution, backpropagates the
+    routing block by block (writing each block's vote gradient over its recomputed votes, so no second
+    votes-sized tensor is allocated) and finishes with the convolution's own backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, conv, routings, chunk_bytes, capsule_shape):
+        votes = conv(x, weight)
+        spatial = votes.shape[-2:]
+        ctx.save_for_backward(x, weight, bias)
+        ctx.conv, ctx.routings, ctx.chunk_bytes, ctx.capsule_shape = conv, routings, chunk_bytes, capsule_shape
+        return _route(votes.view(*capsule_shape, -1), bias, routings, chunk_bytes).view(
+            capsule_shape[0], *capsule_shape[2:], *spatial)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        x, weight, bias = ctx.saved_tensors
+        votes = ctx.conv(x, weight)
+        grad_votes = votes.view(*ctx.capsule_shape, -1)
+        grad_output = grad_output.flatten(3)
+        grad_bias = torch.zeros_like(bias)
+        for samples, cells in _blocks(grad_votes, ctx.chunk_bytes):
+            block = grad_votes[samples, ..., cells]  # the votes block, overwritten by its gradient
+            grad_bias += _routing_backward(block, bias, ctx.routings, grad_output[samples, ..., cells], block)
+        grad_x, grad_weight = ctx.conv.backward(votes, x, weight, ctx.needs_input_grad[:2])
+        return grad_x, grad_weight, grad_bias, None, None, None, None
 
 
 class _CapsuleLayer(nn.Module):
@@ -237,8 +310,7 @@ class _CapsuleLayer(nn.Module):
         nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
         nn.init.constant_(self.bias, 0.1)
 
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    conv: _VotesConvolution
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Capsules ``(B, I, in_atoms, H, W)`` → capsules ``(B, num_capsule, num_atoms, H', W')``."""
@@ -249,12 +321,18 @@ class _CapsuleLayer(nn.Module):
             )
         batch, in_caps = x.shape[:2]
         if self.routings == 1 or self.num_capsule == 1:  # uniform coupling: one convolution of the summed types
-            summed = self._conv(x.sum(1))
+            summed = self.conv(x.sum(1), self.weight)
             preact = summed.view(batch, self.num_capsule, self.num_atoms, *summed.shape[-2:])
             if self.num_capsule > 1:
                 preact = preact / self.num_capsule
             return squash(preact + self.bias[..., None, None], dim=2)
-        votes = self._conv(x.reshape(batch * in_caps, *x.shape[2:]))
+        folded = x.reshape(batch * in_caps, *x.shape[2:])
+        if _memory_saving(x.device, folded, self.weight, self.bias):
+            bias = self.bias.to(x.dtype).unsqueeze(-1)
+            shape = (batch, in_caps, self.num_capsule, self.num_atoms)
+            return _ConvolutionalRouting.apply(folded, self.weight, bias, self.conv, self.routings,
+                                               _chunk_bytes(x.device), shape)
+        votes = self.conv(folded, self.weight)
         votes = votes.view(batch, in_caps, self.num_capsule, self.num_atoms, *votes.shape[-2:])
         return dynamic_routing(votes, self.bias, self.routings)
 
@@ -289,9 +367,7 @@ class CapsuleConv2d(_CapsuleLayer):
             (num_capsule * num_atoms, in_atoms, kernel_size, kernel_size),
         )
         self.stride = stride
-
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, stride=self.stride, padding=self.kernel_size // 2)
+        self.conv = _VotesConvolution(stride, kernel_size // 2, transposed=False)
 
 
 class CapsuleConvTranspose2d(_CapsuleLayer):
@@ -309,5 +385,4 @@ class CapsuleConvTranspose2d(_CapsuleLayer):
             (in_atoms, num_capsule * num_atoms, kernel_size, kernel_size),
         )
 
-    def _conv(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(x, self.weight, stride=2, padding=(self.kernel_size - 2) // 2)
+        self.conv = _VotesConvolution(2, (kernel_size - 2) // 2, transposed=True)
