@@ -41,7 +41,7 @@ __all__ = ["CapsuleConv2d", "CapsuleConvTranspose2d", "dynamic_routing", "squash
 
 # Votes per block of positions routed at once: the block's temporaries stay cache-sized and below glibc's
 # mmap threshold (32 MiB), so they reuse heap memory instead of faulting in fresh pages (docs/networks.md).
-CPU_CHUNK_BYTES = 8 * 2**20
+CPU_CHUNK_BYTES = 2 * 2**20
 CUDA_CHUNK_BYTES = 512 * 2**20
 
 
@@ -70,25 +70,37 @@ def _squash_backward(preact: torch.Tensor, grad_act: torch.Tensor) -> torch.Tens
     return torch.addcmul(grad_act * scale, preact, coef)
 
 
-def _routing_states(votes: torch.Tensor, bias: torch.Tensor, routings: int):
+def _routing_states(
+    votes: torch.Tensor, bias: torch.Tensor, routings: int, known_couplings: list[torch.Tensor] | None = None
+):
     """Couplings and preactivations of every routing iteration on one block of votes ``(b, I, O, A, p)``.
 
-    ``couplings[0]`` is ``None`` (uniform coupling ``1/O``); the output is ``squash(preacts[-1])``.
+    ``couplings[0]`` is ``None`` (uniform coupling ``1/O``); the output is ``squash(preacts[-1])``. Given the
+    couplings of iterations 1… (``known_couplings``, saved by a forward pass), only the preactivations are
+    computed.
     """
     couplings: list[torch.Tensor | None] = [None]
     preacts = [votes.sum(1).div_(votes.shape[2]).add_(bias)]
     for iteration in range(1, routings):
-        act = preacts[-1] * _squash_scale(preacts[-1])[1]
-        agreement = torch.mul(votes, act.unsqueeze(1)).sum(3)
-        logits = agreement if iteration == 1 else logits.add_(agreement)
-        coupling = torch.softmax(logits, dim=2)
+        if known_couplings is None:
+            act = preacts[-1] * _squash_scale(preacts[-1])[1]
+            agreement = torch.mul(votes, act.unsqueeze(1)).sum(3)
+            logits = agreement if iteration == 1 else logits.add_(agreement)
+            coupling = torch.softmax(logits, dim=2)
+        else:
+            coupling = known_couplings[iteration - 1]
         couplings.append(coupling)
         preacts.append(torch.mul(votes, coupling.unsqueeze(3)).sum(1).add_(bias))
     return couplings, preacts
 
 
 def _routing_backward(
-    votes: torch.Tensor, bias: torch.Tensor, routings: int, grad_act: torch.Tensor, grad_votes: torch.Tensor
+    votes: torch.Tensor,
+    bias: torch.Tensor,
+    routings: int,
+    grad_act: torch.Tensor,
+    grad_votes: torch.Tensor,
+    known_couplings: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Backward of the routing on one block: writes ``∂L/∂votes`` into ``grad_votes``, returns ``∂L/∂bias``.
 
@@ -97,7 +109,7 @@ def _routing_backward(
     ``G_{t+1} ⊗ v_t``, and ``G_t = G_{t+1} + c_t·(∂c_t − Σ_o c_t·∂c_t)`` with ``∂c_t = Σ_atoms u·∂s_t``.
     Every read of the votes happens before ``grad_votes`` is written, so ``grad_votes`` may be ``votes``.
     """
-    couplings, preacts = _routing_states(votes, bias, routings)
+    couplings, preacts = _routing_states(votes, bias, routings, known_couplings)
     num_out = votes.shape[2]
     products: list[tuple[torch.Tensor, torch.Tensor]] = []  # ∂votes = Σ left ⊗ right + uniform share
     grad_logits = None
@@ -126,10 +138,8 @@ def _routing_backward(
     return grad_bias
 
 
-def _blocks(votes: torch.Tensor, chunk_bytes: float) -> list[tuple[slice, slice]]:
+def _blocks(batch: int, positions: int, bytes_per_position: int, chunk_bytes: float) -> list[tuple[slice, slice]]:
     """(batch, position) slices of about ``chunk_bytes`` of votes each, the positions split evenly."""
-    batch, positions = votes.shape[0], votes.shape[-1]
-    bytes_per_position = votes[0, ..., 0].numel() * votes.element_size()
     per_sample = positions * bytes_per_position
     if per_sample <= chunk_bytes:
         step = max(1, int(chunk_bytes // per_sample))
@@ -139,11 +149,16 @@ def _blocks(votes: torch.Tensor, chunk_bytes: float) -> list[tuple[slice, slice]
     return [(slice(b, b + 1), slice(p, p + step)) for b in range(batch) for p in range(0, positions, step)]
 
 
+def _vote_blocks(votes: torch.Tensor, chunk_bytes: float) -> list[tuple[slice, slice]]:
+    """Blocks of votes laid out ``(B, I, O, A, P)``."""
+    return _blocks(votes.shape[0], votes.shape[-1], votes[0, ..., 0].numel() * votes.element_size(), chunk_bytes)
+
+
 def _route(votes: torch.Tensor, bias: torch.Tensor, routings: int, chunk_bytes: float) -> torch.Tensor:
     """Routing forward of votes ``(B, I, O, A, P)`` block by block; returns the activations ``(B, O, A, P)``."""
     batch, _, num_out, num_atoms, positions = votes.shape
     out = votes.new_empty(batch, num_out, num_atoms, positions)
-    for samples, cells in _blocks(votes, chunk_bytes):
+    for samples, cells in _vote_blocks(votes, chunk_bytes):
         preact = _routing_states(votes[samples, ..., cells], bias, routings)[1][-1]
         torch.mul(preact, _squash_scale(preact)[1], out=out[samples, ..., cells])
     return out
@@ -164,7 +179,7 @@ class _DynamicRouting(torch.autograd.Function):
         votes, bias = ctx.saved_tensors
         grad_votes = torch.empty_like(votes)
         grad_bias = torch.zeros_like(bias)
-        for samples, cells in _blocks(votes, ctx.chunk_bytes):
+        for samples, cells in _vote_blocks(votes, ctx.chunk_bytes):
             grad_bias += _routing_backward(
                 votes[samples, ..., cells],
                 bias,
@@ -179,14 +194,13 @@ def _chunk_bytes(device: torch.device) -> int:
     return CUDA_CHUNK_BYTES if device.type == "cuda" else CPU_CHUNK_BYTES
 
 
-def _memory_saving(device: torch.device, *tensors: torch.Tensor) -> bool:
-    """Whether to run the memory-saving autograd functions: gradients wanted, not tracing, no autocast."""
-    return (
-        torch.is_grad_enabled()
-        and any(t.requires_grad for t in tensors)
-        and not (torch.jit.is_tracing() or torch.jit.is_scripting())
-        and not torch.is_autocast_enabled(device.type)
-    )
+def _eager(device: torch.device) -> bool:
+    """Whether the blockwise kernels apply: not under ``torch.jit`` tracing/scripting, nor under autocast."""
+    return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.is_autocast_enabled(device.type))
+
+
+def _wants_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def dynamic_routing(
@@ -217,7 +231,7 @@ def dynamic_routing(
     else:
         if chunk_bytes is None:
             chunk_bytes = _chunk_bytes(votes.device)
-        if _memory_saving(votes.device, flat, bias_column):
+        if _wants_grad(flat, bias_column):
             out = _DynamicRouting.apply(flat, bias_column, routings, chunk_bytes)
         else:
             out = _route(flat, bias_column, routings, chunk_bytes)
@@ -248,6 +262,15 @@ class _VotesConvolution:
             return F.conv_transpose2d(x, weight, stride=self.stride, padding=self.padding)
         return F.conv2d(x, weight, stride=self.stride, padding=self.padding)
 
+    def output_positions(self, x: torch.Tensor, weight: torch.Tensor) -> int:
+        """Number of output positions (height × width) for input ``x``."""
+        kernel = weight.shape[-1]
+        if self.transposed:
+            sizes = [(n - 1) * self.stride - 2 * self.padding + kernel for n in x.shape[-2:]]
+        else:
+            sizes = [(n + 2 * self.padding - kernel) // self.stride + 1 for n in x.shape[-2:]]
+        return sizes[0] * sizes[1]
+
     def backward(self, grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, needs: tuple[bool, ...]):
         """``(∂L/∂x, ∂L/∂weight)`` given ``∂L/∂votes`` (``None`` where not needed), as autograd computes them."""
         stride, padding = [self.stride] * 2, [self.padding] * 2
@@ -257,35 +280,74 @@ class _VotesConvolution:
         return grad_x, grad_weight
 
 
+def _channels_last_blocks(votes: torch.Tensor, capsule_shape: tuple[int, int, int, int], chunk_bytes: float):
+    """Blocks of channels-last votes ``(B·I, O·A, H, W)``, each copied to a ``(b, I, O, A, p)`` buffer.
+
+    Yields ``(samples, cells, source, block)``: ``source`` is the block's ``(b, I, p, O, A)`` view of the votes,
+    ``block`` the contiguous copy (one buffer reused for every block) that the routing kernels work on.
+    """
+    batch, in_caps, num_out, num_atoms = capsule_shape
+    positions = votes.shape[-2] * votes.shape[-1]
+    by_position = votes.permute(0, 2, 3, 1).reshape(batch, in_caps, positions, num_out, num_atoms)
+    buffer = None
+    for samples, cells in _blocks(batch, positions, in_caps * num_out * num_atoms * votes.element_size(), chunk_bytes):
+        source = by_position[samples, :, cells]
+        if buffer is None:
+            buffer = votes.new_empty(source.shape[0], in_caps, num_out, num_atoms, source.shape[2])
+        block = buffer[: source.shape[0], ..., : source.shape[2]]
+        block.copy_(source.permute(0, 1, 3, 4, 2))
+        yield samples, cells, source, block
+
+
+def _convolve_and_route(x, weight, bias, conv, routings, chunk_bytes, capsule_shape, saved_couplings=None):
+    """Votes by a channels-last convolution (faster on CPU), routed block by block: ``(B, O, A, H', W')``.
+
+    ``saved_couplings`` ``(routings - 1, B, I, O, H'·W')`` receives the couplings of iterations 1… when given.
+    """
+    votes = conv(x.contiguous(memory_format=torch.channels_last), weight)
+    batch, _, num_out, num_atoms = capsule_shape
+    height, width = votes.shape[-2:]
+    out = votes.new_empty(batch, num_out, num_atoms, height * width)
+    for samples, cells, _, block in _channels_last_blocks(votes, capsule_shape, chunk_bytes):
+        couplings, preacts = _routing_states(block, bias, routings)
+        torch.mul(preacts[-1], _squash_scale(preacts[-1])[1], out=out[samples, ..., cells])
+        if saved_couplings is not None:
+            for saved, coupling in zip(saved_couplings, couplings[1:]):
+                saved[samples, ..., cells] = coupling
+    return out.view(batch, num_out, num_atoms, height, width)
+
+
 class _ConvolutionalRouting(torch.autograd.Function):
     """Votes convolution and routing in one function that keeps only the layer input for the backward pass.
 
     The votes are the largest tensors of SegCaps (one per input type, output type and position); instead of
     keeping them until the backward pass, backward recomputes them with one convolution, backpropagates the
     routing block by block (writing each block's vote gradient over its recomputed votes, so no second
-    votes-sized tensor is allocated) and finishes with the convolution's own backward.
+    votes-sized tensor is allocated) and finishes with the convolution's own backward. The couplings (an
+    ``atoms``-th of the votes per iteration) are kept, which spares recomputing the agreements.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, conv, routings, chunk_bytes, capsule_shape):
-        votes = conv(x, weight)
-        spatial = votes.shape[-2:]
-        ctx.save_for_backward(x, weight, bias)
+        batch, in_caps, num_out, _ = capsule_shape
+        positions = conv.output_positions(x, weight)
+        couplings = x.new_empty(routings - 1, batch, in_caps, num_out, positions)
+        ctx.save_for_backward(x, weight, bias, couplings)
         ctx.conv, ctx.routings, ctx.chunk_bytes, ctx.capsule_shape = conv, routings, chunk_bytes, capsule_shape
-        return _route(votes.view(*capsule_shape, -1), bias, routings, chunk_bytes).view(
-            capsule_shape[0], *capsule_shape[2:], *spatial)
+        return _convolve_and_route(x, weight, bias, conv, routings, chunk_bytes, capsule_shape, couplings)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        x, weight, bias = ctx.saved_tensors
+        x, weight, bias, couplings = ctx.saved_tensors
+        x = x.contiguous(memory_format=torch.channels_last)
         votes = ctx.conv(x, weight)
-        grad_votes = votes.view(*ctx.capsule_shape, -1)
-        grad_output = grad_output.flatten(3)
+        grad_output = grad_output.reshape(*grad_output.shape[:3], -1)
         grad_bias = torch.zeros_like(bias)
-        for samples, cells in _blocks(grad_votes, ctx.chunk_bytes):
-            block = grad_votes[samples, ..., cells]  # the votes block, overwritten by its gradient
-            grad_bias += _routing_backward(block, bias, ctx.routings, grad_output[samples, ..., cells], block)
+        for samples, cells, source, block in _channels_last_blocks(votes, ctx.capsule_shape, ctx.chunk_bytes):
+            known = [coupling[samples, ..., cells] for coupling in couplings]
+            grad_bias += _routing_backward(block, bias, ctx.routings, grad_output[samples, ..., cells], block, known)
+            source.copy_(block.permute(0, 1, 4, 2, 3))  # the votes become their gradient, block by block
         grad_x, grad_weight = ctx.conv.backward(votes, x, weight, ctx.needs_input_grad[:2])
         return grad_x, grad_weight, grad_bias, None, None, None, None
 
@@ -327,11 +389,12 @@ class _CapsuleLayer(nn.Module):
                 preact = preact / self.num_capsule
             return squash(preact + self.bias[..., None, None], dim=2)
         folded = x.reshape(batch * in_caps, *x.shape[2:])
-        if _memory_saving(x.device, folded, self.weight, self.bias):
-            bias = self.bias.to(x.dtype).unsqueeze(-1)
-            shape = (batch, in_caps, self.num_capsule, self.num_atoms)
-            return _ConvolutionalRouting.apply(folded, self.weight, bias, self.conv, self.routings,
-                                               _chunk_bytes(x.device), shape)
+        if _eager(x.device):
+            arguments = (folded, self.weight, self.bias.to(x.dtype).unsqueeze(-1), self.conv, self.routings,
+                         _chunk_bytes(x.device), (batch, in_caps, self.num_capsule, self.num_atoms))
+            if _wants_grad(folded, self.weight, self.bias):
+                return _ConvolutionalRouting.apply(*arguments)
+            return _convolve_and_route(*arguments)
         votes = self.conv(folded, self.weight)
         votes = votes.view(batch, in_caps, self.num_capsule, self.num_atoms, *votes.shape[-2:])
         return dynamic_routing(votes, self.bias, self.routings)
