@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
+from monai.bundle import ckpt_export
 from monai.networks.nets import AttentionUnet, BasicUNet, UNet
 
 from medseg.networks import NETWORKS, FCDenseNet, FCN32s, SegCapsR3, UNet2D, get_network
@@ -82,3 +85,22 @@ def test_a_few_steps_lower_the_loss(name):
 def test_fcdensenet_rejects_unknown_variant():
     with pytest.raises(ValueError, match=r"\[56, 67, 103\], got 100"):
         FCDenseNet(100)
+
+
+@pytest.mark.parametrize("name", ["segcaps_r3", "fcdensenet56"])
+def test_monai_bundle_ckpt_export(tmp_path, name):
+    """``monai.bundle ckpt_export --use_trace True`` on a bundle whose network comes from the registry."""
+    torch.manual_seed(2)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "inference.json").write_text(
+        json.dumps({"network_def": {"_target_": "medseg.networks.get_network", "name": name}}))
+    (tmp_path / "configs" / "metadata.json").write_text(json.dumps({"version": "0.1.0"}))
+    network = get_network(name).eval()
+    torch.save(network.state_dict(), tmp_path / "model.pt")
+    ckpt_export(net_id="network_def", filepath=str(tmp_path / "model.ts"), ckpt_file=str(tmp_path / "model.pt"),
+                meta_file=str(tmp_path / "configs" / "metadata.json"),
+                config_file=str(tmp_path / "configs" / "inference.json"), use_trace=True, input_shape=[1, 1, 32, 32])
+    exported = torch.jit.load(str(tmp_path / "model.ts"))
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), network(x))

@@ -42,7 +42,7 @@ __all__ = ["CapsuleConv2d", "CapsuleConvTranspose2d", "dynamic_routing", "squash
 # Votes per block of positions routed at once: the block's temporaries stay cache-sized and below glibc's
 # mmap threshold (32 MiB), so they reuse heap memory instead of faulting in fresh pages (docs/networks.md).
 CPU_CHUNK_BYTES = 2 * 2**20
-CUDA_CHUNK_BYTES = 512 * 2**20
+CUDA_CHUNK_BYTES = 64 * 2**20
 
 
 def squash(input: torch.Tensor, dim: int = 2) -> torch.Tensor:
@@ -209,10 +209,12 @@ def dynamic_routing(
     """Locally-constrained dynamic routing of ``votes`` ``(B, I, O, A, *spatial)`` with ``bias`` ``(O, A)``.
 
     Returns the output capsules ``(B, O, A, *spatial)`` after ``routings`` iterations (see the module
-    docstring for the equations). ``chunk_bytes`` sets how many votes are routed at once (default: 8 MiB on
-    CPU, 512 MiB on CUDA). When gradients are needed the routing runs in a memory-saving autograd function;
-    under ``torch.jit`` tracing it runs as plain tensor operations on the whole tensor so that the trace
-    holds for any input size. Under autocast the routing runs in float32.
+    docstring for the equations). ``chunk_bytes`` sets how many votes are routed at once (default: 2 MiB on
+    CPU, 64 MiB on CUDA). When gradients are needed the routing runs in an autograd function that keeps the
+    votes and recomputes the routing states in its backward pass; under ``torch.jit`` tracing it runs as
+    plain tensor operations on the whole tensor so that the trace holds for any input size. Under autocast
+    the routing runs in float32. (The capsule layers do not call this on their training path: they
+    recompute the votes themselves, see :class:`_ConvolutionalRouting`.)
     """
     if routings < 1:
         raise ValueError(f"routings must be at least 1, got {routings}")
