@@ -17,7 +17,7 @@ TORCHVISION_CLASSIFIERS = {
 }
 
 
-def torchvision_vgg16_layout(fc: int = 4096) -> dict[str, tuple[int, ...]]:
+def torchvision_vgg16_layout() -> dict[str, tuple[int, ...]]:
     """Keys and shapes of ``torchvision.models.vgg16().state_dict()`` (13 convolutions in ``features``)."""
     plan = [(0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256), (12, 256, 256), (14, 256, 256),
             (17, 256, 512), (19, 512, 512), (21, 512, 512), (24, 512, 512), (26, 512, 512), (28, 512, 512)]
@@ -63,7 +63,9 @@ def torchvision_resnet50_layout() -> dict[str, tuple[int, ...]]:
     return layout
 
 
-LAYOUTS = {"vgg16": torchvision_vgg16_layout, "resnet50": torchvision_resnet50_layout, "alexnet": torchvision_alexnet_layout}
+LAYOUTS = {
+    "vgg16": torchvision_vgg16_layout, "resnet50": torchvision_resnet50_layout, "alexnet": torchvision_alexnet_layout
+}
 
 
 def numel(shape):

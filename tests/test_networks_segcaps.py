@@ -13,6 +13,10 @@ from medseg.networks import SegCapsBasic, SegCapsR1, SegCapsR3, count_parameters
 
 from conftest import REPO_ROOT
 
+# torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")
+
+
 
 def load_reference_port():
     spec = importlib.util.spec_from_file_location("segcaps_reference", REPO_ROOT / "scripts" / "segcaps_reference.py")

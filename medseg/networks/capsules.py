@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .utils import validating
+from .utils import tracing, validating
 
 __all__ = ["CapsuleConv2d", "CapsuleConvTranspose2d", "dynamic_routing", "squash"]
 
@@ -195,8 +195,8 @@ def _chunk_bytes(device: torch.device) -> int:
 
 
 def _eager(device: torch.device) -> bool:
-    """Whether the blockwise kernels apply: not under ``torch.jit`` tracing/scripting, nor under autocast."""
-    return not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.is_autocast_enabled(device.type))
+    """Whether the blockwise kernels apply: not while tracing or exporting (``tracing()``), nor under autocast."""
+    return not (tracing() or torch.is_autocast_enabled(device.type))
 
 
 def _wants_grad(*tensors: torch.Tensor) -> bool:
@@ -211,8 +211,9 @@ def dynamic_routing(
     Returns the output capsules ``(B, O, A, *spatial)`` after ``routings`` iterations (see the module
     docstring for the equations). ``chunk_bytes`` sets how many votes are routed at once (default: 2 MiB on
     CPU, 64 MiB on CUDA). When gradients are needed the routing runs in an autograd function that keeps the
-    votes and recomputes the routing states in its backward pass; under ``torch.jit`` tracing it runs as
-    plain tensor operations on the whole tensor so that the trace holds for any input size. Under autocast
+    votes and recomputes the routing states in its backward pass; under ``torch.jit`` tracing or
+    ``torch.export`` it runs as plain tensor operations on the whole tensor, so that the recorded graph holds
+    for any input size. Under autocast
     the routing runs in float32. (The capsule layers do not call this on their training path: they
     recompute the votes themselves, see :class:`_ConvolutionalRouting`.)
     """
@@ -228,7 +229,7 @@ def dynamic_routing(
             return dynamic_routing(votes.float(), bias.float(), routings, chunk_bytes)
     flat = votes.reshape(batch, in_caps, num_out, num_atoms, -1)
     bias_column = bias.to(votes.dtype).unsqueeze(-1)
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
+    if tracing():
         out = _route_traceable(flat, bias_column, routings)
     else:
         if chunk_bytes is None:
@@ -241,7 +242,7 @@ def dynamic_routing(
 
 
 def _route_traceable(votes: torch.Tensor, bias: torch.Tensor, routings: int) -> torch.Tensor:
-    """The routing equations as plain out-of-place tensor operations (for ``torch.jit.trace``)."""
+    """The routing equations as plain out-of-place tensor operations (for ``torch.jit.trace``/``torch.export``)."""
     logits = torch.zeros_like(votes[:, :, :, 0])
     for iteration in range(routings):
         coupling = torch.softmax(logits, dim=2)
@@ -442,7 +443,9 @@ class CapsuleConvTranspose2d(_CapsuleLayer):
     ``[in_atoms, num_capsule·num_atoms, 4, 4]``.
     """
 
-    def __init__(self, in_atoms: int, num_capsule: int, num_atoms: int, kernel_size: int = 4, routings: int = 3) -> None:
+    def __init__(
+        self, in_atoms: int, num_capsule: int, num_atoms: int, kernel_size: int = 4, routings: int = 3
+    ) -> None:
         if kernel_size < 2 or kernel_size % 2:
             raise ValueError(f"kernel_size must be even for an exact x2 upsampling, got {kernel_size}")
         super().__init__(

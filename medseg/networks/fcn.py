@@ -119,7 +119,9 @@ class FCN32s(nn.Module):
         """Load a torchvision state dict (see the module docstring); errors name the file and the keys."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, Mapping):
-            raise ValueError(f"{path}: expected a state dict (a mapping of names to tensors), got {type(state).__name__}")
+            raise ValueError(
+                f"{path}: expected a state dict (a mapping of names to tensors), got {type(state).__name__}"
+            )
         expected = set(self.encoder.state_dict())
         classifier = {k for k in state if k.split(".")[0] in {"classifier", "fc"}}
         classifier = {k for k in classifier if k.rsplit(".", 1)[0] in self.encoder.classifier_keys}
@@ -167,7 +169,9 @@ class FCN32s(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if validating() and (x.ndim != 4 or x.shape[1] != self.in_channels):
-            raise ValueError(f"FCN32s expects input (batch, {self.in_channels}, height, width), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"FCN32s expects input (batch, {self.in_channels}, height, width), got shape {tuple(x.shape)}"
+            )
         padded, (height, width) = pad_to_multiple(x, self.size_multiple)
         scores = self.score(self.head(self.encoder(padded)))
         return self.upscore(scores)[..., :height, :width]

@@ -69,7 +69,8 @@ class _SegCaps(nn.Module):
         if validating() and (x.ndim != 4 or x.shape[1] != self.in_channels):
             raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, height, width), "
                              f"got shape {tuple(x.shape)}")
-        if validating() and y is not None and (y.ndim != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0] or y.shape[2:] != x.shape[2:]):
+        if validating() and y is not None and (y.ndim != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0]
+                                               or y.shape[2:] != x.shape[2:]):
             raise ValueError(f"the mask must have shape {(x.shape[0], 1, *x.shape[2:])} to match the input "
                              f"{tuple(x.shape)}, got {tuple(y.shape)}")
         if not self.pad_input:

@@ -8,7 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["check_spatial_multiple", "count_parameters", "pad_to_multiple", "run_padded", "validating"]
+__all__ = ["check_spatial_multiple", "count_parameters", "pad_to_multiple", "run_padded", "tracing", "validating"]
+
+
+def tracing() -> bool:
+    """Whether the forward pass is being recorded: ``torch.jit`` tracing or scripting, or ``torch.export``/compile."""
+    return torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling()
 
 
 def validating() -> bool:
