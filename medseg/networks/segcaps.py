@@ -84,29 +84,32 @@ class _SegCaps(nn.Module):
             raise ValueError(f"{type(self).__name__} was built with reconstruction=False: it has no reconstruction")
         return self.reconstruction
 
+    def _segment(
+        self, x: torch.Tensor, mask: torch.Tensor | None, threshold: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Segmentation, and the reconstruction masked by ``mask`` (or by ``segmentation > threshold``) if asked."""
+        height, width = x.shape[-2:]
+        x, mask = self._checked(x, mask)
+        capsules = self.capsules(x)
+        lengths = torch.linalg.vector_norm(capsules, dim=2)
+        segmentation = lengths[..., :height, :width]
+        if mask is None and threshold is None:
+            return segmentation, None
+        if mask is None:
+            mask = lengths > threshold
+        reconstruction = self._decoder()(capsules, mask.to(capsules.dtype))
+        return segmentation, reconstruction[..., :height, :width]
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Segmentation ``(B, 1, H, W)``; with a mask ``y`` ``(B, 1, H, W)``, ``cat([segmentation, reconstruction])``."""
-        height, width = x.shape[-2:]
-        x, y = self._checked(x, y)
-        capsules = self.capsules(x)
-        segmentation = torch.linalg.vector_norm(capsules, dim=2)
-        if y is None:
-            return segmentation[..., :height, :width]
-        reconstruction = self._decoder()(capsules, y.to(capsules.dtype))
-        return torch.cat([segmentation, reconstruction], dim=1)[..., :height, :width]
+        segmentation, reconstruction = self._segment(x, y)
+        return segmentation if reconstruction is None else torch.cat([segmentation, reconstruction], dim=1)
 
     def segment_and_reconstruct(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, threshold: float = 0.5
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Segmentation and reconstruction; masked by ``mask``, else by the predicted mask (length > ``threshold``)."""
-        height, width = x.shape[-2:]
-        x, mask = self._checked(x, mask)
-        capsules = self.capsules(x)
-        segmentation = torch.linalg.vector_norm(capsules, dim=2)
-        if mask is None:
-            mask = segmentation > threshold
-        reconstruction = self._decoder()(capsules, mask.to(capsules.dtype))
-        return segmentation[..., :height, :width], reconstruction[..., :height, :width]
+        return self._segment(x, mask, threshold)
 
 
 class _SegCapsUNet(_SegCaps):
