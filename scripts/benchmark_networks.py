@@ -116,8 +116,11 @@ def compare_segcaps(size: int, repeats: int, device: torch.device) -> dict:
     grads_reference = {n: p.grad.clone() for n, p in reference.named_parameters()}
     _, out_fast = forward_backward(fast, x)
     grads_ok = all(torch.allclose(p.grad, grads_reference[n], rtol=1e-3, atol=1e-6) for n, p in fast.named_parameters())
-    check = {"max_abs_diff": (out_fast - out_reference).abs().max().item(),
-             "outputs_allclose": torch.allclose(out_fast, out_reference, rtol=1e-5, atol=1e-6), "grads_allclose": grads_ok}
+    check = {
+        "max_abs_diff": (out_fast - out_reference).abs().max().item(),
+        "outputs_allclose": torch.allclose(out_fast, out_reference, rtol=1e-5, atol=1e-6),
+        "grads_allclose": grads_ok,
+    }
     del out_reference, out_fast, grads_reference
     times: dict[str, list[float]] = {"reference": [], "segcaps_r3": []}
     for round_ in range(repeats):
