@@ -1,0 +1,33 @@
+"""Segmentation networks: SegCaps, the FCN-32s family, a 2D U-Net, FC-DenseNet, and a registry by name."""
+
+from .backbones import AlexNetEncoder, ResNet50Encoder, VGG16Encoder
+from .capsules import CapsuleConv2d, CapsuleConvTranspose2d, dynamic_routing, squash
+from .fcdensenet import FCDENSENET_VARIANTS, FCDenseNet
+from .fcn import FCN32s, bilinear_kernel
+from .registry import NETWORKS, get_network
+from .segcaps import SegCapsBasic, SegCapsR1, SegCapsR3
+from .unet import UNet2D
+from .utils import check_spatial_multiple, count_parameters, pad_to_multiple
+
+__all__ = [
+    "AlexNetEncoder",
+    "CapsuleConv2d",
+    "CapsuleConvTranspose2d",
+    "FCDENSENET_VARIANTS",
+    "FCDenseNet",
+    "FCN32s",
+    "NETWORKS",
+    "ResNet50Encoder",
+    "SegCapsBasic",
+    "SegCapsR1",
+    "SegCapsR3",
+    "UNet2D",
+    "VGG16Encoder",
+    "bilinear_kernel",
+    "check_spatial_multiple",
+    "count_parameters",
+    "dynamic_routing",
+    "get_network",
+    "pad_to_multiple",
+    "squash",
+]

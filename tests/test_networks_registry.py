@@ -1,0 +1,128 @@
+"""The registry: names, MONAI defaults, export of every network by tracing, training steps."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from monai.bundle import ckpt_export
+from monai.networks.nets import AttentionUnet, BasicUNet, UNet
+
+from medseg.networks import NETWORKS, FCDenseNet, FCN32s, SegCapsR3, UNet2D, get_network
+
+REQUIRED = {"segcaps_r3", "segcaps_r1", "segcaps_basic", "bfcn32s", "fcresnet", "fcn32s_alexnet", "unet2d",
+            "fcdensenet56", "fcdensenet67", "fcdensenet103", "unet", "basicunet", "attentionunet"}
+
+# small settings so that every network builds, trains and traces in a test
+SMALL = {"bfcn32s": {"fc_channels": 8}, "fcresnet": {"fc_channels": 8}, "fcn32s_alexnet": {"fc_channels": 8}}
+IN_CHANNELS = {"bfcn32s": 3, "fcresnet": 3, "fcn32s_alexnet": 3}
+MONAI_NAMES = {"unet", "basicunet", "attentionunet"}
+
+# torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")
+
+
+
+def test_names_and_unknown_name():
+    assert REQUIRED <= set(NETWORKS)
+    with pytest.raises(ValueError, match=r"unknown network 'segcaps'; valid names: .*segcaps_r3.*unet2d"):
+        get_network("segcaps")
+
+
+def test_classes_and_defaults():
+    assert isinstance(get_network("segcaps_r3"), SegCapsR3)
+    assert isinstance(get_network("unet2d"), UNet2D)
+    vgg = get_network("bfcn32s", fc_channels=8)
+    assert isinstance(vgg, FCN32s) and vgg.backbone == "vgg16"
+    assert get_network("fcresnet", fc_channels=8).backbone == "resnet50"
+    assert get_network("fcn32s_alexnet", fc_channels=8).backbone == "alexnet"
+    assert get_network("fcdensenet67").variant == 67
+    unet = get_network("unet")
+    assert isinstance(unet, UNet) and unet.dimensions == 2 and unet.channels == (32, 64, 128, 256, 512)
+    assert (unet.in_channels, unet.out_channels, unet.num_res_units) == (1, 1, 2)
+    assert isinstance(get_network("basicunet"), BasicUNet)
+    attention = get_network("attentionunet", out_channels=3)
+    assert isinstance(attention, AttentionUnet) and attention.dimensions == 2 and attention.out_channels == 3
+    assert get_network("unet", channels=(8, 16), strides=(2,)).channels == (8, 16)
+
+
+# FC-DenseNet 67 and 103 are the same class as 56 with other block lengths (slow to trace, nothing new)
+@pytest.mark.parametrize("name", sorted(set(NETWORKS) - {"fcdensenet67", "fcdensenet103"}))
+def test_every_network_exports_with_trace(name):
+    """Traced in eval mode (as ``monai.bundle ckpt_export --use_trace True`` does), valid at another size too."""
+    torch.manual_seed(0)
+    net = get_network(name, **SMALL.get(name, {})).eval()
+    channels = IN_CHANNELS.get(name, 1)
+    x, other = torch.rand(1, channels, 32, 32), torch.rand(2, channels, 64, 96)
+    with torch.no_grad(), warnings.catch_warnings():
+        # medseg's networks record no Python-side shape logic; MONAI's own warn but still generalise (checked below)
+        warnings.simplefilter("ignore" if name in MONAI_NAMES else "error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, x, check_trace=False)
+        torch.testing.assert_close(traced(x), net(x))
+        torch.testing.assert_close(traced(other), net(other))
+
+
+@pytest.mark.parametrize("name", ["segcaps_r3", "segcaps_r1", "segcaps_basic", "bfcn32s", "fcresnet", "fcn32s_alexnet",
+                                  "unet2d", "fcdensenet56"])
+def test_medseg_networks_export_with_torch_export(name):
+    torch.manual_seed(3)
+    net = get_network(name, **SMALL.get(name, {})).eval()
+    x = torch.rand(1, IN_CHANNELS.get(name, 1), 32, 32)
+    exported = torch.export.export(net, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(x), net(x))
+
+
+@pytest.mark.parametrize("name", ["unet2d", "fcdensenet56", "fcdensenet67", "fcdensenet103", "unet", "basicunet",
+                                  "attentionunet", "segcaps_r1"])
+def test_a_few_steps_lower_the_loss(name):
+    """SegCaps R3/basic and the FCN family have their own training tests (reconstruction loss, zero score layer)."""
+    torch.manual_seed(1)
+    kwargs = {"dropout": 0.0} if name.startswith("fcdensenet") else {}
+    if name.startswith("segcaps"):
+        kwargs = {"reconstruction": False}
+    net = get_network(name, **kwargs)
+    x = torch.rand(2, 1, 32, 32) * 0.2
+    y = torch.zeros(2, 1, 32, 32)
+    y[:, :, 8:24, 4:20] = 1
+    x = x + 0.5 * y
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        out = net(x)
+        if name.startswith("segcaps"):  # capsule lengths are probabilities
+            loss = F.binary_cross_entropy(out, y)
+        else:
+            loss = F.binary_cross_entropy_with_logits(out, y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_fcdensenet_rejects_unknown_variant():
+    with pytest.raises(ValueError, match=r"\[56, 67, 103\], got 100"):
+        FCDenseNet(100)
+
+
+@pytest.mark.parametrize("name", ["segcaps_r3", "fcdensenet56"])
+def test_monai_bundle_ckpt_export(tmp_path, name):
+    """``monai.bundle ckpt_export --use_trace True`` on a bundle whose network comes from the registry."""
+    torch.manual_seed(2)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "inference.json").write_text(
+        json.dumps({"network_def": {"_target_": "medseg.networks.get_network", "name": name}}))
+    (tmp_path / "configs" / "metadata.json").write_text(json.dumps({"version": "0.1.0"}))
+    network = get_network(name).eval()
+    torch.save(network.state_dict(), tmp_path / "model.pt")
+    ckpt_export(net_id="network_def", filepath=str(tmp_path / "model.ts"), ckpt_file=str(tmp_path / "model.pt"),
+                meta_file=str(tmp_path / "configs" / "metadata.json"),
+                config_file=str(tmp_path / "configs" / "inference.json"), use_trace=True, input_shape=[1, 1, 32, 32])
+    exported = torch.jit.load(str(tmp_path / "model.ts"))
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), network(x))
