@@ -1,11 +1,13 @@
 """Forward+backward time of every registered loss, side by side in one run.
 
-Every candidate runs on the same logits and targets, interleaved round by round (the order rotates
-every round so that no candidate always follows the same neighbour), and the table reports medians
+Every candidate runs on the same logits and targets, interleaved round by round (in a new random
+order every round, so that no candidate always follows the same neighbour; each sample averages enough
+consecutive calls to last about 50 ms), and the table reports medians
 and ratios against a baseline measured in the same rounds: ``monai.losses.DiceLoss(sigmoid=True)``
-for the region losses, ``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` for the cross-entropy and
-margin losses. A straightforward soft IoU that computes ``U = Σ(p + g − p·g)`` element by element is
-included for reference.
+for the region losses, ``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` for weighted BCE and margin,
+the unweighted ``torch.nn.BCEWithLogitsLoss()`` for BCE. MONAI's own losses are listed against the
+same baselines for information. A straightforward soft IoU that computes ``U = Σ(p + g − p·g)``
+element by element is included for reference.
 
     python scripts/benchmark_losses.py [--rounds 30] [--device cpu|cuda|all]
 """
@@ -13,6 +15,7 @@ included for reference.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -24,8 +27,11 @@ from medseg.losses import LOSSES, compute_pos_weight, get_loss
 
 SHAPES = [(8, 1, 256, 256), (2, 1, 96, 96, 96)]
 REGION_BASELINE = "monai DiceLoss"
-BCE_BASELINE = "torch BCEWithLogitsLoss"
-BCE_FAMILY = {"bce", "wbce", "margin", "focal", "dice_bce"}
+WEIGHTED_BCE_BASELINE = "torch BCEWithLogitsLoss(pos_weight)"
+BCE_BASELINE = "torch BCEWithLogitsLoss()"
+BASELINES = (REGION_BASELINE, WEIGHTED_BCE_BASELINE, BCE_BASELINE)
+BASELINE_OF = {"wbce": WEIGHTED_BCE_BASELINE, "margin": WEIGHTED_BCE_BASELINE, "bce": BCE_BASELINE, "focal": BCE_BASELINE, "dice_bce": BCE_BASELINE}
+MEDSEG = {"iou", "kappa", "focal_tversky", "wbce", "bce", "margin"}
 
 
 def naive_soft_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -43,7 +49,8 @@ def candidates(pos_weight: float) -> dict[str, Callable]:
     kwargs["wbce"] = {"sigmoid": True, "pos_weight": pos_weight}
     losses: dict[str, Callable] = {
         REGION_BASELINE: DiceLoss(sigmoid=True),
-        BCE_BASELINE: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight)),
+        WEIGHTED_BCE_BASELINE: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight)),
+        BCE_BASELINE: torch.nn.BCEWithLogitsLoss(),
     }
     losses.update({name: get_loss(name, **kwargs[name]) for name in sorted(LOSSES)})
     losses["iou, element-wise union (reference)"] = naive_soft_iou
@@ -55,13 +62,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_once(loss: Callable, logits: torch.Tensor, target: torch.Tensor) -> float:
-    logits.grad = None
+def time_sample(loss: Callable, logits: torch.Tensor, target: torch.Tensor, calls: int) -> float:
+    """Mean seconds of one forward+backward over ``calls`` consecutive calls."""
     synchronize(logits.device)
     start = time.perf_counter()
-    loss(logits, target).backward()
+    for _ in range(calls):
+        logits.grad = None
+        loss(logits, target).backward()
     synchronize(logits.device)
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / calls
 
 
 def benchmark(shape: tuple[int, ...], device: torch.device, rounds: int, warmup: int = 3) -> dict[str, float]:
@@ -72,11 +81,14 @@ def benchmark(shape: tuple[int, ...], device: torch.device, rounds: int, warmup:
     pos_weight = compute_pos_weight([target.cpu()])
     losses = {name: loss.to(device) if isinstance(loss, torch.nn.Module) else loss for name, loss in candidates(pos_weight).items()}
     names = list(losses)
+    # each sample repeats a call for about 50 ms, so that timer resolution and scheduler noise average out
+    calls = max(1, round(0.05 / time_sample(losses[REGION_BASELINE], logits, target, 3)))
     times: dict[str, list[float]] = {name: [] for name in names}
+    shuffler = random.Random(0)
     for r in range(warmup + rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
+        order = shuffler.sample(names, len(names))
         for name in order:
-            elapsed = time_once(losses[name], logits, target)
+            elapsed = time_sample(losses[name], logits, target, calls)
             if r >= warmup:
                 times[name].append(elapsed)
     return {name: statistics.median(values) for name, values in times.items()}
@@ -87,11 +99,12 @@ def report(shape: tuple[int, ...], device: torch.device, medians: dict[str, floa
     print("| loss | median ms | baseline | ratio |")
     print("|---|---:|---|---:|")
     for name, seconds in medians.items():
-        if name in (REGION_BASELINE, BCE_BASELINE):
+        if name in BASELINES:
             print(f"| {name} (baseline) | {seconds * 1e3:.2f} | | 1.00 |")
             continue
-        baseline = BCE_BASELINE if name in BCE_FAMILY else REGION_BASELINE
-        print(f"| {name} | {seconds * 1e3:.2f} | {baseline} | {seconds / medians[baseline]:.2f} |")
+        baseline = BASELINE_OF.get(name, REGION_BASELINE)
+        label = f"**{name}** (medseg)" if name in MEDSEG else name
+        print(f"| {label} | {seconds * 1e3:.2f} | {baseline} | {seconds / medians[baseline]:.2f} |")
 
 
 def main() -> None:

@@ -354,3 +354,23 @@ def test_margin_hand_written_backward_matches_autograd_of_the_formula(rng):
         formula.mean().backward()
         torch.testing.assert_close(a.grad, b.grad)
     assert torch.autograd.gradcheck(lambda t: MarginLoss(sigmoid=True)(t, g), (x.clone().requires_grad_(),))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_margin_blocks_and_reductions_match_the_formula(reduction, rng, monkeypatch):
+    import medseg.losses.margin as margin_module
+
+    monkeypatch.setattr(margin_module, "BLOCK", 7)  # many blocks, the last one partial
+    x = torch.randn((2, 1, 5, 6), generator=rng, dtype=torch.float64)
+    g = _hard((2, 1, 5, 6), rng).double()
+    a = x.clone().requires_grad_()
+    ours = MarginLoss(pos_weight=2.0, sigmoid=True, reduction=reduction)(a, g)
+    b = x.clone().requires_grad_()
+    p = torch.sigmoid(b)
+    formula = 0.5 * 2.0 * g * torch.relu(0.9 - p) ** 2 + 0.25 * (1 - g) * torch.relu(p - 0.1) ** 2
+    reference = {"mean": formula.mean(), "sum": formula.sum(), "none": formula}[reduction]
+    torch.testing.assert_close(ours, reference)
+    weights = torch.rand(ours.shape, generator=rng, dtype=torch.float64)
+    (ours * weights).sum().backward()
+    (reference * weights).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad)

@@ -74,16 +74,28 @@ def supervised_workflow(
     inferer: Inferer | None = None,
     prepare_batch: Callable = default_prepare_batch,
     amp: bool = False,
+    postprocessing: Callable | None = None,
+    val_prepare_batch: Callable = default_prepare_batch,
 ) -> tuple[SupervisedTrainer, SupervisedEvaluator]:
-    """Build a trainer that validates with mean Dice (sigmoid, threshold 0.5) after every epoch."""
+    """Build a trainer that validates with mean Dice after every epoch.
+
+    Args:
+        prepare_batch: the trainer's batch preparation (e.g. :class:`medseg.engines.PrepareBatchSegCaps`,
+            which passes the label to SegCaps for its reconstruction).
+        postprocessing: turns the evaluator's ``pred`` into a binary mask; default
+            :func:`binary_postprocessing` (sigmoid, threshold 0.5) for networks that output logits, use
+            :func:`medseg.engines.segcaps_postprocessing` for capsule lengths.
+        val_prepare_batch: the evaluator's batch preparation; the label is never a network input there.
+        other arguments: those of MONAI's ``SupervisedTrainer``/``SupervisedEvaluator``.
+    """
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_loader,
         network=network,
         inferer=inferer or SimpleInferer(),
-        postprocessing=binary_postprocessing(),
+        postprocessing=postprocessing or binary_postprocessing(),
         key_val_metric={VAL_METRIC: MeanDice(include_background=True, output_transform=from_engine(["pred", "label"]))},
-        prepare_batch=prepare_batch,
+        prepare_batch=val_prepare_batch,
         amp=amp,
     )
     trainer = SupervisedTrainer(

@@ -5,6 +5,7 @@ from .bce import WeightedBCELoss
 from .focal_tversky import FocalTverskyLoss
 from .kappa import KappaLoss
 from .margin import MarginLoss
+from .reconstruction import SegCapsLoss
 from .registry import LOSSES, get_loss
 from .soft_iou import SoftIoULoss
 from .weights import compute_pos_weight
@@ -15,6 +16,7 @@ __all__ = [
     "KappaLoss",
     "MarginLoss",
     "RegionLoss",
+    "SegCapsLoss",
     "SegmentationLoss",
     "SoftIoULoss",
     "WeightedBCELoss",

@@ -54,6 +54,7 @@ class WeightedBCELoss(SegmentationLoss):
             raise ValueError(f"eps must be in (0, 0.5), got {eps}.")
         self.register_buffer("pos_weight", torch.tensor(float(pos_weight)))
         self.pos_weight: torch.Tensor
+        self.weighted = pos_weight != 1.0  # torch's unweighted kernel is faster than a weight of one
         self.eps = eps
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -64,7 +65,8 @@ class WeightedBCELoss(SegmentationLoss):
         """
         input, target = self.prepare(input, target, activate=False)
         if self.sigmoid:
-            return F.binary_cross_entropy_with_logits(input, target, pos_weight=self.pos_weight, reduction=self.reduction)
+            pos_weight = self.pos_weight if self.weighted else None
+            return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight, reduction=self.reduction)
         p = input.clamp(self.eps, 1.0 - self.eps)
         loss = -(self.pos_weight * target * torch.log(p) + (1.0 - target) * torch.log1p(-p))
         return self.reduce(loss)
