@@ -92,17 +92,40 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--task", required=True, choices=TASKS)
     prepare.add_argument("--data-root", required=True, help="the dataset folder, in its published layout")
     prepare.add_argument("--out", required=True, help="the datalist JSON to write")
-    prepare.add_argument("--folds", type=int, default=4, help="k of the k-fold splits grouped by patient (default 4; 0: none)")
-    prepare.add_argument("--val-fraction", type=float, default=0.1, help="validation share of each training fold (default 0.1)")
+    prepare.add_argument(
+        "--folds", type=int, default=4, help="k of the k-fold splits grouped by patient (default 4; 0: none)"
+    )
+    prepare.add_argument(
+        "--val-fraction", type=float, default=0.1, help="validation share of each training fold (default 0.1)"
+    )
     prepare.add_argument("--seed", type=int, default=0, help="seed of the folds and the validation draw (default 0)")
     hair = prepare.add_mutually_exclusive_group()
-    hair.add_argument("--include-hair", dest="include_hair", action="store_true", default=None, help="faces: face = skin + hair (default)")
+    hair.add_argument(
+        "--include-hair",
+        dest="include_hair",
+        action="store_true",
+        default=None,
+        help="faces: face = skin + hair (default)",
+    )
     hair.add_argument("--no-hair", dest="include_hair", action="store_false", help="faces: hair counts as background")
-    prepare.add_argument("--foreground", type=int, nargs="+", help="luna16: label values that are foreground (default 3 4, the lungs)")
-    prepare.add_argument("--layout", default="auto", choices=("auto", *CXR_LAYOUTS), help="cxr: dataset layout (default: detected)")
-    prepare.add_argument("--mask-pattern", help="ct, cxr: mask path relative to the data root, e.g. '{stem}@.png', 'masks/{stem}_mask.png', 'wholeLung-{id}.nrrd'")
-    prepare.add_argument("--image-pattern", default="*", help="ct, cxr: what image names look like, with {fields} for the mask pattern, e.g. 'ct-{id}.nrrd' (default *)")
-    prepare.add_argument("--image-dir", help="ct, cxr: the images' folder relative to the data root (default: the root)")
+    prepare.add_argument(
+        "--foreground", type=int, nargs="+", help="luna16: label values that are foreground (default 3 4, the lungs)"
+    )
+    prepare.add_argument(
+        "--layout", default="auto", choices=("auto", *CXR_LAYOUTS), help="cxr: dataset layout (default: detected)"
+    )
+    prepare.add_argument(
+        "--mask-pattern",
+        help="ct, cxr: mask path relative to the data root, e.g. '{stem}@.png', 'masks/{stem}_mask.png', 'wholeLung-{id}.nrrd'",
+    )
+    prepare.add_argument(
+        "--image-pattern",
+        default="*",
+        help="ct, cxr: what image names look like, with {fields} for the mask pattern, e.g. 'ct-{id}.nrrd' (default *)",
+    )
+    prepare.add_argument(
+        "--image-dir", help="ct, cxr: the images' folder relative to the data root (default: the root)"
+    )
     prepare.set_defaults(func=_prepare)
 
     demo = commands.add_parser("demo", help="train and validate a small U-Net on synthetic chest X-rays")

@@ -30,7 +30,13 @@ REGION_BASELINE = "monai DiceLoss"
 WEIGHTED_BCE_BASELINE = "torch BCEWithLogitsLoss(pos_weight)"
 BCE_BASELINE = "torch BCEWithLogitsLoss()"
 BASELINES = (REGION_BASELINE, WEIGHTED_BCE_BASELINE, BCE_BASELINE)
-BASELINE_OF = {"wbce": WEIGHTED_BCE_BASELINE, "margin": WEIGHTED_BCE_BASELINE, "bce": BCE_BASELINE, "focal": BCE_BASELINE, "dice_bce": BCE_BASELINE}
+BASELINE_OF = {
+    "wbce": WEIGHTED_BCE_BASELINE,
+    "margin": WEIGHTED_BCE_BASELINE,
+    "bce": BCE_BASELINE,
+    "focal": BCE_BASELINE,
+    "dice_bce": BCE_BASELINE,
+}
 MEDSEG = {"iou", "kappa", "focal_tversky", "wbce", "bce", "margin"}
 
 
@@ -79,7 +85,10 @@ def benchmark(shape: tuple[int, ...], device: torch.device, rounds: int, warmup:
     logits = (torch.randn(shape, generator=gen) + 2 * target - 1).to(device).requires_grad_()
     target = target.to(device)
     pos_weight = compute_pos_weight([target.cpu()])
-    losses = {name: loss.to(device) if isinstance(loss, torch.nn.Module) else loss for name, loss in candidates(pos_weight).items()}
+    losses = {
+        name: loss.to(device) if isinstance(loss, torch.nn.Module) else loss
+        for name, loss in candidates(pos_weight).items()
+    }
     names = list(losses)
     # each sample repeats a call for about 50 ms, so that timer resolution and scheduler noise average out
     calls = max(1, round(0.05 / time_sample(losses[REGION_BASELINE], logits, target, 3)))
@@ -115,7 +124,10 @@ def main() -> None:
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, forward+backward, {args.rounds} interleaved rounds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, forward+backward, "
+        f"{args.rounds} interleaved rounds"
+    )
     for device in devices:
         for shape in SHAPES:
             report(shape, device, benchmark(shape, device, args.rounds))

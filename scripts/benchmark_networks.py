@@ -5,8 +5,9 @@ Part 1 compares ``SegCapsR3`` (training mode, no reconstruction) with the straig
 the two are checked to give the same outputs and gradients, timed side by side in this one process
 (interleaved, alternating which goes first, medians), and their peak memory is measured in a fresh
 subprocess each (peak resident set size from the kernel's high-water mark ``VmHWM``, i.e. ``ru_maxrss`` of
-that process image, and its increase over the resident size just before the forward pass). Part 2 measures every registered network the same
-way, one fresh subprocess per network and size (first forward+backward for memory, then the timed runs).
+that process image, and its increase over the resident size just before the forward pass). Part 2 measures every
+registered network the same way, one fresh subprocess per network and size (first forward+backward for memory,
+then the timed runs).
 CUDA figures (``torch.cuda.max_memory_allocated``) are printed only when CUDA is available.
 
     python scripts/benchmark_networks.py                 # everything (several minutes on 2 CPU cores)
@@ -36,8 +37,21 @@ from segcaps_reference import ReferenceSegCapsR3  # noqa: E402
 
 from medseg.networks import count_parameters, get_network  # noqa: E402
 
-OTHERS = ["segcaps_r3", "segcaps_r1", "segcaps_basic", "unet2d", "fcdensenet56", "fcdensenet67", "fcdensenet103",
-          "bfcn32s", "fcresnet", "fcn32s_alexnet", "unet", "basicunet", "attentionunet"]
+OTHERS = [
+    "segcaps_r3",
+    "segcaps_r1",
+    "segcaps_basic",
+    "unet2d",
+    "fcdensenet56",
+    "fcdensenet67",
+    "fcdensenet103",
+    "bfcn32s",
+    "fcresnet",
+    "fcn32s_alexnet",
+    "unet",
+    "basicunet",
+    "attentionunet",
+]
 
 
 def build(name: str) -> torch.nn.Module:
@@ -97,8 +111,16 @@ def probe(name: str, size: int, repeats: int, device: torch.device) -> dict:
 
 
 def run_probe(name: str, size: int, repeats: int, device: torch.device) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--probe", name, str(size), device.type,
-               "--repeats", str(repeats)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--probe",
+        name,
+        str(size),
+        device.type,
+        "--repeats",
+        str(repeats),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode:
         return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -134,8 +156,10 @@ def compare_segcaps(size: int, repeats: int, device: torch.device) -> dict:
 def print_segcaps(size: int, result: dict, memory: dict[str, dict], device: torch.device) -> None:
     seconds, check = result["seconds"], result["check"]
     print(f"\n1x1x{size}x{size}, {device.type}: reference port vs SegCapsR3 (training mode, no reconstruction)")
-    print(f"  check: outputs allclose {check['outputs_allclose']} (max |diff| {check['max_abs_diff']:.2e}), "
-          f"parameter gradients allclose {check['grads_allclose']}")
+    print(
+        f"  check: outputs allclose {check['outputs_allclose']} (max |diff| {check['max_abs_diff']:.2e}), "
+        f"parameter gradients allclose {check['grads_allclose']}"
+    )
     print(f"  {'':22s} {'reference':>10s} {'SegCapsR3':>10s} {'ratio':>8s}")
     ratio = seconds["reference"] / seconds["segcaps_r3"]
     print(f"  {'fwd+bwd median (s)':22s} {seconds['reference']:10.2f} {seconds['segcaps_r3']:10.2f} {ratio:7.2f}x")
@@ -161,8 +185,10 @@ def main() -> None:
         print(json.dumps(probe(args.probe[0], int(args.probe[1]), args.repeats, torch.device(args.probe[2]))))
         return
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print("\nPart 1: SegCapsR3 against the reference port (same weights), medians of interleaved runs")
     for device in devices:
@@ -176,10 +202,14 @@ def main() -> None:
         return
     for device in devices:
         peak = "peak RSS (MB)" if device.type == "cpu" else "peak alloc (MB)"
-        print(f"\nPart 2: every network, {device.type}, training mode, one fresh process per row "
-              f"(median of {args.other_repeats} runs after the first)")
-        print(f"  {'network':16s} {'parameters':>12s} {'size':>5s} {'fwd+bwd (s)':>12s} {peak:>15s} "
-              f"{'increase (MB)':>14s}")
+        print(
+            f"\nPart 2: every network, {device.type}, training mode, one fresh process per row "
+            f"(median of {args.other_repeats} runs after the first)"
+        )
+        print(
+            f"  {'network':16s} {'parameters':>12s} {'size':>5s} {'fwd+bwd (s)':>12s} {peak:>15s} "
+            f"{'increase (MB)':>14s}"
+        )
         for name in args.networks:
             parameters = count_parameters(lambda name=name: build(name))
             for size in args.sizes:
@@ -187,8 +217,10 @@ def main() -> None:
                 if "error" in row:
                     print(f"  {name:16s} {parameters:12,d} {size:5d}  failed: {row['error']}")
                 else:
-                    print(f"  {name:16s} {parameters:12,d} {size:5d} {row['seconds']:12.2f} {row['peak_mb']:15.0f} "
-                          f"{row['increase_mb']:14.0f}")
+                    print(
+                        f"  {name:16s} {parameters:12,d} {size:5d} {row['seconds']:12.2f} {row['peak_mb']:15.0f} "
+                        f"{row['increase_mb']:14.0f}"
+                    )
                 sys.stdout.flush()
 
 

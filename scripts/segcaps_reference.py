@@ -41,8 +41,16 @@ def reference_routing(votes: torch.Tensor, bias: torch.Tensor, routings: int) ->
 class ReferenceCapsuleLayer(nn.Module):
     """Convolutional (or transposed, ×2) capsule layer with routing, channels-last like the Keras code."""
 
-    def __init__(self, in_atoms: int, num_capsule: int, num_atoms: int, kernel_size: int, stride: int = 1,
-                 routings: int = 3, transposed: bool = False) -> None:
+    def __init__(
+        self,
+        in_atoms: int,
+        num_capsule: int,
+        num_atoms: int,
+        kernel_size: int,
+        stride: int = 1,
+        routings: int = 3,
+        transposed: bool = False,
+    ) -> None:
         super().__init__()
         self.num_capsule, self.num_atoms, self.routings = num_capsule, num_atoms, routings
         self.stride, self.transposed, self.kernel_size = stride, transposed, kernel_size

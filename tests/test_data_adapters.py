@@ -76,7 +76,7 @@ def test_montgomery_missing_mask_raises_or_is_skipped(synthetic, tmp_path):
     root = _copy(synthetic("cxr", n=3), tmp_path)
     missing = root / "ManualMask" / "rightMask" / "MCUCXR_0001_0.png"
     missing.unlink()
-    with pytest.raises(MissingFileError, match="MCUCXR_0001_0.png: no lung mask"):
+    with pytest.raises(MissingFileError, match=r"MCUCXR_0001_0\.png: no lung mask"):
         montgomery_datalist(root)
     skipped: list[BadPair] = []
     assert [e["case"] for e in montgomery_datalist(root, skipped)] == ["MCUCXR_0000_0", "MCUCXR_0002_0"]
@@ -109,7 +109,7 @@ def test_cxr_unrecognised_layout_names_the_folder(tmp_path):
     (tmp_path / "a.png").touch()
     with pytest.raises(LayoutError, match=f"{tmp_path}: chest X-ray layout not recognised.*mask-name rule"):
         cxr_datalist(tmp_path)
-    with pytest.raises(LayoutError, match="no image .* matches the image pattern"):
+    with pytest.raises(LayoutError, match=r"no image .* matches the image pattern"):
         cxr_datalist(tmp_path, mask_pattern="{stem}_mask.png", image_pattern="CXR*")
 
 
@@ -172,11 +172,15 @@ def test_ct_real_cip_volume_and_dicom_series(real_data):
     volume = ct_datalist(root, mask_pattern="wholeLung-{id}.nrrd", image_pattern="ct-{id}.nrrd")
     series = ct_datalist(root, mask_pattern="wholeLung-{id}.nrrd", image_pattern="ct-{id}Dicom")
     assert volume == [{"image": str(root / "ct-64.nrrd"), "label": str(root / "wholeLung-64.nrrd"), "case": "ct-64"}]
-    assert series == [{"image": str(root / "ct-64Dicom"), "label": str(root / "wholeLung-64.nrrd"), "case": "ct-64Dicom"}]
+    assert series == [
+        {"image": str(root / "ct-64Dicom"), "label": str(root / "wholeLung-64.nrrd"), "case": "ct-64Dicom"}
+    ]
     # a looser pattern also takes the DICOM folder, whose id (64Dicom) has no mask: reported, not lost
     skipped: list[BadPair] = []
     assert ct_datalist(root, mask_pattern="wholeLung-{id}.nrrd", image_pattern="ct-{id}", skipped=skipped) == volume
-    assert skipped == [BadPair(str(root / "ct-64Dicom"), str(root / "wholeLung-64Dicom.nrrd"), "no mask 'wholeLung-64Dicom.nrrd'")]
+    assert skipped == [
+        BadPair(str(root / "ct-64Dicom"), str(root / "wholeLung-64Dicom.nrrd"), "no mask 'wholeLung-64Dicom.nrrd'")
+    ]
 
 
 # ------------------------------------------------------------------ faces
@@ -187,7 +191,9 @@ def test_lfw_official_split_lists(synthetic):
     datalist = lfw_datalist(root)
     counts = {s: len((root / f"parts_{s}.txt").read_text().splitlines()) for s in ("train", "validation", "test")}
     assert {s: sum(e["split"] == s for e in datalist) for s in counts} == counts
-    assert [e["case"] for e in lfw_datalist(root, split="validation")] == [e["case"] for e in datalist if e["split"] == "validation"]
+    assert [e["case"] for e in lfw_datalist(root, split="validation")] == [
+        e["case"] for e in datalist if e["split"] == "validation"
+    ]
     for entry in datalist:
         image, label = Path(entry["image"]), Path(entry["label"])
         assert image.parent.name == entry["patient"] and label.name == f"{image.stem}.ppm"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def test_slice_affine_is_the_in_plane_grid(luna16):
     np.testing.assert_allclose(np.asarray(item["label"].affine), expected, atol=1e-4)
 
 
-def test_prepared_datalist_spares_the_indexing_pass_and_a_bounded_cache_reads_once_per_epoch(synthetic, tmp_path, reads):
+def test_prepared_datalist_spares_the_indexing_pass_and_a_bounded_cache_reads_once_per_epoch(
+    synthetic, tmp_path, reads
+):
     root = synthetic("luna16", n=3, seed=2)
     entries = prepare_datalist("luna16", root, tmp_path / "luna16.json", n_folds=0).datalist
     reads.clear()
@@ -97,7 +100,7 @@ def test_prepared_datalist_spares_the_indexing_pass_and_a_bounded_cache_reads_on
     order = list(sampler)
     assert sorted(order) == list(range(len(dataset)))
     volumes = [dataset.index[i][0] for i in order]
-    assert sum(a != b for a, b in zip(volumes, volumes[1:])) == 2  # volumes visited one after another
+    assert sum(a != b for a, b in itertools.pairwise(volumes)) == 2  # volumes visited one after another
     for index in order:
         dataset[index]
     assert set(reads.values()) == {1} and len(reads) == 6

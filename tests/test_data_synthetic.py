@@ -63,7 +63,12 @@ def test_helen_layout_and_soft_labels(synthetic):
     for face in listed:
         photo = Image.open(root / "images" / f"{face}.jpg")
         assert photo.mode == "RGB" and photo.size[0] == photo.size[1]
-        stack = np.stack([np.asarray(Image.open(root / "labels" / face / f"{face}_lbl{c:02d}.png")) for c in range(len(HELEN_CLASSES))])
+        stack = np.stack(
+            [
+                np.asarray(Image.open(root / "labels" / face / f"{face}_lbl{c:02d}.png"))
+                for c in range(len(HELEN_CLASSES))
+            ]
+        )
         assert stack.shape[1:] == photo.size[::-1]
         assert len(np.unique(stack)) > 2  # anti-aliased, not 0/255 only
         classes = stack.argmax(axis=0)

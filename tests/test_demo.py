@@ -18,7 +18,9 @@ def test_all_foreground_dice_by_hand():
 
 
 def test_demo_learns_and_writes_its_outputs(tmp_path, capsys):
-    config = DemoConfig(out_dir=str(tmp_path), n_train=16, n_val=4, image_size=64, epochs=6, batch_size=4, learning_rate=3e-3)
+    config = DemoConfig(
+        out_dir=str(tmp_path), n_train=16, n_val=4, image_size=64, epochs=6, batch_size=4, learning_rate=3e-3
+    )
     result = run_demo(config)
     dice = [row["val_dice"] for row in result["history"]]
     assert len(dice) == 6

@@ -47,7 +47,9 @@ def test_iou_matches_monai_published_jaccard_case():
     y = torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])
     assert SoftIoULoss(sigmoid=True)(x, y).item() == pytest.approx(0.470451, abs=1e-6)
     # MONAI smooths 2I and 2U instead of I and U: the same value up to the 1e-5 smoothing terms
-    assert SoftIoULoss(sigmoid=True)(x, y).item() == pytest.approx(DiceLoss(sigmoid=True, jaccard=True)(x, y).item(), abs=1e-5)
+    assert SoftIoULoss(sigmoid=True)(x, y).item() == pytest.approx(
+        DiceLoss(sigmoid=True, jaccard=True)(x, y).item(), abs=1e-5
+    )
 
 
 def test_iou_by_hand():
@@ -153,7 +155,9 @@ def test_focal_tversky_gamma_one_is_monai_tversky(rng):
     for alpha, beta in ((0.3, 0.7), (0.7, 0.3), (0.5, 0.5)):
         for batch in (False, True):
             kwargs = dict(alpha=alpha, beta=beta, sigmoid=True, batch=batch, smooth_nr=1.0, smooth_dr=1.0)
-            torch.testing.assert_close(FocalTverskyLoss(gamma=1.0, **kwargs)(logits, g), TverskyLoss(**kwargs)(logits, g))
+            torch.testing.assert_close(
+                FocalTverskyLoss(gamma=1.0, **kwargs)(logits, g), TverskyLoss(**kwargs)(logits, g)
+            )
 
 
 def test_focal_tversky_half_half_is_dice(rng):
@@ -247,7 +251,13 @@ def test_pos_weight_from_masks_feeds_wbce():
 
 
 def test_registry_returns_monai_losses_where_monai_has_them():
-    expected = {"dice": DiceLoss, "gdl": GeneralizedDiceLoss, "tversky": TverskyLoss, "focal": FocalLoss, "dice_bce": DiceCELoss}
+    expected = {
+        "dice": DiceLoss,
+        "gdl": GeneralizedDiceLoss,
+        "tversky": TverskyLoss,
+        "focal": FocalLoss,
+        "dice_bce": DiceCELoss,
+    }
     for name, cls in expected.items():
         assert type(get_loss(name)) is cls
     assert type(get_loss("iou", sigmoid=True)) is SoftIoULoss and get_loss("iou", sigmoid=True).sigmoid
@@ -256,7 +266,7 @@ def test_registry_returns_monai_losses_where_monai_has_them():
 
 
 def test_registry_errors():
-    with pytest.raises(ValueError, match="unknown loss 'jacard'.*bce.*dice.*iou"):
+    with pytest.raises(ValueError, match=r"unknown loss 'jacard'.*bce.*dice.*iou"):
         get_loss("jacard")
     with pytest.raises(ValueError, match="needs pos_weight"):
         get_loss("wbce")

@@ -10,8 +10,10 @@ from medseg.losses import compute_pos_weight
 
 
 def test_ratio_over_masks_with_foreground_only():
-    a = np.zeros((4, 4)); a[0, :2] = 1  # 2 positive, 14 negative
-    b = torch.zeros(2, 4); b[1, 1:] = 1  # 3 positive, 5 negative
+    a = np.zeros((4, 4))
+    a[0, :2] = 1  # 2 positive, 14 negative
+    b = torch.zeros(2, 4)
+    b[1, 1:] = 1  # 3 positive, 5 negative
     empty = np.zeros((10, 10))  # ignored: no foreground
     assert compute_pos_weight([a, empty, b]) == pytest.approx((14 + 5) / (2 + 3))
 

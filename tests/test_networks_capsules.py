@@ -32,8 +32,10 @@ def loop_routing(votes: torch.Tensor, bias: torch.Tensor, routings: int) -> torc
                         coupling.append([e / sum(exps) for e in exps])
                     v = []
                     for o in range(n_out):
-                        s = [sum(coupling[i][o] * u[b][i][o][a][y][x] for i in range(n_in)) + beta[o][a]
-                             for a in range(n_atoms)]
+                        s = [
+                            sum(coupling[i][o] * u[b][i][o][a][y][x] for i in range(n_in)) + beta[o][a]
+                            for a in range(n_atoms)
+                        ]
                         norm_sq = sum(value * value for value in s)
                         v.append([norm_sq / (1 + norm_sq) * value / math.sqrt(norm_sq) for value in s])
                     for i in range(n_in):
@@ -85,7 +87,7 @@ def test_routing_gradients_match_finite_differences():
     votes = torch.randn(2, 3, 4, 3, 2, 3, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
     for chunk_bytes in (None, 100):
-        assert torch.autograd.gradcheck(lambda u, b: dynamic_routing(u, b, 3, chunk_bytes), (votes, bias))
+        assert torch.autograd.gradcheck(lambda u, b, c=chunk_bytes: dynamic_routing(u, b, 3, c), (votes, bias))
 
 
 def test_couplings_sum_to_one_and_start_uniform():
@@ -144,8 +146,9 @@ def test_capsule_layer_gradients_finite_and_errors():
         CapsuleConv2d(4, 3, 5, routings=0)
 
 
-@pytest.mark.parametrize("layer", [CapsuleConv2d(3, 3, 2, kernel_size=3, stride=2, routings=3),
-                                   CapsuleConvTranspose2d(3, 2, 3, routings=3)])
+@pytest.mark.parametrize(
+    "layer", [CapsuleConv2d(3, 3, 2, kernel_size=3, stride=2, routings=3), CapsuleConvTranspose2d(3, 2, 3, routings=3)]
+)
 def test_layer_gradients_match_finite_differences(layer):
     """The training path (votes recomputed in backward, gradients written over them) against numerical ones."""
     torch.manual_seed(5)

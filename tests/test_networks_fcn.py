@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,8 +21,21 @@ TORCHVISION_CLASSIFIERS = {
 
 def torchvision_vgg16_layout() -> dict[str, tuple[int, ...]]:
     """Keys and shapes of ``torchvision.models.vgg16().state_dict()`` (13 convolutions in ``features``)."""
-    plan = [(0, 3, 64), (2, 64, 64), (5, 64, 128), (7, 128, 128), (10, 128, 256), (12, 256, 256), (14, 256, 256),
-            (17, 256, 512), (19, 512, 512), (21, 512, 512), (24, 512, 512), (26, 512, 512), (28, 512, 512)]
+    plan = [
+        (0, 3, 64),
+        (2, 64, 64),
+        (5, 64, 128),
+        (7, 128, 128),
+        (10, 128, 256),
+        (12, 256, 256),
+        (14, 256, 256),
+        (17, 256, 512),
+        (19, 512, 512),
+        (21, 512, 512),
+        (24, 512, 512),
+        (26, 512, 512),
+        (28, 512, 512),
+    ]
     layout = {}
     for index, cin, cout in plan:
         layout[f"features.{index}.weight"], layout[f"features.{index}.bias"] = (cout, cin, 3, 3), (cout,)
@@ -64,7 +79,9 @@ def torchvision_resnet50_layout() -> dict[str, tuple[int, ...]]:
 
 
 LAYOUTS = {
-    "vgg16": torchvision_vgg16_layout, "resnet50": torchvision_resnet50_layout, "alexnet": torchvision_alexnet_layout
+    "vgg16": torchvision_vgg16_layout,
+    "resnet50": torchvision_resnet50_layout,
+    "alexnet": torchvision_alexnet_layout,
 }
 
 
@@ -126,9 +143,14 @@ def save_torchvision_like(path, backbone, fc=None, extra=None):
 
 def test_pretrained_vgg16_loads_encoder_and_fc_layers(tmp_path):
     torch.manual_seed(1)
-    fc = {"classifier.0.weight": torch.randn(8, 25088), "classifier.0.bias": torch.randn(8),
-          "classifier.3.weight": torch.randn(8, 8), "classifier.3.bias": torch.randn(8),
-          "classifier.6.weight": torch.randn(1000, 8), "classifier.6.bias": torch.randn(1000)}
+    fc = {
+        "classifier.0.weight": torch.randn(8, 25088),
+        "classifier.0.bias": torch.randn(8),
+        "classifier.3.weight": torch.randn(8, 8),
+        "classifier.3.bias": torch.randn(8),
+        "classifier.6.weight": torch.randn(1000, 8),
+        "classifier.6.bias": torch.randn(1000),
+    }
     state = save_torchvision_like(tmp_path / "vgg16.pth", "vgg16", fc)
     net = FCN32s("vgg16", fc_channels=8, pretrained_weights=tmp_path / "vgg16.pth")
     for key, value in net.encoder.state_dict().items():
@@ -169,8 +191,11 @@ def test_pretrained_errors_name_the_file_and_keys(tmp_path):
 
 @pytest.mark.parametrize(
     "backbone, trainable_block",
-    [("vgg16", ("features.24.", "features.26.", "features.28.")), ("resnet50", ("layer4.",)),
-     ("alexnet", ("features.10.",))],
+    [
+        ("vgg16", ("features.24.", "features.26.", "features.28.")),
+        ("resnet50", ("layer4.",)),
+        ("alexnet", ("features.10.",)),
+    ],
 )
 def test_freeze_encoder_keeps_only_the_last_block_trainable(backbone, trainable_block):
     net = FCN32s(backbone, fc_channels=4, freeze_encoder=True).train()
@@ -202,5 +227,5 @@ def test_a_few_steps_lower_the_loss(backbone):
         losses.append(loss.item())
     # the zero-initialised score layer (Long et al.) starts every model at log(2), from
     # where Adam lowers the loss slowly but steadily
-    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
+    assert all(later < earlier for earlier, later in itertools.pairwise(losses)), losses
     assert not torch.equal(first.detach(), initial)  # the gradient reached the first encoder layer

@@ -13,8 +13,21 @@ from monai.networks.nets import AttentionUnet, BasicUNet, UNet
 
 from medseg.networks import NETWORKS, FCDenseNet, FCN32s, SegCapsR3, UNet2D, get_network
 
-REQUIRED = {"segcaps_r3", "segcaps_r1", "segcaps_basic", "bfcn32s", "fcresnet", "fcn32s_alexnet", "unet2d",
-            "fcdensenet56", "fcdensenet67", "fcdensenet103", "unet", "basicunet", "attentionunet"}
+REQUIRED = {
+    "segcaps_r3",
+    "segcaps_r1",
+    "segcaps_basic",
+    "bfcn32s",
+    "fcresnet",
+    "fcn32s_alexnet",
+    "unet2d",
+    "fcdensenet56",
+    "fcdensenet67",
+    "fcdensenet103",
+    "unet",
+    "basicunet",
+    "attentionunet",
+}
 
 # small settings so that every network builds, trains and traces in a test
 SMALL = {"bfcn32s": {"fc_channels": 8}, "fcresnet": {"fc_channels": 8}, "fcn32s_alexnet": {"fc_channels": 8}}
@@ -23,7 +36,6 @@ MONAI_NAMES = {"unet", "basicunet", "attentionunet"}
 
 # torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")
-
 
 
 def test_names_and_unknown_name():
@@ -65,8 +77,10 @@ def test_every_network_exports_with_trace(name):
         torch.testing.assert_close(traced(other), net(other))
 
 
-@pytest.mark.parametrize("name", ["segcaps_r3", "segcaps_r1", "segcaps_basic", "bfcn32s", "fcresnet", "fcn32s_alexnet",
-                                  "unet2d", "fcdensenet56"])
+@pytest.mark.parametrize(
+    "name",
+    ["segcaps_r3", "segcaps_r1", "segcaps_basic", "bfcn32s", "fcresnet", "fcn32s_alexnet", "unet2d", "fcdensenet56"],
+)
 def test_medseg_networks_export_with_torch_export(name):
     torch.manual_seed(3)
     net = get_network(name, **SMALL.get(name, {})).eval()
@@ -76,8 +90,10 @@ def test_medseg_networks_export_with_torch_export(name):
         torch.testing.assert_close(exported.module()(x), net(x))
 
 
-@pytest.mark.parametrize("name", ["unet2d", "fcdensenet56", "fcdensenet67", "fcdensenet103", "unet", "basicunet",
-                                  "attentionunet", "segcaps_r1"])
+@pytest.mark.parametrize(
+    "name",
+    ["unet2d", "fcdensenet56", "fcdensenet67", "fcdensenet103", "unet", "basicunet", "attentionunet", "segcaps_r1"],
+)
 def test_a_few_steps_lower_the_loss(name):
     """SegCaps R3/basic and the FCN family have their own training tests (reconstruction loss, zero score layer)."""
     torch.manual_seed(1)
@@ -115,13 +131,20 @@ def test_monai_bundle_ckpt_export(tmp_path, name):
     torch.manual_seed(2)
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "inference.json").write_text(
-        json.dumps({"network_def": {"_target_": "medseg.networks.get_network", "name": name}}))
+        json.dumps({"network_def": {"_target_": "medseg.networks.get_network", "name": name}})
+    )
     (tmp_path / "configs" / "metadata.json").write_text(json.dumps({"version": "0.1.0"}))
     network = get_network(name).eval()
     torch.save(network.state_dict(), tmp_path / "model.pt")
-    ckpt_export(net_id="network_def", filepath=str(tmp_path / "model.ts"), ckpt_file=str(tmp_path / "model.pt"),
-                meta_file=str(tmp_path / "configs" / "metadata.json"),
-                config_file=str(tmp_path / "configs" / "inference.json"), use_trace=True, input_shape=[1, 1, 32, 32])
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(tmp_path / "model.ts"),
+        ckpt_file=str(tmp_path / "model.pt"),
+        meta_file=str(tmp_path / "configs" / "metadata.json"),
+        config_file=str(tmp_path / "configs" / "inference.json"),
+        use_trace=True,
+        input_shape=[1, 1, 32, 32],
+    )
     exported = torch.jit.load(str(tmp_path / "model.ts"))
     x = torch.rand(1, 1, 32, 32)
     with torch.no_grad():

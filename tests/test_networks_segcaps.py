@@ -7,15 +7,13 @@ import importlib.util
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REPO_ROOT
 
 from medseg.losses.reconstruction import SegCapsLoss
 from medseg.networks import SegCapsBasic, SegCapsR1, SegCapsR3, count_parameters
 
-from conftest import REPO_ROOT
-
 # torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")
-
 
 
 def load_reference_port():
@@ -43,7 +41,12 @@ def test_routing_table():
     assert all(getattr(r1, name).routings == 1 for name in stride_one)
     assert all(getattr(r1, name).routings == 3 for name in others)
     assert [(getattr(r3, n).num_capsule, getattr(r3, n).num_atoms) for n in others] == [
-        (4, 32), (8, 64), (8, 32), (4, 16), (2, 16)]
+        (4, 32),
+        (8, 64),
+        (8, 32),
+        (4, 16),
+        (2, 16),
+    ]
 
 
 @pytest.mark.parametrize("network", [SegCapsR3, SegCapsR1, SegCapsBasic])

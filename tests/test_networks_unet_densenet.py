@@ -25,6 +25,7 @@ def unet_closed_form(cin, cout, features):
 
 def tiramisu_closed_form(cin, cout, layers, growth, first=48):
     """Jégou et al.: dense layer = BN(2c) + 3x3 conv; TD = BN + 1x1 conv; TU = 3x3 transposed conv."""
+
     def block(channels, n):
         total = 0
         for i in range(n):
@@ -40,7 +41,7 @@ def tiramisu_closed_form(cin, cout, layers, growth, first=48):
         total += 2 * channels + conv(channels, channels, 1)
     total += block(channels, layers[pools])
     upsampled = growth * layers[pools]
-    for i, n in enumerate(layers[pools + 1:]):
+    for i, n in enumerate(layers[pools + 1 :]):
         total += conv(upsampled, upsampled, 3)
         channels = upsampled + skips[-1 - i]
         total += block(channels, n)

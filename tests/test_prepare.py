@@ -43,7 +43,9 @@ def _check_folds(payload: dict, n_folds: int) -> None:
 def cxr_openist(real_data, tmp_path_factory):
     root = real_data("cxr_openist")
     out = tmp_path_factory.mktemp("prepare") / "cxr.json"
-    code, printed, _ = run("--task", "cxr", "--data-root", str(root), "--out", str(out), "--mask-pattern", "{stem}@.png")
+    code, printed, _ = run(
+        "--task", "cxr", "--data-root", str(root), "--out", str(out), "--mask-pattern", "{stem}@.png"
+    )
     return root, out, code, printed
 
 
@@ -180,7 +182,9 @@ def test_bad_pairs_are_listed_and_the_rest_written(broken_folder, tmp_path):
     assert [e["case"] for e in payload["training"]] == ["MCUCXR_0004_0", "MCUCXR_0005_0"]
     reasons = {Path(b["image"]).stem: b["reason"] for b in payload["bad_pairs"]}
     assert reasons["MCUCXR_0000_0"].startswith("unreadable:") and "MCUCXR_0000_0.png" in reasons["MCUCXR_0000_0"]
-    assert reasons["MCUCXR_0001_0"].startswith("size mismatch: image (") and reasons["MCUCXR_0001_0"].endswith("vs mask (50, 40)")
+    assert reasons["MCUCXR_0001_0"].startswith("size mismatch: image (") and reasons["MCUCXR_0001_0"].endswith(
+        "vs mask (50, 40)"
+    )
     assert reasons["MCUCXR_0002_0"] == "empty mask"
     assert reasons["MCUCXR_0003_0"] == "no mask matching 'masks/MCUCXR_0003_0.*'"
     assert "bad pairs (4), left out:" in printed

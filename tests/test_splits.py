@@ -1,4 +1,4 @@
-"""Grouped k-fold splits: disjoint by patient, every case tested once, validation share, seed, scikit-learn reference."""
+"""Grouped k-fold splits: disjoint by patient, every case tested once, validation share, seed, scikit-learn."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from medseg.data import assign_folds, fold_datalists, kfold_splits
 def _datalist(n_cases: int = 60, n_patients: int = 23) -> list[dict]:
     rng = np.random.default_rng(5)
     patients = rng.integers(0, n_patients, n_cases)
-    return [{"image": f"/d/{i}.png", "label": f"/d/{i}@.png", "case": f"c{i:03d}", "patient": f"p{p:02d}"} for i, p in enumerate(patients)]
+    return [
+        {"image": f"/d/{i}.png", "label": f"/d/{i}@.png", "case": f"c{i:03d}", "patient": f"p{p:02d}"}
+        for i, p in enumerate(patients)
+    ]
 
 
 def test_folds_are_disjoint_by_patient_and_cover_every_case_once():
@@ -38,7 +41,9 @@ def test_test_subsets_are_scikit_learns_group_k_fold():
     datalist = _datalist()
     cases = np.array([e["case"] for e in datalist])
     groups = np.array([e["patient"] for e in datalist])
-    expected = [sorted(cases[test]) for _, test in GroupKFold(4, shuffle=True, random_state=9).split(cases, groups=groups)]
+    expected = [
+        sorted(cases[test]) for _, test in GroupKFold(4, shuffle=True, random_state=9).split(cases, groups=groups)
+    ]
     assert [fold.test for fold in kfold_splits(datalist, seed=9)] == expected
 
 

@@ -1,4 +1,4 @@
-"""SegCaps augmentation: image and mask stay aligned, probabilities and magnitudes as the papers, references from SciPy/scikit-image."""
+"""SegCaps augmentation: image and mask aligned, probabilities and magnitudes as the papers, SciPy/scikit-image references."""
 
 from __future__ import annotations
 
@@ -63,7 +63,9 @@ def test_image_equal_to_the_mask_stays_equal_to_it(name):
 
 def test_salt_and_pepper_touches_the_image_only():
     mask = _blob()
-    out = segcaps_augmentation(SIZE, probabilities=_only("salt_and_pepper"))({"image": torch.full((1, *SIZE), 0.5), "label": mask.clone()})
+    out = segcaps_augmentation(SIZE, probabilities=_only("salt_and_pepper"))(
+        {"image": torch.full((1, *SIZE), 0.5), "label": mask.clone()}
+    )
     torch.testing.assert_close(out["label"], mask)
     assert 0 < int((out["image"] != 0.5).sum()) < 0.1 * out["image"].numel()
 
@@ -86,7 +88,9 @@ def test_salt_and_pepper_statistics_match_scikit_image():
 def test_salt_and_pepper_dictionary_shares_the_pattern_and_its_name():
     transform = SaltAndPepperd(["a", "b"], prob=1.0)
     transform.set_random_state(1)
-    out = transform({"a": torch.full((1, 50, 50), 0.5), "b": torch.full((1, 50, 50), 0.5), "label": torch.zeros(1, 50, 50)})
+    out = transform(
+        {"a": torch.full((1, 50, 50), 0.5), "b": torch.full((1, 50, 50), 0.5), "label": torch.zeros(1, 50, 50)}
+    )
     torch.testing.assert_close(out["a"], out["b"])
     assert int(out["label"].sum()) == 0
 
@@ -134,7 +138,9 @@ def test_elastic_dictionary_deforms_every_key_alike():
 def test_zoom_magnifies_by_four_thirds():
     square = torch.zeros(1, 120, 120)
     square[0, 45:75, 45:75] = 1  # 30 pixels wide
-    out = segcaps_augmentation((120, 120), probabilities=_only("zoom"))({"image": square.clone(), "label": square.clone()})
+    out = segcaps_augmentation((120, 120), probabilities=_only("zoom"))(
+        {"image": square.clone(), "label": square.clone()}
+    )
     width = int(out["label"][0].sum(dim=0).max())
     assert abs(width - 40) <= 1  # Keras zoom 0.75: 30 / 0.75
 

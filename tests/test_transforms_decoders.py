@@ -53,8 +53,15 @@ def inga_hall(real_data):
 
 def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
     entry, rgb = inga_hall
-    counts = {name: int((rgb == colour).all(axis=-1).sum()) for name, colour in {"hair": (255, 0, 0), "skin": (0, 255, 0), "background": (0, 0, 255)}.items()}
-    assert counts == {"hair": 16725, "skin": 14485, "background": 31290}  # every one of the 250 x 250 pixels is a pure colour
+    counts = {
+        name: int((rgb == colour).all(axis=-1).sum())
+        for name, colour in {"hair": (255, 0, 0), "skin": (0, 255, 0), "background": (0, 0, 255)}.items()
+    }
+    assert counts == {
+        "hair": 16725,
+        "skin": 14485,
+        "background": 31290,
+    }  # every one of the 250 x 250 pixels is a pure colour
     with_hair = face_transforms("lfw", spatial_size=None, include_hair=True)(dict(entry))["label"]
     without = face_transforms("lfw", spatial_size=None, include_hair=False)(dict(entry))["label"]
     assert with_hair.shape == without.shape == (1, 250, 250)
@@ -120,7 +127,9 @@ def test_montgomery_left_and_right_masks_merge(synthetic):
     assert left.any() and right.any() and not (left & right).any()
     item = cxr_transforms(spatial_size=None)(dict(entry))
     np.testing.assert_array_equal(item["label"][0].numpy().T, left | right)
-    np.testing.assert_allclose(item["image"][0].numpy().T, np.asarray(Image.open(entry["image"]), float) / 255, atol=1e-6)
+    np.testing.assert_allclose(
+        item["image"][0].numpy().T, np.asarray(Image.open(entry["image"]), float) / 255, atol=1e-6
+    )
     resized = cxr_transforms((64, 64))(dict(entry))
     assert resized["image"].shape == resized["label"].shape == (1, 64, 64)
     assert set(np.unique(resized["label"])) == {0.0, 1.0}
@@ -201,7 +210,10 @@ def _write_mhd(path: Path, array: np.ndarray) -> str:
 
 def test_luna16_label_mapping(tmp_path):
     labels = np.array([[[0, 3, 4, 5], [5, 4, 3, 0]]], np.uint8)  # (z, y, x) = (1, 2, 4)
-    entry = {"image": _write_mhd(tmp_path / "scan.mhd", np.zeros(labels.shape, np.int16)), "label": _write_mhd(tmp_path / "mask.mhd", labels)}
+    entry = {
+        "image": _write_mhd(tmp_path / "scan.mhd", np.zeros(labels.shape, np.int16)),
+        "label": _write_mhd(tmp_path / "mask.mhd", labels),
+    }
     lungs = luna16_transforms()(dict(entry))["label"]
     assert lungs.dtype == torch.uint8 and lungs.shape == (1, 4, 2, 1)
     np.testing.assert_array_equal(lungs[0, :, :, 0].numpy().T, np.isin(labels[0], [3, 4]))  # trachea (5) is background
@@ -214,7 +226,10 @@ def test_luna16_label_mapping(tmp_path):
 
 def test_hounsfield_scaling_at_the_window_edges_and_outside(tmp_path):
     hu = np.array([[[-3000, -1025, -1024, 0, 1000, 3072, 3073, 5000]]], np.int16)
-    entry = {"image": _write_mhd(tmp_path / "scan.mhd", hu), "label": _write_mhd(tmp_path / "mask.mhd", np.full(hu.shape, 3, np.uint8))}
+    entry = {
+        "image": _write_mhd(tmp_path / "scan.mhd", hu),
+        "label": _write_mhd(tmp_path / "mask.mhd", np.full(hu.shape, 3, np.uint8)),
+    }
     scaled = luna16_transforms()(dict(entry))["image"][0, :, 0, 0].numpy()
     expected = [0.0, 0.0, 0.0, 1024 / 4096, 2024 / 4096, 1.0, 1.0, 1.0]  # clip to [-1024, 3072], then (x + 1024) / 4096
     np.testing.assert_allclose(scaled, expected, atol=1e-7)
@@ -227,7 +242,9 @@ def test_ct_preset_on_the_real_volume_and_its_dicom_series(real_data):
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "ct-64.nrrd"))).astype(float)  # (z, y, x)
     mask = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "wholeLung-64.nrrd")))
     assert volume["image"].shape == (1, 64, 64, 79)
-    np.testing.assert_allclose(volume["image"][0].numpy().transpose(2, 1, 0), (np.clip(reference, -1024, 3072) + 1024) / 4096, atol=1e-6)
+    np.testing.assert_allclose(
+        volume["image"][0].numpy().transpose(2, 1, 0), (np.clip(reference, -1024, 3072) + 1024) / 4096, atol=1e-6
+    )
     np.testing.assert_array_equal(volume["label"][0].numpy().transpose(2, 1, 0), mask > 0)
     torch.testing.assert_close(series["image"], volume["image"])  # "pixel-identical"
     np.testing.assert_allclose(np.asarray(series["image"].affine), np.asarray(volume["image"].affine), atol=1e-3)

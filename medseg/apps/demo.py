@@ -87,8 +87,10 @@ def run_demo(config: DemoConfig = DemoConfig()) -> dict:
     report = EpochReport(evaluator)
     report.attach(trainer)
     chance = all_foreground_dice([item["label"] for item in val_ds])
-    print(f"training MONAI BasicUNet on {config.n_train} images, validating on {config.n_val} "
-          f"(chance level, every pixel called lung: Dice {chance:.4f})")
+    print(
+        f"training MONAI BasicUNet on {config.n_train} images, validating on {config.n_val} "
+        f"(chance level, every pixel called lung: Dice {chance:.4f})"
+    )
     trainer.run()
 
     network.eval()

@@ -1,7 +1,14 @@
 """Dataset adapters (published layouts to MONAI datalists), splits, slicing, ``medseg prepare`` and synthetic datasets."""
 
 from .ct import ct_datalist
-from .cxr import CXR_LAYOUTS, cxr_datalist, cxr_folder_datalist, detect_cxr_layout, montgomery_datalist, shenzhen_datalist
+from .cxr import (
+    CXR_LAYOUTS,
+    cxr_datalist,
+    cxr_folder_datalist,
+    detect_cxr_layout,
+    montgomery_datalist,
+    shenzhen_datalist,
+)
 from .faces import HELEN_SPLIT_FILES, helen_datalist, lfw_datalist
 from .layout import BadPair, LayoutError, MissingFileError, NameRule, match_pairs
 from .luna16 import LUNA16_MASK_DIR, luna16_datalist

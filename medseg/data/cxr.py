@@ -63,7 +63,9 @@ def montgomery_datalist(root: str | Path, skipped: list[BadPair] | None = None) 
         if missing:
             reject_pair(image, missing[0], "no lung mask", skipped)
             continue
-        datalist.append({"image": str(image), "label": [str(m) for m in masks], "case": image.stem, "patient": _patient(image.stem)})
+        datalist.append(
+            {"image": str(image), "label": [str(m) for m in masks], "case": image.stem, "patient": _patient(image.stem)}
+        )
     return datalist
 
 
@@ -157,6 +159,8 @@ def cxr_datalist(
     if mask_pattern is None:
         mask_dir = next((d for d in _MASK_DIRS if (root / d).is_dir()), None)
         if mask_dir is None or not (root / (image_dir or "images")).is_dir():
-            raise LayoutError(f"{root}: no images/ and masks/ folders; give a mask-name rule, e.g. mask_pattern='{{stem}}@.png'")
+            raise LayoutError(
+                f"{root}: no images/ and masks/ folders; give a mask-name rule, e.g. mask_pattern='{{stem}}@.png'"
+            )
         mask_pattern, image_dir = f"{mask_dir}/{{stem}}.*", image_dir or "images"
     return cxr_folder_datalist(root, mask_pattern, image_pattern, image_dir, skipped)

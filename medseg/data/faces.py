@@ -64,7 +64,13 @@ def _lfw_listed(root: Path, split: str | None) -> list[tuple[Path, Path, str]] |
                 if not person or not index.isdigit():
                     raise LayoutError(f"{path}:{number}: expected '<Person> <number>', got {line!r}")
                 stem = f"{person}_{int(index):04d}"
-                pairs.append((root / "lfw_funneled" / person / f"{stem}.jpg", root / "parts_lfw_funneled_gt_images" / f"{stem}.ppm", name))
+                pairs.append(
+                    (
+                        root / "lfw_funneled" / person / f"{stem}.jpg",
+                        root / "parts_lfw_funneled_gt_images" / f"{stem}.ppm",
+                        name,
+                    )
+                )
             else:
                 fields = line.split("\t")
                 if len(fields) != 2:
@@ -110,7 +116,12 @@ def lfw_datalist(root: str | Path, split: str | None = None, skipped: list[BadPa
             reject_pair(image, label, f"no such file {missing[0]}", skipped)
             continue
         match = _LFW_NAME.fullmatch(image.stem)
-        entry = {"image": str(image), "label": str(label), "case": image.stem, "patient": match["person"] if match else image.stem}
+        entry = {
+            "image": str(image),
+            "label": str(label),
+            "case": image.stem,
+            "patient": match["person"] if match else image.stem,
+        }
         if name is not None:
             entry["split"] = name
         datalist.append(entry)
@@ -144,7 +155,7 @@ def helen_datalist(root: str | Path, split: str | None = None, skipped: list[Bad
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if not line.strip():
                     continue
-                index, comma, face = line.partition(",")
+                _, comma, face = line.partition(",")
                 if not comma or not face.strip():
                     raise LayoutError(f"{path}:{number}: expected '<n> , <id>', got {line!r}")
                 ids.append((face.strip(), name))
@@ -160,7 +171,12 @@ def helen_datalist(root: str | Path, split: str | None = None, skipped: list[Bad
         if missing:
             reject_pair(image, missing[0], f"no such file {missing[0]}", skipped)
             continue
-        entry = {"image": str(image), "label": [str(p) for p in labels], "case": face, "patient": face.rsplit("_", 1)[0]}
+        entry = {
+            "image": str(image),
+            "label": [str(p) for p in labels],
+            "case": face,
+            "patient": face.rsplit("_", 1)[0],
+        }
         if name is not None:
             entry["split"] = name
         datalist.append(entry)

@@ -103,7 +103,9 @@ def _template_regex(template: str, field: str) -> str:
     """Regex of a ``{field}``/``*`` template; ``field`` is the regex a ``{name}`` placeholder matches."""
     parts, seen = [], set()
     for literal, name, spec, conversion in string.Formatter().parse(template):
-        parts.append(".*".join(re.escape(piece) for piece in literal.split("*")) if "*" in literal else re.escape(literal))
+        parts.append(
+            ".*".join(re.escape(piece) for piece in literal.split("*")) if "*" in literal else re.escape(literal)
+        )
         if name is None:
             continue
         if spec or conversion or not name.isidentifier():
@@ -222,5 +224,7 @@ def match_pairs(
         datalist.append({"image": str(path), "label": str(mask), "case": case})
     if not matched:
         kinds = ", ".join(suffixes) + (" or a DICOM series folder" if dicom_series else "")
-        raise LayoutError(f"{folder}: no image ({kinds}) matches the image pattern {rule.image_pattern!r} and is not a mask")
+        raise LayoutError(
+            f"{folder}: no image ({kinds}) matches the image pattern {rule.image_pattern!r} and is not a mask"
+        )
     return datalist

@@ -21,7 +21,9 @@ __all__ = ["LUNA16_LABELS", "LUNA16_MASK_DIR", "luna16_datalist"]
 LUNA16_MASK_DIR = "seg-lungs-LUNA16"
 
 
-def luna16_datalist(root: str | Path, mask_dir: str = LUNA16_MASK_DIR, skipped: list[BadPair] | None = None) -> list[dict]:
+def luna16_datalist(
+    root: str | Path, mask_dir: str = LUNA16_MASK_DIR, skipped: list[BadPair] | None = None
+) -> list[dict]:
     """LUNA16 scans with a lung mask, as ``{"image", "label", "case": seriesuid, "patient", "subset"}``.
 
     Scans without a mask are reported and skipped, as the issue asks: recorded in ``skipped`` when
@@ -47,10 +49,20 @@ def luna16_datalist(root: str | Path, mask_dir: str = LUNA16_MASK_DIR, skipped: 
         if not mask.is_file():
             missing.append(BadPair(str(scan), str(mask), "no lung mask"))
             continue
-        datalist.append({"image": str(scan), "label": str(mask), "case": scan.stem, "patient": scan.stem, "subset": scan.parent.name})
+        datalist.append(
+            {
+                "image": str(scan),
+                "label": str(mask),
+                "case": scan.stem,
+                "patient": scan.stem,
+                "subset": scan.parent.name,
+            }
+        )
     if not datalist:
         raise MissingFileError(f"{masks}: no lung mask for any of the {len(scans)} scans under {root}")
     if skipped is None and len(missing) > n_missing:
         names = ", ".join(Path(bad.image).name for bad in missing[n_missing:][:5])
-        warnings.warn(f"{root}: {len(missing) - n_missing} LUNA16 scan(s) without a lung mask skipped: {names}", stacklevel=2)
+        warnings.warn(
+            f"{root}: {len(missing) - n_missing} LUNA16 scan(s) without a lung mask skipped: {names}", stacklevel=2
+        )
     return datalist

@@ -42,7 +42,16 @@ from .luna16 import luna16_datalist
 from .slices import foreground_slices
 from .splits import Fold, assign_folds, kfold_splits
 
-__all__ = ["TASKS", "PrepareReport", "find_pairs", "format_report", "pair_transforms", "prepare_datalist", "same_grid", "write_json_atomic"]
+__all__ = [
+    "TASKS",
+    "PrepareReport",
+    "find_pairs",
+    "format_report",
+    "pair_transforms",
+    "prepare_datalist",
+    "same_grid",
+    "write_json_atomic",
+]
 
 #: ``medseg prepare --task`` names.
 TASKS = ("luna16", "ct", "cxr", "lfw", "helen")
@@ -126,7 +135,10 @@ def same_grid(a: np.ndarray, b: np.ndarray, tolerance: float = 0.01) -> bool:
         return False
     n = a.shape[0] - 1
     spacing = np.linalg.norm(a[:n, :n], axis=0)
-    return bool(np.allclose(a[:n, :n], b[:n, :n], rtol=0, atol=1e-3 * spacing.max()) and np.allclose(a[:n, n], b[:n, n], rtol=0, atol=tolerance * spacing.min()))
+    return bool(
+        np.allclose(a[:n, :n], b[:n, :n], rtol=0, atol=1e-3 * spacing.max())
+        and np.allclose(a[:n, n], b[:n, n], rtol=0, atol=tolerance * spacing.min())
+    )
 
 
 def _root_cause(error: BaseException) -> str:
@@ -156,7 +168,10 @@ class _Checker:
         if tuple(image.shape[1:]) != tuple(label.shape[1:]):
             return None, f"size mismatch: image {tuple(image.shape[1:])} vs mask {tuple(label.shape[1:])}"
         if self.volume and not same_grid(image.affine, label.affine):
-            return None, f"grid mismatch: image affine {np.round(np.asarray(image.affine), 3).tolist()} vs mask {np.round(np.asarray(label.affine), 3).tolist()}"
+            return (
+                None,
+                f"grid mismatch: image affine {np.round(np.asarray(image.affine), 3).tolist()} vs mask {np.round(np.asarray(label.affine), 3).tolist()}",
+            )
         if not bool(label.any()):
             return None, "empty mask"
         return item, ""
@@ -166,7 +181,9 @@ class _Checker:
             item, reason = self._check(entry)
             if item is None:
                 label = entry["label"]
-                self.bad.append(BadPair(str(entry["image"]), ", ".join(label) if isinstance(label, list) else str(label), reason))
+                self.bad.append(
+                    BadPair(str(entry["image"]), ", ".join(label) if isinstance(label, list) else str(label), reason)
+                )
                 continue
             label = np.asarray(item["label"])[0] > 0
             entry = dict(entry)
@@ -284,7 +301,11 @@ def prepare_datalist(
         **({"include_hair": include_hair} if task in ("lfw", "helen") else {}),
         **({"foreground": list(foreground or LUNA16_FOREGROUND)} if task == "luna16" else {}),
         **({"layout": layout} if task == "cxr" else {}),
-        **({"mask_pattern": mask_pattern, "image_pattern": image_pattern, "image_dir": image_dir} if task in ("ct", "cxr") else {}),
+        **(
+            {"mask_pattern": mask_pattern, "image_pattern": image_pattern, "image_dir": image_dir}
+            if task in ("ct", "cxr")
+            else {}
+        ),
     }
     report = PrepareReport(task, str(root), datalist, bad, summary, folds, options)
     if out is not None:
@@ -309,9 +330,13 @@ def format_report(report: PrepareReport) -> str:
     ]
     if report.folds:
         o = report.options
-        lines.append(f"  folds                {len(report.folds)}, grouped by patient, validation {o['val_fraction']:.0%} of each training fold, seed {o['seed']}")
+        lines.append(
+            f"  folds                {len(report.folds)}, grouped by patient, validation {o['val_fraction']:.0%} of each training fold, seed {o['seed']}"
+        )
         for fold in report.folds:
-            lines.append(f"    fold {fold.fold}: train {len(fold.train)}, validation {len(fold.validation)}, test {len(fold.test)}")
+            lines.append(
+                f"    fold {fold.fold}: train {len(fold.train)}, validation {len(fold.validation)}, test {len(fold.test)}"
+            )
     if report.bad_pairs:
         lines.append(f"bad pairs ({len(report.bad_pairs)}), left out:")
         lines += [f"  {bad}" for bad in report.bad_pairs]

@@ -71,7 +71,9 @@ def kfold_splits(
     groups = _groups(datalist, group_key)
     n_groups = len(set(groups))
     if not 2 <= n_folds <= n_groups:
-        raise ValueError(f"kfold_splits: n_folds must be between 2 and the number of groups ({n_groups}), got {n_folds}")
+        raise ValueError(
+            f"kfold_splits: n_folds must be between 2 and the number of groups ({n_groups}), got {n_folds}"
+        )
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"kfold_splits: val_fraction must be in [0, 1), got {val_fraction}")
     folds = []

@@ -41,8 +41,8 @@ from scipy import ndimage
 from medseg.transforms.masks import HELEN_CLASSES, LFW_COLOURS, LUNA16_LABELS
 
 __all__ = [
-    "LUNA16_LABELS",
     "LFW_COLOURS",
+    "LUNA16_LABELS",
     "SYNTH_TASKS",
     "ct_phantom",
     "make_cxr",
@@ -50,8 +50,8 @@ __all__ = [
     "make_dicom_ct",
     "make_helen",
     "make_lfw",
-    "make_shenzhen",
     "make_luna16",
+    "make_shenzhen",
     "synthesize",
 ]
 
@@ -63,7 +63,9 @@ LUNA16_UID_PREFIX = "1.3.6.1.4.1.14519.5.2.1.6279.6001."
 # shape primitives
 
 
-def ellipse(shape: tuple[int, ...], center: tuple[float, ...], radii: tuple[float, ...], angle: float = 0.0) -> np.ndarray:
+def ellipse(
+    shape: tuple[int, ...], center: tuple[float, ...], radii: tuple[float, ...], angle: float = 0.0
+) -> np.ndarray:
     """Boolean mask of an ellipse (2D, rotated by ``angle`` radians) or an axis-aligned ellipsoid (3D).
 
     ``center`` and ``radii`` are in voxels, in the array's axis order.
@@ -156,7 +158,14 @@ def ct_phantom(rng: np.random.Generator, shape: tuple[int, int, int] = (40, 96, 
     hu += rng.normal(0.0, 12.0, shape)  # scanner noise
     hu = np.clip(np.round(hu), -1024, 3071).astype(np.int16)
     spacing = (round(rng.uniform(2.6, 3.0), 4),) * 2 + (round(rng.uniform(4.5, 6.0), 4),)
-    origin = tuple(round(float(v), 3) for v in (-nx * spacing[0] / 2 + rng.uniform(-20, 20), -ny * spacing[1] / 2 + rng.uniform(-40, 0), rng.uniform(-350, -150)))
+    origin = tuple(
+        round(float(v), 3)
+        for v in (
+            -nx * spacing[0] / 2 + rng.uniform(-20, 20),
+            -ny * spacing[1] / 2 + rng.uniform(-40, 0),
+            rng.uniform(-350, -150),
+        )
+    )
     return CTPhantom(hu=hu, labels=labels, spacing=spacing, origin=origin)
 
 
@@ -175,7 +184,9 @@ def _series_uid(prefix: str, seed: int, *parts: object) -> str:
     return str(generate_uid(prefix=prefix, entropy_srcs=[str(seed), *map(str, parts)]))
 
 
-def make_luna16(out_dir: str | Path, n: int = 2, seed: int = 0, shape: tuple[int, int, int] = (40, 96, 96)) -> list[Path]:
+def make_luna16(
+    out_dir: str | Path, n: int = 2, seed: int = 0, shape: tuple[int, int, int] = (40, 96, 96)
+) -> list[Path]:
     """Write ``n`` LUNA16-style scans and lung masks; return the written scan paths.
 
     Layout: ``subset0/<seriesuid>.mhd`` (+ ``.raw``, int16 HU) and ``seg-lungs-LUNA16/<seriesuid>.mhd``
@@ -205,7 +216,7 @@ def make_luna16(out_dir: str | Path, n: int = 2, seed: int = 0, shape: tuple[int
 def _write_dicom_series(series_dir: Path, phantom: CTPhantom, patient_id: str, seed: int) -> list[Path]:
     """Write ``phantom.hu`` as one CT Image Storage file per axial slice (uint16, intercept -1024)."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_ROOT_UID
+    from pydicom.uid import PYDICOM_ROOT_UID, CTImageStorage, ExplicitVRLittleEndian
 
     series_dir.mkdir(parents=True, exist_ok=True)
     study_uid = _series_uid(PYDICOM_ROOT_UID, seed, patient_id, "study")
@@ -248,7 +259,9 @@ def _write_dicom_series(series_dir: Path, phantom: CTPhantom, patient_id: str, s
     return paths
 
 
-def make_dicom_ct(out_dir: str | Path, n: int = 1, seed: int = 0, shape: tuple[int, int, int] = (32, 64, 64)) -> list[Path]:
+def make_dicom_ct(
+    out_dir: str | Path, n: int = 1, seed: int = 0, shape: tuple[int, int, int] = (32, 64, 64)
+) -> list[Path]:
     """Write ``n`` CT DICOM series and their lung masks; return the series folders.
 
     Layout: ``images/<case>/IMG0001.dcm ...`` (one series per folder, consistent Study/Series/Frame
@@ -287,16 +300,24 @@ def _cxr_case(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndar
         cx = w / 2 + side * w * rng.uniform(0.15, 0.21)
         ry, rx = h * rng.uniform(0.22, 0.31), w * rng.uniform(0.09, 0.14)
         lung = ellipse(shape, (cy, cx), (ry, rx), side * rng.uniform(0.0, 0.25))
-        lung |= ellipse(shape, (cy + ry * 0.35, cx + side * rx * 0.15), (ry * 0.7, rx * 1.12), side * rng.uniform(-0.1, 0.2))
+        lung |= ellipse(
+            shape, (cy + ry * 0.35, cx + side * rx * 0.15), (ry * 0.7, rx * 1.12), side * rng.uniform(-0.1, 0.2)
+        )
         lungs[name] = lung & body
-    heart = ellipse(shape, (h * rng.uniform(0.62, 0.7), w * rng.uniform(0.52, 0.58)), (h * rng.uniform(0.1, 0.15), w * rng.uniform(0.1, 0.15)))
+    heart = ellipse(
+        shape,
+        (h * rng.uniform(0.62, 0.7), w * rng.uniform(0.52, 0.58)),
+        (h * rng.uniform(0.1, 0.15), w * rng.uniform(0.1, 0.15)),
+    )
     lungs["left"] &= ~heart
     both = lungs["left"] | lungs["right"]
     rows = np.arange(h)[:, None] / h
     # lungs darken towards the apex and brighten towards the diaphragm, with vessel markings
     img[both] = (rng.uniform(0.22, 0.34) + 0.15 * rows * np.ones((1, w)))[both]
     img += 0.05 * _smooth_noise(rng, shape, 2.0) * both
-    ribs = np.sin(rows * np.pi * rng.uniform(16, 24) + rng.uniform(0, np.pi) + 0.8 * np.abs(np.arange(w)[None, :] / w - 0.5))
+    ribs = np.sin(
+        rows * np.pi * rng.uniform(16, 24) + rng.uniform(0, np.pi) + 0.8 * np.abs(np.arange(w)[None, :] / w - 0.5)
+    )
     thorax = ndimage.binary_dilation(both, iterations=max(1, int(w * 0.05))) & body
     img += rng.uniform(0.06, 0.12) * (ribs > 0.3) * thorax
     img[heart & body] = rng.uniform(0.5, 0.62)
@@ -318,7 +339,10 @@ def make_cxr(out_dir: str | Path, n: int = 8, seed: int = 0, size: tuple[int, in
     from PIL import Image
 
     out = Path(out_dir)
-    dirs = {name: out / sub for name, sub in (("image", "CXR_png"), ("left", "ManualMask/leftMask"), ("right", "ManualMask/rightMask"))}
+    dirs = {
+        name: out / sub
+        for name, sub in (("image", "CXR_png"), ("left", "ManualMask/leftMask"), ("right", "ManualMask/rightMask"))
+    }
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -402,15 +426,34 @@ def make_cxr_dicom(out_dir: str | Path, n: int = 4, seed: int = 0, size: tuple[i
 # --------------------------------------------------------------------------------------------------
 # faces (LFW Part Labels layout)
 
-_FIRST_NAMES = ["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John", "Radia", "Ken", "Margaret", "Tim"]
+_FIRST_NAMES = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "John",
+    "Radia",
+    "Ken",
+    "Margaret",
+    "Tim",
+]
 
 
-def _lfw_case(rng: np.random.Generator, size: int = 250) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
+def _lfw_case(
+    rng: np.random.Generator, size: int = 250
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
     """Draw a face photo (RGB uint8), its class map (0 background, 1 skin, 2 hair) and the face ellipse (cy, cx, ry, rx)."""
     shape = (size, size)
     rows, cols = np.mgrid[0:size, 0:size] / size
     bg = rng.uniform(30, 220, 3)
-    img = bg[None, None] + 40 * (rows[..., None] - 0.5) * rng.uniform(-1, 1, 3) + 10 * _smooth_noise(rng, shape, 6)[..., None]
+    img = (
+        bg[None, None]
+        + 40 * (rows[..., None] - 0.5) * rng.uniform(-1, 1, 3)
+        + 10 * _smooth_noise(rng, shape, 6)[..., None]
+    )
     cy, cx = size * rng.uniform(0.46, 0.54), size * rng.uniform(0.45, 0.55)
     fy, fx = size * rng.uniform(0.20, 0.26), size * rng.uniform(0.15, 0.19)
     face = ellipse(shape, (cy, cx), (fy, fx), rng.uniform(-0.15, 0.15))
@@ -418,7 +461,9 @@ def _lfw_case(rng: np.random.Generator, size: int = 250) -> tuple[np.ndarray, np
     shirt = rows * size > cy + fy * 1.45
     classes = np.zeros(shape, np.uint8)
     if rng.random() > 0.15:  # a few faces have no hair, as in LFW
-        hair = ellipse(shape, (cy - fy * rng.uniform(0.15, 0.3), cx), (fy * rng.uniform(1.05, 1.2), fx * rng.uniform(1.15, 1.35)))
+        hair = ellipse(
+            shape, (cy - fy * rng.uniform(0.15, 0.3), cx), (fy * rng.uniform(1.05, 1.2), fx * rng.uniform(1.15, 1.35))
+        )
         hair &= rows * size < cy + fy * rng.uniform(-0.2, 0.4)
         classes[hair] = 2
         hair_colour = rng.choice([[25, 20, 18], [80, 50, 30], [200, 170, 110], [150, 150, 150]]) + rng.normal(0, 8, 3)
@@ -465,13 +510,19 @@ def make_lfw(out_dir: str | Path, n: int = 12, seed: int = 0) -> list[Path]:
         entries.append(f"{person} {number}")
         images.append(out / "lfw_funneled" / person / f"{stem}.jpg")
     n_train, n_val = round(0.6 * n), round(0.2 * n)
-    splits = {"train": entries[:n_train], "validation": entries[n_train : n_train + n_val], "test": entries[n_train + n_val :]}
+    splits = {
+        "train": entries[:n_train],
+        "validation": entries[n_train : n_train + n_val],
+        "test": entries[n_train + n_val :],
+    }
     for split, lines in splits.items():
         (out / f"parts_{split}.txt").write_text("".join(f"{line}\n" for line in lines))
     return images
 
 
-def _helen_classes(rng: np.random.Generator, classes: np.ndarray, face: tuple[float, float, float, float]) -> np.ndarray:
+def _helen_classes(
+    rng: np.random.Generator, classes: np.ndarray, face: tuple[float, float, float, float]
+) -> np.ndarray:
     """HELEN class map (see ``HELEN_CLASSES``) from a face's skin/hair map: brows, eyes, nose and lips drawn on the skin."""
     cy, cx, fy, fx = face
     shape = classes.shape
@@ -514,11 +565,17 @@ def make_helen(out_dir: str | Path, n: int = 6, seed: int = 0, sizes: tuple[int,
         (out / "labels" / face_id).mkdir(parents=True, exist_ok=True)
         for c in range(len(HELEN_CLASSES)):
             soft = ndimage.gaussian_filter((helen == c).astype(float), 0.8) * 255
-            Image.fromarray(np.round(soft).astype(np.uint8), mode="L").save(out / "labels" / face_id / f"{face_id}_lbl{c:02d}.png")
+            Image.fromarray(np.round(soft).astype(np.uint8), mode="L").save(
+                out / "labels" / face_id / f"{face_id}_lbl{c:02d}.png"
+            )
         ids.append(face_id)
         images.append(out / "images" / f"{face_id}.jpg")
     n_train, n_val = round(0.6 * n), round(0.2 * n)
-    lists = {"exemplars.txt": ids[:n_train], "tuning.txt": ids[n_train : n_train + n_val], "testing.txt": ids[n_train + n_val :]}
+    lists = {
+        "exemplars.txt": ids[:n_train],
+        "tuning.txt": ids[n_train : n_train + n_val],
+        "testing.txt": ids[n_train + n_val :],
+    }
     for name, members in lists.items():
         (out / name).write_text("".join(f"{i + 1} , {face_id}\n" for i, face_id in enumerate(members)))
     return images

@@ -42,8 +42,10 @@ class PrepareBatchSegCaps(PrepareBatch):
         if label is None:
             raise ValueError("PrepareBatchSegCaps needs a label in every batch: the reconstruction is masked by it")
         if label.shape[1] != 1 or label.shape[0] != image.shape[0] or label.shape[2:] != image.shape[2:]:
-            raise ValueError(f"label must have shape {(image.shape[0], 1, *image.shape[2:])} for image "
-                             f"{tuple(image.shape)}, got {tuple(label.shape)}")
+            raise ValueError(
+                f"label must have shape {(image.shape[0], 1, *image.shape[2:])} for image "
+                f"{tuple(image.shape)}, got {tuple(label.shape)}"
+            )
         label = label.to(image.dtype)
         return image, torch.cat([label, image], dim=1), (label,), {}
 

@@ -62,7 +62,9 @@ class SegmentationLoss(_Loss):
         self.softmax = softmax
         self.other_act = other_act
 
-    def prepare(self, input: torch.Tensor, target: torch.Tensor, activate: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare(
+        self, input: torch.Tensor, target: torch.Tensor, activate: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``input`` and ``target`` of the same shape, activated, one-hot, background excluded.
 
         Half-precision inputs (float16, bfloat16, e.g. under ``torch.autocast``) are cast to float32
@@ -97,7 +99,9 @@ class SegmentationLoss(_Loss):
             else:
                 input, target = input[:, 1:], target[:, 1:]
         if target.shape != input.shape:
-            raise ValueError(f"ground truth has a different shape {tuple(target.shape)} from input {tuple(input.shape)}.")
+            raise ValueError(
+                f"ground truth has a different shape {tuple(target.shape)} from input {tuple(input.shape)}."
+            )
         return input, target
 
     def reduce(self, loss: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,9 @@ class FocalTverskyLoss(RegionLoss):
         beta: float = 0.7,
         gamma: float = 0.75,
     ) -> None:
-        super().__init__(include_background, to_onehot_y, sigmoid, softmax, other_act, reduction, smooth_nr, smooth_dr, batch)
+        super().__init__(
+            include_background, to_onehot_y, sigmoid, softmax, other_act, reduction, smooth_nr, smooth_dr, batch
+        )
         if alpha < 0 or beta < 0:
             raise ValueError(f"alpha and beta must be non-negative, got {alpha} and {beta}.")
         if gamma <= 0:

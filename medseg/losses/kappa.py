@@ -53,7 +53,9 @@ class KappaLoss(RegionLoss):
         batch: bool = False,
         published_form: bool = False,
     ) -> None:
-        super().__init__(include_background, to_onehot_y, sigmoid, softmax, other_act, reduction, smooth_nr, smooth_dr, batch)
+        super().__init__(
+            include_background, to_onehot_y, sigmoid, softmax, other_act, reduction, smooth_nr, smooth_dr, batch
+        )
         self.published_form = published_form
 
     def region_loss(self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, n: int) -> torch.Tensor:

@@ -111,7 +111,9 @@ class MarginLoss(SegmentationLoss):
         if not 0 <= margin <= 0.5:
             raise ValueError(f"margin must be in [0, 0.5], got {margin}.")
         if downweight < 0 or not pos_weight > 0:
-            raise ValueError(f"downweight must be non-negative and pos_weight positive, got {downweight} and {pos_weight}.")
+            raise ValueError(
+                f"downweight must be non-negative and pos_weight positive, got {downweight} and {pos_weight}."
+            )
         self.margin, self.downweight, self.pos_weight = float(margin), float(downweight), float(pos_weight)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -121,4 +123,6 @@ class MarginLoss(SegmentationLoss):
             target: same shape, values in [0, 1] (or class indices with ``to_onehot_y``).
         """
         input, target = self.prepare(input, target, activate=False)
-        return _MarginFunction.apply(input, target, self.margin, self.downweight, self.pos_weight, self.sigmoid, self.reduction)
+        return _MarginFunction.apply(
+            input, target, self.margin, self.downweight, self.pos_weight, self.sigmoid, self.reduction
+        )

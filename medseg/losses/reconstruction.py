@@ -31,8 +31,9 @@ class SegCapsLoss(_Loss):
         recon_weight: weight of the reconstruction term.
     """
 
-    def __init__(self, segmentation_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 recon_weight: float = 131.072) -> None:
+    def __init__(
+        self, segmentation_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], recon_weight: float = 131.072
+    ) -> None:
         super().__init__()
         if recon_weight < 0:
             raise ValueError(f"recon_weight must be non-negative, got {recon_weight}")
@@ -40,11 +41,14 @@ class SegCapsLoss(_Loss):
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if input.shape != target.shape:
-            raise ValueError(f"input and target must have the same shape, got {tuple(input.shape)} and "
-                             f"{tuple(target.shape)}")
+            raise ValueError(
+                f"input and target must have the same shape, got {tuple(input.shape)} and {tuple(target.shape)}"
+            )
         if input.ndim < 3 or input.shape[1] < 2:
-            raise ValueError(f"expected (batch, 1 + image channels, spatial...) with the segmentation in channel 0 "
-                             f"and the reconstruction after it, got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"expected (batch, 1 + image channels, spatial...) with the segmentation in channel 0 "
+                f"and the reconstruction after it, got shape {tuple(input.shape)}"
+            )
         segmentation, reconstruction = input[:, :1], input[:, 1:]
         label, image = target[:, :1], target[:, 1:]
         segmentation_term = self.segmentation_loss(segmentation, label)

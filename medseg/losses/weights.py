@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-import torch
 from monai.config import NdarrayOrTensor
 
 __all__ = ["compute_pos_weight"]

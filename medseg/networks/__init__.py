@@ -10,13 +10,13 @@ from .unet import UNet2D
 from .utils import check_spatial_multiple, count_parameters, pad_to_multiple
 
 __all__ = [
+    "FCDENSENET_VARIANTS",
+    "NETWORKS",
     "AlexNetEncoder",
     "CapsuleConv2d",
     "CapsuleConvTranspose2d",
-    "FCDENSENET_VARIANTS",
     "FCDenseNet",
     "FCN32s",
-    "NETWORKS",
     "ResNet50Encoder",
     "SegCapsBasic",
     "SegCapsR1",

@@ -85,7 +85,7 @@ def _routing_states(
         if known_couplings is None:
             act = preacts[-1] * _squash_scale(preacts[-1])[1]
             agreement = torch.mul(votes, act.unsqueeze(1)).sum(3)
-            logits = agreement if iteration == 1 else logits.add_(agreement)
+            logits = agreement if iteration == 1 else logits.add_(agreement)  # noqa: F821 (bound at iteration 1)
             coupling = torch.softmax(logits, dim=2)
         else:
             coupling = known_couplings[iteration - 1]
@@ -221,8 +221,10 @@ def dynamic_routing(
         raise ValueError(f"routings must be at least 1, got {routings}")
     batch, in_caps, num_out, num_atoms = votes.shape[:4]
     if validating() and bias.shape != (num_out, num_atoms):
-        raise ValueError(f"bias shape {tuple(bias.shape)} does not match the votes {tuple(votes.shape)}: expected "
-                         f"({num_out}, {num_atoms})")
+        raise ValueError(
+            f"bias shape {tuple(bias.shape)} does not match the votes {tuple(votes.shape)}: expected "
+            f"({num_out}, {num_atoms})"
+        )
     spatial = votes.shape[4:]
     if torch.is_autocast_enabled(votes.device.type):
         with torch.autocast(votes.device.type, enabled=False):
@@ -393,8 +395,15 @@ class _CapsuleLayer(nn.Module):
             return squash(preact + self.bias[..., None, None], dim=2)
         folded = x.reshape(batch * in_caps, *x.shape[2:])
         if _eager(x.device):
-            arguments = (folded, self.weight, self.bias.to(x.dtype).unsqueeze(-1), self.conv, self.routings,
-                         _chunk_bytes(x.device), (batch, in_caps, self.num_capsule, self.num_atoms))
+            arguments = (
+                folded,
+                self.weight,
+                self.bias.to(x.dtype).unsqueeze(-1),
+                self.conv,
+                self.routings,
+                _chunk_bytes(x.device),
+                (batch, in_caps, self.num_capsule, self.num_atoms),
+            )
             if _wants_grad(folded, self.weight, self.bias):
                 return _ConvolutionalRouting.apply(*arguments)
             return _convolve_and_route(*arguments)
@@ -403,8 +412,10 @@ class _CapsuleLayer(nn.Module):
         return dynamic_routing(votes, self.bias, self.routings)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_atoms}, {self.num_capsule}x{self.num_atoms}, kernel_size={self.kernel_size}, "
-                f"routings={self.routings}")
+        return (
+            f"{self.in_atoms}, {self.num_capsule}x{self.num_atoms}, kernel_size={self.kernel_size}, "
+            f"routings={self.routings}"
+        )
 
 
 class CapsuleConv2d(_CapsuleLayer):
@@ -429,7 +440,11 @@ class CapsuleConv2d(_CapsuleLayer):
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd for 'same' padding, got {kernel_size}")
         super().__init__(
-            in_atoms, num_capsule, num_atoms, kernel_size, routings,
+            in_atoms,
+            num_capsule,
+            num_atoms,
+            kernel_size,
+            routings,
             (num_capsule * num_atoms, in_atoms, kernel_size, kernel_size),
         )
         self.stride = stride
@@ -449,7 +464,11 @@ class CapsuleConvTranspose2d(_CapsuleLayer):
         if kernel_size < 2 or kernel_size % 2:
             raise ValueError(f"kernel_size must be even for an exact x2 upsampling, got {kernel_size}")
         super().__init__(
-            in_atoms, num_capsule, num_atoms, kernel_size, routings,
+            in_atoms,
+            num_capsule,
+            num_atoms,
+            kernel_size,
+            routings,
             (in_atoms, num_capsule * num_atoms, kernel_size, kernel_size),
         )
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from .utils import run_padded
 
-__all__ = ["FCDenseNet", "FCDENSENET_VARIANTS"]
+__all__ = ["FCDENSENET_VARIANTS", "FCDenseNet"]
 
 # variant: (layers per dense block, down path, bottleneck and up path; growth rate)
 FCDENSENET_VARIANTS: dict[int, tuple[tuple[int, ...], int]] = {
@@ -131,4 +131,3 @@ class FCDenseNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run_padded(self._forward, x, self.size_multiple, self.pad_input, f"FCDenseNet{self.variant}")
-

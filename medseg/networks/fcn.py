@@ -136,8 +136,11 @@ class FCN32s(nn.Module):
         if encoder_state[first].shape[1] == 3 and self.in_channels == 1:
             encoder_state[first] = encoder_state[first].sum(1, keepdim=True)
         own = self.encoder.state_dict()
-        wrong = [f"{k} {tuple(encoder_state[k].shape)} (expected {tuple(own[k].shape)})"
-                 for k in sorted(expected) if encoder_state[k].shape != own[k].shape]
+        wrong = [
+            f"{k} {tuple(encoder_state[k].shape)} (expected {tuple(own[k].shape)})"
+            for k in sorted(expected)
+            if encoder_state[k].shape != own[k].shape
+        ]
         if wrong:
             raise ValueError(f"{path}: tensor shapes do not match the {self.backbone} encoder: {'; '.join(wrong)}")
         self.encoder.load_state_dict(encoder_state, strict=True)
@@ -151,8 +154,11 @@ class FCN32s(nn.Module):
             if weight is None or bias is None:
                 continue
             if weight.numel() != conv.weight.numel() or bias.shape != conv.bias.shape:
-                warnings.warn(f"{path}: {layer} {tuple(weight.shape)} does not fit {tuple(conv.weight.shape)}; "
-                              "that layer keeps its random initialisation", stacklevel=3)
+                warnings.warn(
+                    f"{path}: {layer} {tuple(weight.shape)} does not fit {tuple(conv.weight.shape)}; "
+                    "that layer keeps its random initialisation",
+                    stacklevel=3,
+                )
                 continue
             with torch.no_grad():
                 conv.weight.copy_(weight.reshape(conv.weight.shape))

@@ -67,12 +67,19 @@ class _SegCaps(nn.Module):
 
     def _checked(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if validating() and (x.ndim != 4 or x.shape[1] != self.in_channels):
-            raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_channels}, height, width), "
-                             f"got shape {tuple(x.shape)}")
-        if validating() and y is not None and (y.ndim != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0]
-                                               or y.shape[2:] != x.shape[2:]):
-            raise ValueError(f"the mask must have shape {(x.shape[0], 1, *x.shape[2:])} to match the input "
-                             f"{tuple(x.shape)}, got {tuple(y.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, {self.in_channels}, height, width), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if (
+            validating()
+            and y is not None
+            and (y.ndim != 4 or y.shape[1] != 1 or y.shape[0] != x.shape[0] or y.shape[2:] != x.shape[2:])
+        ):
+            raise ValueError(
+                f"the mask must have shape {(x.shape[0], 1, *x.shape[2:])} to match the input "
+                f"{tuple(x.shape)}, got {tuple(y.shape)}"
+            )
         if not self.pad_input:
             check_spatial_multiple(x, self.size_multiple, type(self).__name__)
             return x, y
@@ -101,7 +108,7 @@ class _SegCaps(nn.Module):
         return segmentation, reconstruction[..., :height, :width]
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Segmentation ``(B, 1, H, W)``; with a mask ``y`` ``(B, 1, H, W)``, ``cat([segmentation, reconstruction])``."""
+        """Segmentation ``(B, 1, H, W)``; with a mask ``y`` (B, 1, H, W): ``cat([segmentation, reconstruction])``."""
         segmentation, reconstruction = self._segment(x, y)
         return segmentation if reconstruction is None else torch.cat([segmentation, reconstruction], dim=1)
 

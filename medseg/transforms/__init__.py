@@ -16,7 +16,15 @@ from .masks import (
     MergeMasksd,
     face_classes,
 )
-from .presets import HU_RANGE, LUNA16_FOREGROUND, ct_transforms, cxr_transforms, face_transforms, luna16_label_map, luna16_transforms
+from .presets import (
+    HU_RANGE,
+    LUNA16_FOREGROUND,
+    ct_transforms,
+    cxr_transforms,
+    face_transforms,
+    luna16_label_map,
+    luna16_transforms,
+)
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
 
 __all__ = [
@@ -33,9 +41,9 @@ __all__ = [
     "LFWPartsToMaskd",
     "MergeMasks",
     "MergeMasksd",
+    "RadiographReader",
     "Rand2DSimardElastic",
     "Rand2DSimardElasticd",
-    "RadiographReader",
     "RandSaltAndPepper",
     "RandSaltAndPepperd",
     "SaltAndPepperd",

@@ -1,20 +1,21 @@
 """SegCaps' training augmentation as a MONAI pipeline, with the capsule IoU paper's probabilities.
 
 LaLonde & Bagci (2018) and van Beers (capsule networks with IoU loss) apply, independently and each
-with its own probability, to the image and its mask together (``augmentImages`` in SegCaps' code):
+with its own probability, to the image and its mask together (``augmentImages`` in SegCaps' code); the
+elastic deformation and salt and pepper are medseg transforms:
 
-============================  ===========  ==================================================  ========================================
-transform                     probability  parameters (SegCaps)                                 MONAI transform
-============================  ===========  ==================================================  ========================================
-rotation                      1/10         angle uniform in +-45 degrees                        ``RandRotated``
-elastic deformation           1/5          alpha 1000, sigma 80, random affine 50 px            :class:`Rand2DSimardElasticd` (medseg)
-shift                         1/10         up to 20 % of the size along each axis               ``RandAffined(translate_range)``
-shear                         1/10         intensity 16 (degrees)                               ``RandAffined(shear_range)``
-zoom                          1/10         Keras zoom 0.75 = magnification 4/3                  ``RandZoomd``
-horizontal flip               1/10                                                              ``RandFlipd``
-vertical flip                 1/10                                                              ``RandFlipd``
-salt and pepper (image only)  1/10         salt share 0.2, amount 0.04                          :class:`RandSaltAndPepperd` (medseg)
-============================  ===========  ==================================================  ========================================
+============================  ===========  ===================================  ================================
+transform                     probability  parameters (SegCaps)                 MONAI transform
+============================  ===========  ===================================  ================================
+rotation                      1/10         angle uniform in +-45 degrees        ``RandRotated``
+elastic deformation           1/5          alpha 1000, sigma 80, affine 50 px   :class:`Rand2DSimardElasticd`
+shift                         1/10         up to 20 % of the size per axis      ``RandAffined(translate_range)``
+shear                         1/10         intensity 16 (degrees)               ``RandAffined(shear_range)``
+zoom                          1/10         Keras zoom 0.75 = magnification 4/3  ``RandZoomd``
+horizontal flip               1/10                                              ``RandFlipd``
+vertical flip                 1/10                                              ``RandFlipd``
+salt and pepper (image only)  1/10         salt share 0.2, amount 0.04          :class:`RandSaltAndPepperd`
+============================  ===========  ===================================  ================================
 
 Spatial transforms interpolate image and mask bilinearly with zeros outside, sharing their random
 parameters, and the mask is re-binarised at 0.5 at the end (SegCaps: ``mask > 0.5``) with MONAI's
@@ -95,7 +96,15 @@ def segcaps_augmentation(
             Rand2DSimardElasticd(keys, elastic_alpha, elastic_sigma, elastic_affine, prob=prob["elastic"]),
             RandAffined(keys, prob=prob["shift"], translate_range=[max_shift * s for s in spatial_size], **spatial),
             RandAffined(keys, prob=prob["shear"], shear_range=(math.tan(math.radians(max_shear)), 0.0), **spatial),
-            RandZoomd(keys, prob=prob["zoom"], min_zoom=1 / zoom, max_zoom=1 / zoom, mode="bilinear", padding_mode="constant", keep_size=True),
+            RandZoomd(
+                keys,
+                prob=prob["zoom"],
+                min_zoom=1 / zoom,
+                max_zoom=1 / zoom,
+                mode="bilinear",
+                padding_mode="constant",
+                keep_size=True,
+            ),
             RandFlipd(keys, prob=prob["flip_horizontal"], spatial_axis=0),
             RandFlipd(keys, prob=prob["flip_vertical"], spatial_axis=1),
             RandSaltAndPepperd(image_key, prob=prob["salt_and_pepper"], amount=amount, salt_vs_pepper=salt_vs_pepper),

@@ -71,10 +71,19 @@ class RandSaltAndPepper(RandomizableTransform):
 
     backend = [TransformBackends.TORCH]
 
-    def __init__(self, prob: float = 0.1, amount: float = 0.04, salt_vs_pepper: float = 0.2, salt: float = 1.0, pepper: float = 0.0) -> None:
+    def __init__(
+        self,
+        prob: float = 0.1,
+        amount: float = 0.04,
+        salt_vs_pepper: float = 0.2,
+        salt: float = 1.0,
+        pepper: float = 0.0,
+    ) -> None:
         RandomizableTransform.__init__(self, prob)
         if not 0.0 <= amount <= 1.0 or not 0.0 <= salt_vs_pepper <= 1.0:
-            raise ValueError(f"RandSaltAndPepper: amount and salt_vs_pepper must be in [0, 1], got {amount}, {salt_vs_pepper}")
+            raise ValueError(
+                f"RandSaltAndPepper: amount and salt_vs_pepper must be in [0, 1], got {amount}, {salt_vs_pepper}"
+            )
         self.amount = amount
         self.salt_vs_pepper = salt_vs_pepper
         self.salt = salt
@@ -126,7 +135,9 @@ class RandSaltAndPepperd(RandomizableTransform, MapTransform):
         RandomizableTransform.__init__(self, prob)
         self.noise = RandSaltAndPepper(1.0, amount, salt_vs_pepper, salt, pepper)
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandSaltAndPepperd:
+    def set_random_state(
+        self, seed: int | None = None, state: np.random.RandomState | None = None
+    ) -> RandSaltAndPepperd:
         super().set_random_state(seed, state)
         self.noise.set_random_state(seed, state)
         return self

@@ -44,7 +44,7 @@ class RadiographReader(PydicomReader):
 
 
 def image_readers_2d() -> tuple[ImageReader, ...]:
-    """Readers for 2D images: pydicom (single-frame DICOM, ``MONOCHROME1`` inverted), then Pillow (PNG, JPEG, BMP, PPM)."""
+    """Readers for 2D images: pydicom (single-frame DICOM, ``MONOCHROME1`` inverted), then Pillow (PNG, JPEG, PPM)."""
     return (PILReader(), RadiographReader())
 
 

@@ -130,9 +130,14 @@ class ArgmaxToMask(Transform):
         labels = convert_to_tensor(labels, track_meta=get_track_meta())
         channels = labels.shape[0]
         if self.num_classes is not None and channels != self.num_classes:
-            raise ValueError(f"ArgmaxToMask: expected {self.num_classes} channels (one per class), got shape {tuple(labels.shape)}")
+            raise ValueError(
+                f"ArgmaxToMask: expected {self.num_classes} channels (one per class), got shape {tuple(labels.shape)}"
+            )
         if max(self.foreground) >= channels:
-            raise ValueError(f"ArgmaxToMask: foreground classes {self.foreground} exceed the {channels} channels of shape {tuple(labels.shape)}")
+            raise ValueError(
+                f"ArgmaxToMask: foreground classes {self.foreground} exceed the {channels} channels "
+                f"of shape {tuple(labels.shape)}"
+            )
         classes = labels.argmax(dim=0, keepdim=True)
         foreground = torch.tensor(self.foreground, device=classes.device)
         return torch.isin(classes, foreground).to(torch.float32)
@@ -144,7 +149,11 @@ class ArgmaxToMaskd(MapTransform):
     backend = ArgmaxToMask.backend
 
     def __init__(
-        self, keys: KeysCollection, foreground: Sequence[int], num_classes: int | None = None, allow_missing_keys: bool = False
+        self,
+        keys: KeysCollection,
+        foreground: Sequence[int],
+        num_classes: int | None = None,
+        allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.decoder = ArgmaxToMask(foreground, num_classes)
@@ -168,7 +177,7 @@ class LFWPartsToMaskd(ArgmaxToMaskd):
 
 
 class HelenLabelsToMaskd(ArgmaxToMaskd):
-    """HELEN's 11 label images (loaded as 11 channels) to a face mask: classes 1-9, plus 10 (hair) when ``include_hair``."""
+    """HELEN's 11 label images (11 channels) to a face mask: classes 1-9, plus 10 (hair) if ``include_hair``."""
 
     def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, face_classes("helen", include_hair), len(HELEN_CLASSES), allow_missing_keys)

@@ -97,7 +97,9 @@ def ct_transforms(
     )
 
 
-def luna16_transforms(foreground: Sequence[int] = LUNA16_FOREGROUND, image_key: str = "image", label_key: str = "label") -> Compose:
+def luna16_transforms(
+    foreground: Sequence[int] = LUNA16_FOREGROUND, image_key: str = "image", label_key: str = "label"
+) -> Compose:
     """LUNA16 as SegCaps: HU clipped to [-1024, 3072], ``(x + 1024) / 4096``; ``foreground`` labels -> 1, others -> 0."""
     return ct_transforms(luna16_label_map(foreground), HU_RANGE, image_key, label_key)
 
@@ -121,7 +123,9 @@ def cxr_transforms(
     if intensity_range is None:
         scale = ScaleIntensityd(image_key, minv=0.0, maxv=1.0)
     else:
-        scale = ScaleIntensityRanged(image_key, a_min=intensity_range[0], a_max=intensity_range[1], b_min=0.0, b_max=1.0, clip=True)
+        scale = ScaleIntensityRanged(
+            image_key, a_min=intensity_range[0], a_max=intensity_range[1], b_min=0.0, b_max=1.0, clip=True
+        )
     return Compose(
         [
             load_imaged(image_key, image_readers_2d()),
@@ -154,7 +158,9 @@ def face_transforms(
     if dataset not in ("lfw", "helen"):
         raise ValueError(f"unknown face dataset {dataset!r}; choose 'lfw' or 'helen'")
     keys = [image_key, label_key]
-    decode = LFWPartsToMaskd(label_key, include_hair) if dataset == "lfw" else HelenLabelsToMaskd(label_key, include_hair)
+    decode = (
+        LFWPartsToMaskd(label_key, include_hair) if dataset == "lfw" else HelenLabelsToMaskd(label_key, include_hair)
+    )
     return Compose(
         [
             load_imaged(image_key, image_readers_2d()),

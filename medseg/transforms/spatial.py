@@ -80,7 +80,12 @@ class Rand2DSimardElastic(RandomizableTransform):
         """The drawn displacement field ``d`` (2, H, W), pixels."""
         if self.noise is None:
             raise RuntimeError("Rand2DSimardElastic: call randomize() first")
-        return np.stack([ndimage.gaussian_filter(u, self.sigma, mode="mirror", truncate=self.truncate) * self.alpha for u in self.noise])
+        return np.stack(
+            [
+                ndimage.gaussian_filter(u, self.sigma, mode="mirror", truncate=self.truncate) * self.alpha
+                for u in self.noise
+            ]
+        )
 
     def affine(self, spatial_size: Sequence[int]) -> np.ndarray:
         """The drawn affine ``A`` (3x3, array-index coordinates), SegCaps' three-point construction."""
@@ -103,10 +108,14 @@ class Rand2DSimardElastic(RandomizableTransform):
         grid = np.vstack([centred, np.ones((1, centred.shape[1]))]).reshape(3, *size)
         return torch.as_tensor(grid, dtype=torch.float32)
 
-    def __call__(self, img: NdarrayOrTensor, mode: str | None = None, padding_mode: str | None = None, randomize: bool = True) -> torch.Tensor:
+    def __call__(
+        self, img: NdarrayOrTensor, mode: str | None = None, padding_mode: str | None = None, randomize: bool = True
+    ) -> torch.Tensor:
         img = convert_to_tensor(img, track_meta=get_track_meta())
         if img.ndim != 3:
-            raise ValueError(f"Rand2DSimardElastic: expected a channel-first 2D image (C, H, W), got shape {tuple(img.shape)}")
+            raise ValueError(
+                f"Rand2DSimardElastic: expected a channel-first 2D image (C, H, W), got shape {tuple(img.shape)}"
+            )
         if randomize:
             self.randomize(img.shape[1:])
         if not self._do_transform:
@@ -141,7 +150,9 @@ class Rand2DSimardElasticd(RandomizableTransform, MapTransform):
         self.mode = ensure_tuple_rep(mode, len(self.keys))
         self.padding_mode = ensure_tuple_rep(padding_mode, len(self.keys))
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> Rand2DSimardElasticd:
+    def set_random_state(
+        self, seed: int | None = None, state: np.random.RandomState | None = None
+    ) -> Rand2DSimardElasticd:
         super().set_random_state(seed, state)
         self.elastic.set_random_state(seed, state)
         return self
