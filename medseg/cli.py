@@ -1,18 +1,23 @@
-"""The ``medseg`` command: one sub-command per job, each a thin wrapper over the library."""
+"""The ``medseg`` command: one sub-command per job, each a thin wrapper over the library.
+
+Task names, their options and their synthetic layouts come from the task records (:mod:`medseg.tasks`): a
+registered task appears here with its flags, and a flag given to a task that does not take it is refused.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["main"]
+from medseg.tasks import TASKS, TaskOption, synthesize, synthetic_names
+
+__all__ = ["build_parser", "main"]
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from medseg.data.synthetic import synthesize
-
-    written = synthesize(args.task, args.out, n=args.n, seed=args.seed)
+    written = synthesize(args.task, args.out, n=args.n, seed=args.seed, layout=args.layout)
     print(f"wrote {len(written)} synthetic {args.task} case(s) under {args.out}")
     return 0
 
@@ -24,26 +29,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare(args: argparse.Namespace) -> int:
-    from medseg.data.layout import LayoutError, MissingFileError
-    from medseg.data.prepare import format_report, prepare_datalist
-
-    faces = args.task in ("lfw", "helen")
-    misplaced = [
-        flag
-        for flag, given, allowed in (
-            ("--include-hair/--no-hair", args.include_hair is not None, faces),
-            ("--foreground", args.foreground is not None, args.task == "luna16"),
-            ("--layout", args.layout != "auto", args.task == "cxr"),
-            ("--mask-pattern", args.mask_pattern is not None, args.task in ("ct", "cxr")),
-            ("--image-pattern", args.image_pattern != "*", args.task in ("ct", "cxr")),
-            ("--image-dir", args.image_dir is not None, args.task in ("ct", "cxr")),
-        )
-        if given and not allowed
-    ]
+def _task_options(args: argparse.Namespace, stages: Sequence[str]) -> dict[str, Any]:
+    """The task options given on the command line; a flag the task does not take is a usage error."""
+    task = TASKS[args.task]
+    accepted = {option.name for option in task.options if option.stage in stages}
+    given = {name: value for name, value in vars(args).items() if name in _option_names(stages) and value is not None}
+    misplaced = [_flags(_declared(name)) for name in given if name not in accepted]
     if misplaced:
-        print(f"medseg prepare: error: {', '.join(misplaced)} do(es) not apply to --task {args.task}", file=sys.stderr)
-        return 2
+        raise _UsageError(f"{', '.join(misplaced)} do(es) not apply to --task {args.task}")
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}
+
+
+class _UsageError(Exception):
+    """A valid flag given in a context where it does not apply."""
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from medseg.apps.prepare import format_report, prepare_datalist
+    from medseg.data import LayoutError, MissingFileError
+
+    options = _task_options(args, ("pairs", "label"))
     try:
         report = prepare_datalist(
             args.task,
@@ -52,12 +57,7 @@ def _prepare(args: argparse.Namespace) -> int:
             n_folds=args.folds,
             val_fraction=args.val_fraction,
             seed=args.seed,
-            include_hair=True if args.include_hair is None else args.include_hair,
-            foreground=tuple(args.foreground) if args.foreground else None,
-            layout=args.layout,
-            mask_pattern=args.mask_pattern,
-            image_pattern=args.image_pattern,
-            image_dir=args.image_dir,
+            **options,
         )
     except (LayoutError, MissingFileError, ValueError) as error:
         print(f"medseg prepare: error: {error}", file=sys.stderr)
@@ -66,16 +66,48 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from medseg.data.cxr import CXR_LAYOUTS
-    from medseg.data.prepare import TASKS
-    from medseg.data.synthetic import SYNTH_TASKS
+def _declared(name: str) -> TaskOption:
+    """The first declaration of a task option called ``name`` (tasks that share an option share its flag)."""
+    return next(option for task in TASKS.values() for option in task.options if option.name == name)
 
-    parser = argparse.ArgumentParser(prog="medseg", description=__doc__)
+
+def _option_names(stages: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(o.name for task in TASKS.values() for o in task.options if o.stage in stages))
+
+
+def _flags(option: TaskOption) -> str:
+    return option.flag + (f"/{option.negative_flag}" if option.negative_flag else "")
+
+
+def _users(name: str) -> str:
+    return ", ".join(task.name for task in TASKS.values() if any(o.name == name for o in task.options))
+
+
+def _add_task_options(parser: argparse.ArgumentParser, stages: Sequence[str]) -> None:
+    """One flag per task option of ``stages`` (default ``None``: "not given"), its help naming the tasks."""
+    for name in _option_names(stages):
+        option = _declared(name)
+        help_text = f"{_users(name)}: {option.help}"
+        if option.type is None:  # a boolean: its flag sets True, the negative flag (if any) False
+            group = parser.add_mutually_exclusive_group()
+            group.add_argument(option.flag, dest=name, action="store_true", default=None, help=help_text)
+            if option.negative_flag:
+                group.add_argument(
+                    option.negative_flag, dest=name, action="store_false", help=f"{_users(name)}: not so"
+                )
+            continue
+        kwargs = {"choices": option.choices} if option.choices else {}
+        parser.add_argument(option.flag, dest=name, type=option.type, nargs=option.nargs, help=help_text, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medseg", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser("synth", help="write a synthetic dataset in a real dataset's layout")
-    synth.add_argument("--task", required=True, choices=sorted(SYNTH_TASKS))
+    synth.add_argument("--task", required=True, choices=synthetic_names())
+    layouts = sorted({layout for task in TASKS.values() for layout in task.synthetic})
+    synth.add_argument("--layout", choices=layouts, help="the task's synthetic layout (default: its first)")
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--n", type=int, default=8, help="number of cases (default 8)")
     synth.add_argument("--seed", type=int, default=0)
@@ -89,43 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         "pixel ratio, assign grouped k-fold splits and write a MONAI Decathlon-style datalist JSON (atomically). "
         "Bad pairs are listed with the reason; the others are still written.",
     )
-    prepare.add_argument("--task", required=True, choices=TASKS)
+    prepare.add_argument("--task", required=True, choices=list(TASKS))
     prepare.add_argument("--data-root", required=True, help="the dataset folder, in its published layout")
     prepare.add_argument("--out", required=True, help="the datalist JSON to write")
-    prepare.add_argument(
-        "--folds", type=int, default=4, help="k of the k-fold splits grouped by patient (default 4; 0: none)"
-    )
-    prepare.add_argument(
-        "--val-fraction", type=float, default=0.1, help="validation share of each training fold (default 0.1)"
-    )
+    prepare.add_argument("--folds", type=int, default=4, help="k of the grouped k-fold splits (default 4; 0: none)")
+    prepare.add_argument("--val-fraction", type=float, default=0.1, help="validation share of each training fold")
     prepare.add_argument("--seed", type=int, default=0, help="seed of the folds and the validation draw (default 0)")
-    hair = prepare.add_mutually_exclusive_group()
-    hair.add_argument(
-        "--include-hair",
-        dest="include_hair",
-        action="store_true",
-        default=None,
-        help="faces: face = skin + hair (default)",
-    )
-    hair.add_argument("--no-hair", dest="include_hair", action="store_false", help="faces: hair counts as background")
-    prepare.add_argument(
-        "--foreground", type=int, nargs="+", help="luna16: label values that are foreground (default 3 4, the lungs)"
-    )
-    prepare.add_argument(
-        "--layout", default="auto", choices=("auto", *CXR_LAYOUTS), help="cxr: dataset layout (default: detected)"
-    )
-    prepare.add_argument(
-        "--mask-pattern",
-        help="ct, cxr: mask path relative to the data root, e.g. '{stem}@.png', 'masks/{stem}_mask.png', 'wholeLung-{id}.nrrd'",
-    )
-    prepare.add_argument(
-        "--image-pattern",
-        default="*",
-        help="ct, cxr: what image names look like, with {fields} for the mask pattern, e.g. 'ct-{id}.nrrd' (default *)",
-    )
-    prepare.add_argument(
-        "--image-dir", help="ct, cxr: the images' folder relative to the data root (default: the root)"
-    )
+    _add_task_options(prepare, ("pairs", "label"))
     prepare.set_defaults(func=_prepare)
 
     demo = commands.add_parser("demo", help="train and validate a small U-Net on synthetic chest X-rays")
@@ -137,8 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except _UsageError as error:
+        parser.error(str(error))  # exits 2 with the usage line, as argparse does for its own errors
+    return 2
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 Every candidate runs on the same logits and targets, interleaved round by round (in a new random
 order every round, so that no candidate always follows the same neighbour; each sample averages enough
 consecutive calls to last about 50 ms), and the table reports medians
-and ratios against a baseline measured in the same rounds: ``monai.losses.DiceLoss(sigmoid=True)``
-for the region losses, ``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` for weighted BCE and margin,
-the unweighted ``torch.nn.BCEWithLogitsLoss()`` for BCE. MONAI's own losses are listed against the
-same baselines for information. A straightforward soft IoU that computes ``U = Σ(p + g − p·g)``
+and ratios against a baseline measured in the same rounds, chosen from the registry's metadata
+(:class:`medseg.losses.LossSpec`): ``monai.losses.DiceLoss(sigmoid=True)`` for the region losses,
+``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` for the pixel-wise losses that need a positive weight
+(weighted BCE), the unweighted ``torch.nn.BCEWithLogitsLoss()`` for the other pixel-wise losses (BCE,
+focal, margin). Every loss is built by ``get_loss(name, network_output="logits")``. MONAI's own losses
+are listed against the same baselines for information. A straightforward soft IoU that computes ``U = Σ(p + g − p·g)``
 element by element is included for reference.
 
     python scripts/benchmark_losses.py [--rounds 30] [--device cpu|cuda|all]
@@ -30,14 +32,6 @@ REGION_BASELINE = "monai DiceLoss"
 WEIGHTED_BCE_BASELINE = "torch BCEWithLogitsLoss(pos_weight)"
 BCE_BASELINE = "torch BCEWithLogitsLoss()"
 BASELINES = (REGION_BASELINE, WEIGHTED_BCE_BASELINE, BCE_BASELINE)
-BASELINE_OF = {
-    "wbce": WEIGHTED_BCE_BASELINE,
-    "margin": WEIGHTED_BCE_BASELINE,
-    "bce": BCE_BASELINE,
-    "focal": BCE_BASELINE,
-    "dice_bce": BCE_BASELINE,
-}
-MEDSEG = {"iou", "kappa", "focal_tversky", "wbce", "bce", "margin"}
 
 
 def naive_soft_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -49,16 +43,26 @@ def naive_soft_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - (intersection + 1e-5) / (union + 1e-5)).mean()
 
 
+def baseline_of(name: str) -> str:
+    spec = LOSSES[name]
+    if spec.kind == "region":
+        return REGION_BASELINE
+    return WEIGHTED_BCE_BASELINE if spec.needs_pos_weight else BCE_BASELINE
+
+
+def is_medseg(name: str) -> bool:
+    return LOSSES[name].factory.__module__.startswith("medseg.")
+
+
 def candidates(pos_weight: float) -> dict[str, Callable]:
-    kwargs = {name: {"sigmoid": True} for name in LOSSES}
-    kwargs["focal"] = {}  # MONAI's focal loss takes logits and applies its own sigmoid
-    kwargs["wbce"] = {"sigmoid": True, "pos_weight": pos_weight}
     losses: dict[str, Callable] = {
         REGION_BASELINE: DiceLoss(sigmoid=True),
         WEIGHTED_BCE_BASELINE: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight)),
         BCE_BASELINE: torch.nn.BCEWithLogitsLoss(),
     }
-    losses.update({name: get_loss(name, **kwargs[name]) for name in sorted(LOSSES)})
+    for name in sorted(LOSSES):
+        weight = {"pos_weight": pos_weight} if LOSSES[name].needs_pos_weight else {}
+        losses[name] = get_loss(name, network_output="logits", **weight)
     losses["iou, element-wise union (reference)"] = naive_soft_iou
     return losses
 
@@ -111,8 +115,8 @@ def report(shape: tuple[int, ...], device: torch.device, medians: dict[str, floa
         if name in BASELINES:
             print(f"| {name} (baseline) | {seconds * 1e3:.2f} | | 1.00 |")
             continue
-        baseline = BASELINE_OF.get(name, REGION_BASELINE)
-        label = f"**{name}** (medseg)" if name in MEDSEG else name
+        baseline = baseline_of(name)
+        label = f"**{name}** (medseg)" if is_medseg(name) else name
         print(f"| {label} | {seconds * 1e3:.2f} | {baseline} | {seconds / medians[baseline]:.2f} |")
 
 

@@ -1,7 +1,7 @@
 """Forward+backward time and peak memory of every medseg network on one 1×1×512×512 and one 1×1×256×256 image.
 
 Part 1 compares ``SegCapsR3`` (training mode, no reconstruction) with the straightforward reference port in
-``scripts/segcaps_reference.py`` (materialised votes, plain tensor-op routing, autograd keeps everything):
+``medseg/testing/segcaps_port.py`` (materialised votes, plain tensor-op routing, autograd keeps everything):
 the two are checked to give the same outputs and gradients, timed side by side in this one process
 (interleaved, alternating which goes first, medians), and their peak memory is measured in a fresh
 subprocess each (peak resident set size from the kernel's high-water mark ``VmHWM``, i.e. ``ru_maxrss`` of
@@ -30,38 +30,15 @@ from pathlib import Path
 
 import torch
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
-
-from segcaps_reference import ReferenceSegCapsR3  # noqa: E402
-
-from medseg.networks import count_parameters, get_network  # noqa: E402
-
-OTHERS = [
-    "segcaps_r3",
-    "segcaps_r1",
-    "segcaps_basic",
-    "unet2d",
-    "fcdensenet56",
-    "fcdensenet67",
-    "fcdensenet103",
-    "bfcn32s",
-    "fcresnet",
-    "fcn32s_alexnet",
-    "unet",
-    "basicunet",
-    "attentionunet",
-]
+from medseg.networks import NETWORKS, count_parameters, get_network
+from medseg.testing.segcaps_port import ReferenceSegCapsR3
 
 
 def build(name: str) -> torch.nn.Module:
-    """The network under ``name`` for a one-channel image; SegCaps without reconstruction (the benchmark target)."""
+    """The network under ``name`` for a one-channel image (the reference port: ``"reference"``)."""
     if name == "reference":
         return ReferenceSegCapsR3()
-    kwargs = {"reconstruction": False} if name.startswith("segcaps") else {}
-    if name in ("bfcn32s", "fcresnet", "fcn32s_alexnet"):
-        kwargs["in_channels"] = 1
-    return get_network(name, **kwargs)
+    return get_network(name, in_channels=1)
 
 
 def synchronize(device: torch.device) -> None:
@@ -130,7 +107,7 @@ def run_probe(name: str, size: int, repeats: int, device: torch.device) -> dict:
 def compare_segcaps(size: int, repeats: int, device: torch.device) -> dict:
     """Interleaved timing of the reference port and SegCapsR3 on the same weights, with an output check."""
     torch.manual_seed(0)
-    fast = build("segcaps_r3").train().to(device)
+    fast = get_network("segcaps_r3", in_channels=1, reconstruction=False).train().to(device)
     reference = ReferenceSegCapsR3().train().to(device)
     reference.load_state_dict(fast.state_dict())
     x = torch.rand(1, 1, size, size, device=device)
@@ -177,7 +154,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 256])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per candidate for the SegCaps comparison")
     parser.add_argument("--other-repeats", type=int, default=3, help="timed runs per network in part 2")
-    parser.add_argument("--networks", nargs="+", default=OTHERS, help="registry names for part 2")
+    parser.add_argument("--networks", nargs="+", default=sorted(NETWORKS), help="registry names for part 2")
     parser.add_argument("--skip-others", action="store_true", help="only the SegCaps comparison")
     parser.add_argument("--probe", nargs=3, metavar=("NAME", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_root() -> Path:
-    """``$MEDSEG_SHARED_DATA`` when set, else ``../shared/data`` beside the repository."""
-    env = os.environ.get("MEDSEG_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+from medseg.testing import shared_data_root
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +21,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """``synthetic(task, n=..., seed=...)`` writes a synthetic dataset once per session and returns its root."""
-    from medseg.data.synthetic import synthesize
+    from medseg.tasks import synthesize
 
     cache: dict[tuple, Path] = {}
 
@@ -45,7 +38,7 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_data(shared_data):
-    """``real_data(name)``: one folder of the real data (``cxr_openist``, ``lfw_parts``, ``ct_cip``), or a skip naming it."""
+    """``real_data(name)``: a real data folder (``cxr_openist``, ``lfw_parts``, ``ct_cip``), or a skip naming it."""
 
     def get(name: str) -> Path:
         path = shared_data / name

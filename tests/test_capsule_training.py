@@ -131,3 +131,43 @@ def test_supervised_workflow_trains_segcaps_with_its_own_batches_and_postprocess
     with torch.no_grad():
         expected = (network(torch.stack([item["image"] for item in synthetic_items(2)]))[0] >= 0.5).float()
     torch.testing.assert_close(prediction.as_tensor(), expected)
+
+
+def test_supervised_workflow_takes_metrics_and_handlers():
+    """The caller's key metric, additional metrics and handlers are what the engines run."""
+    from ignite.engine import Events
+    from monai.handlers import MeanIoUHandler
+
+    from medseg.engines import binary_postprocessing, supervised_workflow
+
+    torch.manual_seed(0)
+    network = torch.nn.Conv2d(1, 1, 3, padding=1)
+    loader = DataLoader(synthetic_items(1), batch_size=1)
+    seen: list[str] = []
+
+    class Recorder:
+        def __init__(self, event: Events, tag: str) -> None:
+            self.event, self.tag = event, tag
+
+        def attach(self, engine) -> None:
+            engine.add_event_handler(self.event, lambda e: seen.append(self.tag))
+
+    trainer, evaluator = supervised_workflow(
+        network,
+        DiceLoss(sigmoid=True),
+        torch.optim.SGD(network.parameters(), lr=0.1),
+        loader,
+        loader,
+        max_epochs=2,
+        postprocessing=binary_postprocessing(),
+        key_metric={"dice": MeanDice(output_transform=from_engine(["pred", "label"]))},
+        additional_metrics={"iou": MeanIoUHandler(output_transform=from_engine(["pred", "label"]))},
+        train_handlers=[Recorder(Events.EPOCH_COMPLETED, "train")],
+        val_handlers=[Recorder(Events.EPOCH_COMPLETED, "validate")],
+        val_interval=2,
+    )
+    trainer.run()
+    assert seen == ["train", "validate", "train"]  # validation after epoch 2 only, before the trainer's own handler
+    dice, iou = evaluator.state.metrics["dice"], evaluator.state.metrics["iou"]
+    assert evaluator.state.key_metric_name == "dice"
+    assert iou == pytest.approx(dice / (2 - dice), rel=1e-5)  # IoU = D / (2 - D) for one binary image pair

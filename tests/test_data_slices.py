@@ -12,7 +12,8 @@ import SimpleITK as sitk
 import torch
 from monai.data import DataLoader, ITKReader
 
-from medseg.data import SliceDataset, SliceSampler, luna16_datalist, prepare_datalist
+from medseg.apps.prepare import prepare_datalist
+from medseg.data import SliceDataset, SliceSampler, luna16_datalist
 from medseg.transforms import luna16_transforms, segcaps_augmentation
 
 

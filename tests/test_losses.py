@@ -265,9 +265,46 @@ def test_registry_returns_monai_losses_where_monai_has_them():
     assert required <= set(LOSSES)
 
 
+def _registry_kwargs(name):
+    return {"pos_weight": 3.0} if LOSSES[name].needs_pos_weight else {}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_registry_builds_each_loss_for_the_network_output(name):
+    """A perfect prediction, given as the network's raw output, is (nearly) zero loss; a wrong one is not.
+
+    Logits of a perfect prediction: +-12 (sigmoid 1 - 6e-6); probabilities: exactly 0 and 1 (SegCaps' capsule
+    lengths), for which a logits-only loss (MONAI's focal, Dice-CE) must be wrapped to read probabilities.
+    """
+    target = torch.zeros(2, 1, 16, 16)
+    target[:, :, 4:12, 3:10] = 1
+    for output, perfect, wrong in (
+        ("logits", 24 * target - 12, 12 - 24 * target),
+        ("probabilities", target.clone(), 1 - target),
+    ):
+        loss = get_loss(name, network_output=output, **_registry_kwargs(name))
+        best, worst = loss(perfect, target).item(), loss(wrong, target).item()
+        assert best < 1e-3 and worst > 0.2, (name, output, best, worst)
+        # MONAI's convention without network_output: what the caller passes is what the loss gets
+        assert type(get_loss(name, **_registry_kwargs(name))) is type(LOSSES[name].factory(**_registry_kwargs(name)))
+
+
+def test_probability_input_equals_the_logits_loss():
+    logits = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    target = (logits > 0.3).float()
+    for name in ("focal", "dice_bce"):
+        from_logits = get_loss(name, network_output="logits")(logits, target)
+        from_probabilities = get_loss(name, network_output="probabilities")(torch.sigmoid(logits), target)
+        assert from_probabilities.item() == pytest.approx(from_logits.item(), rel=1e-4)
+    assert get_loss("iou", network_output="logits").sigmoid
+    assert not get_loss("iou", network_output="probabilities").sigmoid
+
+
 def test_registry_errors():
     with pytest.raises(ValueError, match=r"unknown loss 'jacard'.*bce.*dice.*iou"):
         get_loss("jacard")
+    with pytest.raises(ValueError, match="network_output must be one of"):
+        get_loss("iou", network_output="scores")
     with pytest.raises(ValueError, match="needs pos_weight"):
         get_loss("wbce")
     with pytest.raises(ValueError, match="use 'wbce'"):

@@ -109,14 +109,20 @@ def test_parameter_counts():
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet50", "alexnet"])
-def test_any_size_gives_the_same_size(backbone):
+def test_size_policy_pads_when_asked_and_refuses_otherwise(backbone):
     torch.manual_seed(0)
-    net = FCN32s(backbone, in_channels=1, out_channels=2, fc_channels=8).eval()
-    for size in [(32, 32), (37, 50), (64, 96)]:
-        with torch.no_grad():
-            assert net(torch.rand(2, 1, *size)).shape == (2, 2, *size)
+    padded = FCN32s(backbone, in_channels=1, out_channels=2, fc_channels=8, pad_input=True).eval()
+    strict = FCN32s(backbone, in_channels=1, out_channels=2, fc_channels=8).eval()
+    strict.load_state_dict(padded.state_dict())
+    with torch.no_grad():
+        for size in [(32, 32), (37, 50), (64, 96)]:
+            assert padded(torch.rand(2, 1, *size)).shape == (2, 2, *size)
+        x = torch.rand(2, 1, 64, 96)
+        torch.testing.assert_close(padded(x), strict(x))  # a multiple of 32 is not padded
+    with pytest.raises(ValueError, match=r"multiples of 32, got input shape \(2, 1, 37, 50\).*pad_input=True"):
+        strict(torch.rand(2, 1, 37, 50))
     with pytest.raises(ValueError, match=r"\(2, 3, 32, 32\)"):
-        net(torch.rand(2, 3, 32, 32))
+        padded(torch.rand(2, 3, 32, 32))
 
 
 def test_upsampling_is_initialised_bilinear():

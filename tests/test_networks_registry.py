@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import pytest
 import torch
-import torch.nn.functional as F
 from monai.bundle import ckpt_export
 from monai.networks.nets import AttentionUnet, BasicUNet, UNet
 
+from medseg.losses import get_loss
 from medseg.networks import NETWORKS, FCDenseNet, FCN32s, SegCapsR3, UNet2D, get_network
 
 REQUIRED = {
@@ -33,6 +34,28 @@ REQUIRED = {
 SMALL = {"bfcn32s": {"fc_channels": 8}, "fcresnet": {"fc_channels": 8}, "fcn32s_alexnet": {"fc_channels": 8}}
 IN_CHANNELS = {"bfcn32s": 3, "fcresnet": 3, "fcn32s_alexnet": 3}
 MONAI_NAMES = {"unet", "basicunet", "attentionunet"}
+
+
+# FC-DenseNet 67 and 103 are the same class as 56 with other block lengths
+@pytest.mark.parametrize("name", sorted(set(NETWORKS) - {"fcdensenet67", "fcdensenet103"}))
+def test_one_size_policy_for_every_network(name):
+    """A size that is not a multiple raises naming shape and multiple, unless pad_input; then the output fits."""
+    torch.manual_seed(0)
+    strict = get_network(name, in_channels=1, **SMALL.get(name, {})).eval()
+    padded = get_network(name, in_channels=1, pad_input=True, **SMALL.get(name, {})).eval()
+    padded.load_state_dict(strict.state_dict())
+    multiple = strict.size_multiple
+    odd = (1, 1, 2 * multiple + 1, 2 * multiple) if multiple > 1 else None
+    with torch.no_grad():
+        if odd is not None:
+            shape = str(odd).replace(" ", r"\s?")
+            with pytest.raises(ValueError, match=rf"multiples of {multiple}, got input shape {re.escape(str(odd))}"):
+                strict(torch.rand(odd))
+            assert padded(torch.rand(odd)).shape == odd
+            assert shape  # the pattern is built from the same tuple the network reports
+        x = torch.rand(1, 1, 2 * max(multiple, 8), 2 * max(multiple, 8))
+        torch.testing.assert_close(padded(x), strict(x))  # nothing is padded at a multiple
+
 
 # torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")
@@ -98,9 +121,8 @@ def test_a_few_steps_lower_the_loss(name):
     """SegCaps R3/basic and the FCN family have their own training tests (reconstruction loss, zero score layer)."""
     torch.manual_seed(1)
     kwargs = {"dropout": 0.0} if name.startswith("fcdensenet") else {}
-    if name.startswith("segcaps"):
-        kwargs = {"reconstruction": False}
     net = get_network(name, **kwargs)
+    loss_function = get_loss("bce", network_output=NETWORKS[name].output)
     x = torch.rand(2, 1, 32, 32) * 0.2
     y = torch.zeros(2, 1, 32, 32)
     y[:, :, 8:24, 4:20] = 1
@@ -109,11 +131,7 @@ def test_a_few_steps_lower_the_loss(name):
     losses = []
     for _ in range(8):
         optimizer.zero_grad()
-        out = net(x)
-        if name.startswith("segcaps"):  # capsule lengths are probabilities
-            loss = F.binary_cross_entropy(out, y)
-        else:
-            loss = F.binary_cross_entropy_with_logits(out, y)
+        loss = loss_function(net(x), y)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO_ROOT
 
 from medseg.losses.reconstruction import SegCapsLoss
 from medseg.networks import SegCapsBasic, SegCapsR1, SegCapsR3, count_parameters
+from medseg.testing.segcaps_port import ReferenceSegCapsR3
 
 # torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")
-
-
-def load_reference_port():
-    spec = importlib.util.spec_from_file_location("segcaps_reference", REPO_ROOT / "scripts" / "segcaps_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -79,10 +70,9 @@ def test_sizes_not_multiple_of_8():
 
 
 def test_matches_reference_port_outputs_and_gradients():
-    reference_module = load_reference_port()
     torch.manual_seed(1)
     fast = SegCapsR3(reconstruction=False).double()
-    reference = reference_module.ReferenceSegCapsR3().double()
+    reference = ReferenceSegCapsR3().double()
     reference.load_state_dict(fast.state_dict())
     x = torch.rand(2, 1, 24, 16, dtype=torch.float64)
     outputs = []

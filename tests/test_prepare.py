@@ -1,4 +1,4 @@
-"""``medseg prepare`` on the real folders and on broken ones: counts, figures checked independently, bad pairs, atomic JSON."""
+"""``medseg prepare`` on real and broken folders: counts, figures checked independently, bad pairs, atomic JSON."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ import SimpleITK as sitk
 from monai.data import load_decathlon_datalist
 from PIL import Image
 
+from medseg.apps import prepare as prepare_module
+from medseg.apps.prepare import prepare_datalist
 from medseg.cli import main
-from medseg.data import fold_datalists, montgomery_datalist, prepare_datalist
-from medseg.data import prepare as prepare_module
+from medseg.data import fold_datalists, montgomery_datalist
 
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["prepare", *argv])
+        try:
+            code = main(["prepare", *argv])
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code
     return code, out.getvalue(), err.getvalue()
 
 
@@ -50,7 +54,7 @@ def cxr_openist(real_data, tmp_path_factory):
 
 
 def test_cxr_openist_150_pairs(cxr_openist):
-    root, out, code, printed = cxr_openist
+    _, out, code, printed = cxr_openist
     assert code == 0
     assert "pairs found          150" in printed and "bad pairs            0" in printed and f"wrote {out}" in printed
     payload = json.loads(out.read_text())
@@ -219,6 +223,23 @@ def test_a_failed_write_leaves_no_partial_file(synthetic, tmp_path, monkeypatch)
         prepare_datalist("cxr", synthetic("cxr", n=4), out, n_folds=0)
     assert json.loads(written[0])["numTraining"] == 4  # the complete JSON went to a temporary file first
     assert out.read_text() == '{"old": true}' and [p.name for p in tmp_path.iterdir()] == ["datalist.json"]
+
+
+def test_an_error_mid_validation_writes_nothing_rather_than_a_short_datalist(synthetic, tmp_path, monkeypatch):
+    """Only a pair's own read or decode failure makes it a bad pair; any other error stops the run."""
+    calls = []
+
+    def failing_after_one(label):
+        calls.append(label)
+        if len(calls) == 2:
+            raise ValueError("something unrelated to the pairs")
+        return [0]
+
+    monkeypatch.setattr(prepare_module, "foreground_slices", failing_after_one)
+    out = tmp_path / "luna16.json"
+    with pytest.raises(ValueError, match="something unrelated"):
+        prepare_datalist("luna16", synthetic("luna16", n=2), out, n_folds=0)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_slice_indices_stay_on_one_line(synthetic, tmp_path):

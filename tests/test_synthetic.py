@@ -1,4 +1,4 @@
-"""The synthetic datasets: layouts of the real ones, and the properties their adapters rely on."""
+"""The synthetic datasets: the layouts of the real ones, the properties their adapters rely on, determinism."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import SimpleITK as sitk
 from PIL import Image
 
 from medseg.cli import main
-from medseg.data.synthetic import LUNA16_UID_PREFIX, synthesize
+from medseg.data.synthetic import LUNA16_UID_PREFIX
+from medseg.tasks import synthesize, synthetic_names
+from medseg.transforms import HELEN_CLASSES
 
 
 def _centroid_x(mask: np.ndarray) -> float:
@@ -100,7 +102,32 @@ def test_cxr_montgomery_layout(synthetic):
     assert len(sizes) > 1, "image sizes must vary"
 
 
-# ------------------------------------------------------------------ LFW Part Labels
+# ------------------------------------------------------------------ chest X-ray (Shenzhen, DICOM radiographs)
+
+
+def test_shenzhen_layout(synthetic):
+    root = synthetic("shenzhen", n=4)
+    images = sorted((root / "CXR_png").iterdir())
+    assert all(re.fullmatch(r"CHNCXR_\d{4}_[01]\.png", p.name) for p in images)
+    for image in images:
+        mask = np.asarray(Image.open(root / "masks" / f"{image.stem}_mask.png"))
+        assert mask.shape == np.asarray(Image.open(image)).shape and set(np.unique(mask)) == {0, 255}
+        assert 0.1 < (mask > 0).mean() < 0.5
+
+
+def test_dicom_radiographs_are_12_bit_and_match_their_masks(synthetic):
+    root = synthetic("cxr-dicom", n=2)
+    for path in sorted((root / "images").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        assert ds.Modality == "DX" and ds.BitsStored == 12 and ds.PhotometricInterpretation == "MONOCHROME2"
+        pixels = ds.pixel_array
+        assert pixels.max() < 4096 and pixels.max() > 2000
+        mask = np.asarray(Image.open(root / "masks" / f"{path.stem}.png")) > 0
+        assert mask.shape == pixels.shape
+        assert pixels[mask].mean() < pixels[~mask & (pixels > 1000)].mean()  # lungs darker than the body
+
+
+# ------------------------------------------------------------------ faces (LFW Part Labels, HELEN)
 
 
 def test_lfw_layout_colours_and_splits(synthetic):
@@ -124,6 +151,30 @@ def test_lfw_layout_colours_and_splits(synthetic):
         colours = {tuple(c) for c in np.unique(labels.reshape(-1, 3), axis=0)}
         assert {(0, 255, 0), (0, 0, 255)} <= colours <= pure
     assert len(list((root / "parts_lfw_funneled_gt_images").glob("*.ppm"))) == 10
+
+
+def test_helen_layout_and_soft_labels(synthetic):
+    root = synthetic("helen", n=5)
+    listed = []
+    for name in ("exemplars.txt", "tuning.txt", "testing.txt"):
+        for line in (root / name).read_text().splitlines():
+            number, comma, face = line.partition(" , ")
+            assert number.isdigit() and comma
+            listed.append(face)
+    assert sorted(listed) == sorted(p.stem for p in (root / "images").glob("*.jpg"))
+    for face in listed:
+        photo = Image.open(root / "images" / f"{face}.jpg")
+        assert photo.mode == "RGB" and photo.size[0] == photo.size[1]
+        stack = np.stack(
+            [
+                np.asarray(Image.open(root / "labels" / face / f"{face}_lbl{c:02d}.png"))
+                for c in range(len(HELEN_CLASSES))
+            ]
+        )
+        assert stack.shape[1:] == photo.size[::-1]
+        assert len(np.unique(stack)) > 2  # anti-aliased, not 0/255 only
+        classes = stack.argmax(axis=0)
+        assert {1, 2, 3, 4, 5, 6, 7, 9} <= set(np.unique(classes))  # skin, brows, eyes, nose, lips drawn
 
 
 # ------------------------------------------------------------------ DICOM CT series + NIfTI mask
@@ -177,13 +228,11 @@ def _digest(root) -> str:
     return h.hexdigest()
 
 
-@pytest.mark.parametrize("task", ["luna16", "cxr", "lfw", "dicom-ct"])
-def test_seed_determines_the_data(tmp_path, task):
-    synthesize(task, tmp_path / "a", n=1, seed=3)
-    synthesize(task, tmp_path / "b", n=1, seed=3)
-    synthesize(task, tmp_path / "c", n=1, seed=4)
-    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
-    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+@pytest.mark.parametrize("name", synthetic_names())
+def test_seed_determines_the_data(tmp_path, name):
+    for folder, seed in (("a", 3), ("b", 3), ("c", 4)):
+        synthesize(name, tmp_path / folder, n=2, seed=seed)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
 
 
 def test_synth_command(tmp_path, capsys):
@@ -195,7 +244,13 @@ def test_synth_command(tmp_path, capsys):
 
 
 def test_synthesize_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="unknown synthetic task 'mri'"):
+    with pytest.raises(ValueError, match="unknown task 'mri'"):
         synthesize("mri", tmp_path, n=1)
     with pytest.raises(ValueError, match="at least 1"):
         synthesize("cxr", tmp_path, n=0)
+
+
+def test_synth_command_knows_the_new_tasks(tmp_path, capsys):
+    assert main(["synth", "--task", "helen", "--out", str(tmp_path), "--n", "2"]) == 0
+    assert "wrote 2 synthetic helen case(s)" in capsys.readouterr().out
+    assert len(list((tmp_path / "images").glob("*.jpg"))) == 2

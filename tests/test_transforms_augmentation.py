@@ -1,4 +1,4 @@
-"""SegCaps augmentation: image and mask aligned, probabilities and magnitudes as the papers, SciPy/scikit-image references."""
+"""SegCaps augmentation: image and mask aligned, the papers' probabilities and magnitudes, SciPy/scikit-image."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from medseg.transforms import (
     Rand2DSimardElastic,
     Rand2DSimardElasticd,
     RandSaltAndPepper,
-    SaltAndPepperd,
+    RandSaltAndPepperd,
     segcaps_augmentation,
 )
 
@@ -85,8 +85,8 @@ def test_salt_and_pepper_statistics_match_scikit_image():
             assert abs(count - n * p) < 5 * math.sqrt(n * p * (1 - p)), (count, n * p)
 
 
-def test_salt_and_pepper_dictionary_shares_the_pattern_and_its_name():
-    transform = SaltAndPepperd(["a", "b"], prob=1.0)
+def test_salt_and_pepper_dictionary_shares_the_pattern_between_keys():
+    transform = RandSaltAndPepperd(["a", "b"], prob=1.0)
     transform.set_random_state(1)
     out = transform(
         {"a": torch.full((1, 50, 50), 0.5), "b": torch.full((1, 50, 50), 0.5), "label": torch.zeros(1, 50, 50)}

@@ -14,6 +14,8 @@ from PIL import Image
 from medseg.data import cxr_datalist, helen_datalist, lfw_datalist, montgomery_datalist
 from medseg.transforms import (
     ArgmaxToMask,
+    HelenLabelsToMaskd,
+    LFWPartsToMaskd,
     ToGreyscale,
     ct_transforms,
     cxr_transforms,
@@ -62,8 +64,8 @@ def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
         "skin": 14485,
         "background": 31290,
     }  # every one of the 250 x 250 pixels is a pure colour
-    with_hair = face_transforms("lfw", spatial_size=None, include_hair=True)(dict(entry))["label"]
-    without = face_transforms("lfw", spatial_size=None, include_hair=False)(dict(entry))["label"]
+    with_hair = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=True)(dict(entry))["label"]
+    without = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=False)(dict(entry))["label"]
     assert with_hair.shape == without.shape == (1, 250, 250)
     assert int(with_hair.sum()) == counts["skin"] + counts["hair"]
     assert int(without.sum()) == counts["skin"]
@@ -75,8 +77,8 @@ def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
 def test_lfw_image_is_rgb_or_grey_in_unit_range(inga_hall):
     entry, _ = inga_hall
     photo = np.asarray(Image.open(entry["image"]), float)
-    rgb = face_transforms("lfw")(dict(entry))["image"]
-    grey = face_transforms("lfw", greyscale=True)(dict(entry))["image"]
+    rgb = face_transforms(LFWPartsToMaskd)(dict(entry))["image"]
+    grey = face_transforms(LFWPartsToMaskd, greyscale=True)(dict(entry))["image"]
     assert rgb.shape == (3, 250, 250) and grey.shape == (1, 250, 250)
     np.testing.assert_allclose(rgb.numpy().transpose(2, 1, 0), photo / 255, atol=1e-6)
     np.testing.assert_allclose(grey[0].numpy().T, (photo @ [0.299, 0.587, 0.114]) / 255, atol=1e-5)
@@ -89,8 +91,8 @@ def test_hair_on_off_on_real_faces_with_and_without_hair(real_data):
         rgb = read_ppm(Path(entries[case]["label"]))
         hair = int((rgb == (255, 0, 0)).all(axis=-1).sum())
         assert (hair > 0) == has_hair
-        on = face_transforms("lfw", spatial_size=None, include_hair=True)(dict(entries[case]))["label"]
-        off = face_transforms("lfw", spatial_size=None, include_hair=False)(dict(entries[case]))["label"]
+        on = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=True)(dict(entries[case]))["label"]
+        off = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=False)(dict(entries[case]))["label"]
         assert bool((off <= on).all()) and int((on - off).sum()) == hair
 
 
@@ -112,9 +114,9 @@ def test_helen_decoder_matches_argmax_of_the_label_images(synthetic):
     classes = stack.argmax(axis=0)
     assert len(np.unique(classes)) == 11  # every class is drawn
     for include_hair, face in ((True, range(1, 11)), (False, range(1, 10))):
-        mask = face_transforms("helen", spatial_size=None, include_hair=include_hair)(dict(entry))["label"]
+        mask = face_transforms(HelenLabelsToMaskd, spatial_size=None, include_hair=include_hair)(dict(entry))["label"]
         np.testing.assert_array_equal(mask[0].numpy().T, np.isin(classes, list(face)))
-    resized = face_transforms("helen")(dict(entry))
+    resized = face_transforms(HelenLabelsToMaskd)(dict(entry))
     assert resized["image"].shape == (3, 250, 250) and set(np.unique(resized["label"])) <= {0.0, 1.0}
 
 
@@ -215,7 +217,7 @@ def test_luna16_label_mapping(tmp_path):
         "label": _write_mhd(tmp_path / "mask.mhd", labels),
     }
     lungs = luna16_transforms()(dict(entry))["label"]
-    assert lungs.dtype == torch.uint8 and lungs.shape == (1, 4, 2, 1)
+    assert lungs.dtype == torch.float32 and lungs.shape == (1, 4, 2, 1)
     np.testing.assert_array_equal(lungs[0, :, :, 0].numpy().T, np.isin(labels[0], [3, 4]))  # trachea (5) is background
     left = luna16_transforms(foreground=(3,))(dict(entry))["label"]
     np.testing.assert_array_equal(left[0, :, :, 0].numpy().T, labels[0] == 3)

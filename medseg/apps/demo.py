@@ -19,8 +19,9 @@ from monai.losses import DiceCELoss
 from monai.networks.nets import BasicUNet
 from monai.utils import set_determinism
 
-from medseg.data import montgomery_datalist, synthesize
+from medseg.data import montgomery_datalist
 from medseg.engines import EpochReport, supervised_workflow
+from medseg.tasks import get_task
 from medseg.transforms import cxr_transforms
 
 __all__ = ["DemoConfig", "run_demo"]
@@ -64,14 +65,15 @@ def save_figure(images: list[np.ndarray], labels: list[np.ndarray], preds: list[
     plt.close(fig)
 
 
-def run_demo(config: DemoConfig = DemoConfig()) -> dict:
+def run_demo(config: DemoConfig | None = None) -> dict:
     """Run the demo and return its figures (per-epoch history, chance Dice, output paths)."""
+    config = config or DemoConfig()
     set_determinism(config.seed)
     out = Path(config.out_dir)
     data_root = out / "data"
     n_cases = config.n_train + config.n_val
     print(f"synthesising {n_cases} chest X-rays (Montgomery layout) in {data_root}")
-    synthesize("cxr", data_root, n=n_cases, seed=config.seed)
+    get_task("cxr").synthesize(data_root, n=n_cases, seed=config.seed)
     datalist = montgomery_datalist(data_root)
     transforms = cxr_transforms((config.image_size, config.image_size))
     train_ds = CacheDataset(datalist[: config.n_train], transforms, progress=False)

@@ -26,7 +26,7 @@ def luna16_datalist(
 ) -> list[dict]:
     """LUNA16 scans with a lung mask, as ``{"image", "label", "case": seriesuid, "patient", "subset"}``.
 
-    Scans without a mask are reported and skipped, as the issue asks: recorded in ``skipped`` when
+    Scans without a mask are reported and skipped: recorded in ``skipped`` when
     it is a list, otherwise named in one ``UserWarning``. The scan (series UID) is also the
     ``patient`` key the splits group by: LUNA16 gives no patient identifier.
 

@@ -1,17 +1,19 @@
 """Supervised training and validation workflows on MONAI's Ignite engines.
 
-A thin assembly of :class:`monai.engines.SupervisedTrainer`, :class:`monai.engines.SupervisedEvaluator`,
-:class:`monai.handlers.ValidationHandler` and :class:`monai.handlers.MeanDice` for binary
-segmentation with a sigmoid output; it writes no training loop of its own.
+A thin assembly of :class:`monai.engines.SupervisedTrainer`, :class:`monai.engines.SupervisedEvaluator` and
+:class:`monai.handlers.ValidationHandler` for binary segmentation, taking the metrics, the post-processing and
+the extra handlers (checkpoints, statistics, early stopping) from the caller; it writes no training loop of
+its own.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from ignite.engine import Engine, Events
+from ignite.metrics import Metric
 from monai.engines import SupervisedEvaluator, SupervisedTrainer, default_prepare_batch
 from monai.handlers import MeanDice, ValidationHandler, from_engine
 from monai.inferers import Inferer, SimpleInferer
@@ -76,8 +78,13 @@ def supervised_workflow(
     amp: bool = False,
     postprocessing: Callable | None = None,
     val_prepare_batch: Callable = default_prepare_batch,
+    key_metric: Mapping[str, Metric] | None = None,
+    additional_metrics: Mapping[str, Metric] | None = None,
+    train_handlers: Sequence = (),
+    val_handlers: Sequence = (),
+    val_interval: int = 1,
 ) -> tuple[SupervisedTrainer, SupervisedEvaluator]:
-    """Build a trainer that validates with mean Dice after every epoch.
+    """Build a trainer that validates every ``val_interval`` epochs, and its evaluator.
 
     Args:
         prepare_batch: the trainer's batch preparation (e.g. :class:`medseg.engines.PrepareBatchSegCaps`,
@@ -86,15 +93,23 @@ def supervised_workflow(
             :func:`binary_postprocessing` (sigmoid, threshold 0.5) for networks that output logits, use
             :func:`medseg.engines.segcaps_postprocessing` for capsule lengths.
         val_prepare_batch: the evaluator's batch preparation; the label is never a network input there.
+        key_metric: the evaluator's key metric, ``{name: ignite metric}``; default mean Dice as ``val_mean_dice``.
+        additional_metrics: further evaluator metrics (e.g. IoU, kappa, HD95).
+        train_handlers: handlers of the trainer, after the validation handler (checkpoints, stats, budget).
+        val_handlers: handlers of the evaluator (best checkpoint, early stopping, learning-rate schedule).
         other arguments: those of MONAI's ``SupervisedTrainer``/``SupervisedEvaluator``.
     """
+    if key_metric is None:
+        key_metric = {VAL_METRIC: MeanDice(include_background=True, output_transform=from_engine(["pred", "label"]))}
     evaluator = SupervisedEvaluator(
         device=device,
         val_data_loader=val_loader,
         network=network,
         inferer=inferer or SimpleInferer(),
         postprocessing=postprocessing or binary_postprocessing(),
-        key_val_metric={VAL_METRIC: MeanDice(include_background=True, output_transform=from_engine(["pred", "label"]))},
+        key_val_metric=dict(key_metric),
+        additional_metrics=dict(additional_metrics or {}) or None,
+        val_handlers=list(val_handlers) or None,
         prepare_batch=val_prepare_batch,
         amp=amp,
     )
@@ -106,7 +121,10 @@ def supervised_workflow(
         optimizer=optimizer,
         loss_function=loss_function,
         prepare_batch=prepare_batch,
-        train_handlers=[ValidationHandler(validator=evaluator, interval=1, epoch_level=True)],
+        train_handlers=[
+            ValidationHandler(validator=evaluator, interval=val_interval, epoch_level=True),
+            *train_handlers,
+        ],
         amp=amp,
     )
     return trainer, evaluator

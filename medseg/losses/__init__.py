@@ -6,15 +6,18 @@ from .focal_tversky import FocalTverskyLoss
 from .kappa import KappaLoss
 from .margin import MarginLoss
 from .reconstruction import SegCapsLoss
-from .registry import LOSSES, get_loss
+from .registry import LOSSES, NETWORK_OUTPUTS, LossSpec, ProbabilityInput, get_loss
 from .soft_iou import SoftIoULoss
 from .weights import compute_pos_weight
 
 __all__ = [
     "LOSSES",
+    "NETWORK_OUTPUTS",
     "FocalTverskyLoss",
     "KappaLoss",
+    "LossSpec",
     "MarginLoss",
+    "ProbabilityInput",
     "RegionLoss",
     "SegCapsLoss",
     "SegmentationLoss",

@@ -139,7 +139,14 @@ class RegionLoss(SegmentationLoss):
         smooth_dr: float = 1e-5,
         batch: bool = False,
     ) -> None:
-        super().__init__(include_background, to_onehot_y, sigmoid, softmax, other_act, reduction)
+        super().__init__(
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            reduction=reduction,
+        )
         if smooth_nr < 0 or smooth_dr < 0:
             raise ValueError(f"smooth_nr and smooth_dr must be non-negative, got {smooth_nr} and {smooth_dr}.")
         self.smooth_nr = float(smooth_nr)

@@ -47,7 +47,14 @@ class WeightedBCELoss(SegmentationLoss):
         reduction: LossReduction | str = LossReduction.MEAN,
         eps: float = 1e-7,
     ) -> None:
-        super().__init__(include_background, to_onehot_y, sigmoid, softmax, other_act, reduction)
+        super().__init__(
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            reduction=reduction,
+        )
         if not pos_weight > 0:
             raise ValueError(f"pos_weight must be positive, got {pos_weight}.")
         if not 0 < eps < 0.5:

@@ -54,7 +54,15 @@ class FocalTverskyLoss(RegionLoss):
         gamma: float = 0.75,
     ) -> None:
         super().__init__(
-            include_background, to_onehot_y, sigmoid, softmax, other_act, reduction, smooth_nr, smooth_dr, batch
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            reduction=reduction,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
         )
         if alpha < 0 or beta < 0:
             raise ValueError(f"alpha and beta must be non-negative, got {alpha} and {beta}.")

@@ -54,7 +54,15 @@ class KappaLoss(RegionLoss):
         published_form: bool = False,
     ) -> None:
         super().__init__(
-            include_background, to_onehot_y, sigmoid, softmax, other_act, reduction, smooth_nr, smooth_dr, batch
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            reduction=reduction,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
         )
         self.published_form = published_form
 

@@ -107,7 +107,14 @@ class MarginLoss(SegmentationLoss):
         other_act: Callable | None = None,
         reduction: LossReduction | str = LossReduction.MEAN,
     ) -> None:
-        super().__init__(include_background, to_onehot_y, sigmoid, softmax, other_act, reduction)
+        super().__init__(
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            reduction=reduction,
+        )
         if not 0 <= margin <= 0.5:
             raise ValueError(f"margin must be in [0, 0.5], got {margin}.")
         if downweight < 0 or not pos_weight > 0:

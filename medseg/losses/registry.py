@@ -1,13 +1,26 @@
-"""Select a loss by name: the registry the bundles and the experiment runner use.
+"""Select a loss by name, built for what the network outputs: the registry the bundles and the runners use.
 
-Where MONAI has the loss (Dice, generalised Dice, Tversky, focal, Dice-CE), the registry returns
-MONAI's class itself; the papers' other losses are medseg's.
+Where MONAI has the loss (Dice, generalised Dice, Tversky, focal, Dice-CE), the registry returns MONAI's class
+itself; the papers' other losses are medseg's. Each entry (:class:`LossSpec`) records what its loss expects:
+
+- most losses take an activation flag: with ``sigmoid=True`` they read logits, without it probabilities;
+- MONAI's ``FocalLoss`` and ``DiceCELoss`` (its BCE term) read logits only; given probabilities (SegCaps'
+  capsule lengths) they are wrapped in :class:`ProbabilityInput`, which maps ``p`` back to ``logit(p)``;
+- weighted BCE needs a ``pos_weight`` (SegCaps: :func:`medseg.losses.compute_pos_weight` of the training masks).
+
+``get_loss(name, network_output="logits" | "probabilities")`` builds the loss accordingly, so no caller
+branches on a loss name. Without ``network_output`` the keyword arguments are passed as they are (MONAI's
+defaults: probabilities unless ``sigmoid``/``softmax`` is given).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
+import torch
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss, GeneralizedDiceLoss, TverskyLoss
 from torch.nn.modules.loss import _Loss
 
@@ -17,43 +30,99 @@ from .kappa import KappaLoss
 from .margin import MarginLoss
 from .soft_iou import SoftIoULoss
 
-__all__ = ["LOSSES", "get_loss"]
+__all__ = ["LOSSES", "NETWORK_OUTPUTS", "LossSpec", "ProbabilityInput", "get_loss"]
+
+#: What a network's raw output may be: ``"logits"`` (most networks) or ``"probabilities"`` (SegCaps).
+NETWORK_OUTPUTS = ("logits", "probabilities")
+
+_SIGMOID = MappingProxyType({"sigmoid": True})
 
 
-def _bce(**kwargs) -> WeightedBCELoss:
+@dataclass(frozen=True)
+class LossSpec:
+    """A registered loss and what it expects.
+
+    Args:
+        factory: builds the loss from keyword arguments.
+        description: one line for listings.
+        logits_kwargs: the arguments that make the loss read logits (e.g. ``{"sigmoid": True}``).
+        logits_only: the loss reads logits whatever its arguments; probabilities are mapped back to logits.
+        needs_pos_weight: the loss needs ``pos_weight`` (the negative/positive pixel ratio).
+        kind: ``"region"`` (a ratio of soft counts over the image: Dice, IoU, kappa, Tversky) or ``"pixel"`` (a
+            mean of per-pixel terms: cross-entropies, focal, margin).
+    """
+
+    factory: Callable[..., _Loss]
+    description: str
+    logits_kwargs: Mapping[str, Any] = field(default_factory=lambda: _SIGMOID)
+    logits_only: bool = False
+    needs_pos_weight: bool = False
+    kind: str = "region"
+
+
+class ProbabilityInput(_Loss):
+    """Feed probabilities to a loss that reads logits: ``loss(logit(clamp(p, eps, 1 - eps)), target)``.
+
+    ``sigmoid(logit(p)) = p``, so the wrapped loss sees the same probabilities it would compute itself; the
+    clamp keeps exact 0 and 1 (a saturated capsule length) finite.
+    """
+
+    def __init__(self, loss: _Loss, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.loss, self.eps = loss, eps
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(torch.logit(input.float(), eps=self.eps), target)
+
+
+def _bce(**kwargs: Any) -> WeightedBCELoss:
     if "pos_weight" in kwargs:
         raise ValueError("'bce' is the unweighted cross-entropy; use 'wbce' to pass pos_weight.")
     return WeightedBCELoss(**kwargs)
 
 
-def _wbce(**kwargs) -> WeightedBCELoss:
+def _wbce(**kwargs: Any) -> WeightedBCELoss:
     if "pos_weight" not in kwargs:
         raise ValueError("'wbce' needs pos_weight, e.g. medseg.losses.compute_pos_weight(training masks).")
     return WeightedBCELoss(**kwargs)
 
 
-#: Registered names and the callables that build them from keyword arguments.
-LOSSES: dict[str, Callable[..., _Loss]] = {
-    "bce": _bce,
-    "wbce": _wbce,
-    "iou": SoftIoULoss,
-    "dice": DiceLoss,
-    "gdl": GeneralizedDiceLoss,
-    "tversky": TverskyLoss,
-    "focal": FocalLoss,
-    "focal_tversky": FocalTverskyLoss,
-    "dice_bce": DiceCELoss,
-    "kappa": KappaLoss,
-    "margin": MarginLoss,
+#: Registered names and what they build.
+LOSSES: dict[str, LossSpec] = {
+    "bce": LossSpec(_bce, "binary cross-entropy (medseg WeightedBCELoss, pos_weight 1)", kind="pixel"),
+    "wbce": LossSpec(_wbce, "weighted binary cross-entropy (SegCaps)", needs_pos_weight=True, kind="pixel"),
+    "iou": LossSpec(SoftIoULoss, "soft IoU (Rahman & Wang 2016)"),
+    "dice": LossSpec(DiceLoss, "soft Dice (MONAI DiceLoss)"),
+    "gdl": LossSpec(GeneralizedDiceLoss, "generalised Dice (MONAI GeneralizedDiceLoss)"),
+    "tversky": LossSpec(TverskyLoss, "Tversky (MONAI TverskyLoss)"),
+    "focal": LossSpec(FocalLoss, "focal (MONAI FocalLoss)", logits_kwargs={}, logits_only=True, kind="pixel"),
+    "focal_tversky": LossSpec(FocalTverskyLoss, "focal-Tversky (Abraham & Khan 2019)"),
+    "dice_bce": LossSpec(DiceCELoss, "Dice + BCE (MONAI DiceCELoss)", logits_only=True),
+    "kappa": LossSpec(KappaLoss, "one minus soft Cohen's kappa (Zhang et al.)"),
+    "margin": LossSpec(MarginLoss, "margin loss (SegCaps code)", kind="pixel"),
 }
 
 
-def get_loss(name: str, **kwargs) -> _Loss:
-    """Build the loss registered as ``name`` with ``kwargs``, e.g. ``get_loss("iou", sigmoid=True)``.
+def get_loss(name: str, network_output: str | None = None, **kwargs: Any) -> _Loss:
+    """Build the loss registered as ``name``, e.g. ``get_loss("iou", network_output="logits")``.
+
+    Args:
+        name: a key of :data:`LOSSES`.
+        network_output: what the loss will be given, one of :data:`NETWORK_OUTPUTS`; ``None`` passes
+            ``kwargs`` unchanged (MONAI's convention).
+        kwargs: the loss's own arguments; they override what ``network_output`` implies.
 
     Raises:
-        ValueError: for an unknown name (the message lists the valid ones).
+        ValueError: for an unknown name or network output (the message lists the valid ones).
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**kwargs)
+    if network_output is not None and network_output not in NETWORK_OUTPUTS:
+        raise ValueError(f"network_output must be one of {NETWORK_OUTPUTS}, got {network_output!r}")
+    spec = LOSSES[name]
+    if network_output is None:
+        return spec.factory(**kwargs)
+    if network_output == "logits" or spec.logits_only:
+        loss = spec.factory(**{**spec.logits_kwargs, **kwargs})
+        return ProbabilityInput(loss) if network_output == "probabilities" else loss
+    return spec.factory(**kwargs)

@@ -4,7 +4,7 @@ from .backbones import AlexNetEncoder, ResNet50Encoder, VGG16Encoder
 from .capsules import CapsuleConv2d, CapsuleConvTranspose2d, dynamic_routing, squash
 from .fcdensenet import FCDENSENET_VARIANTS, FCDenseNet
 from .fcn import FCN32s, bilinear_kernel
-from .registry import NETWORKS, get_network
+from .registry import NETWORKS, NetworkSpec, PaddedAttentionUnet, PaddedBasicUNet, PaddedUNet, get_network
 from .segcaps import SegCapsBasic, SegCapsR1, SegCapsR3
 from .unet import UNet2D
 from .utils import check_spatial_multiple, count_parameters, pad_to_multiple
@@ -17,6 +17,10 @@ __all__ = [
     "CapsuleConvTranspose2d",
     "FCDenseNet",
     "FCN32s",
+    "NetworkSpec",
+    "PaddedAttentionUnet",
+    "PaddedBasicUNet",
+    "PaddedUNet",
     "ResNet50Encoder",
     "SegCapsBasic",
     "SegCapsR1",

@@ -6,9 +6,10 @@
 - ``alexnet``: FCN-32s on AlexNet as in Rahman & Wang (2016) — fc6 and fc7 as 1×1 convolutions, score.
 
 The score map (stride 32) is upsampled ×32 by a learnable transposed convolution (kernel 64, stride 32,
-padding 16, no bias) initialised to bilinear interpolation, and cropped to the input size. Inputs of any
-size are zero-padded (bottom/right) to a multiple of 32 inside the network, so the output always has the
-input's size. The score layer starts at zero, as in Long et al. The output is logits (one map per class:
+padding 16, no bias) initialised to bilinear interpolation, and cropped to the input size. Heights and widths
+must be multiples of 32, as for every network of the registry, unless the network is built with
+``pad_input=True``: inputs are then zero-padded (bottom/right) inside the network and the output cropped back.
+The score layer starts at zero, as in Long et al. The output is logits (one map per class:
 ``out_channels=1`` with a sigmoid loss for the binary models of both papers).
 
 ``pretrained_weights=PATH`` loads a local state dict saved from torchvision's ``vgg16``, ``resnet50`` or
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from .backbones import AlexNetEncoder, ResNet50Encoder, VGG16Encoder
-from .utils import pad_to_multiple, validating
+from .utils import run_padded, validating
 
 __all__ = ["FCN32s", "bilinear_kernel"]
 
@@ -71,6 +72,8 @@ class FCN32s(nn.Module):
         dropout: dropout after fc6/fc7.
         pretrained_weights: path of a torchvision state dict for the encoder.
         freeze_encoder: freeze all encoder blocks but the last.
+        pad_input: zero-pad inputs whose height or width is not a multiple of 32 and crop the output back;
+            otherwise such inputs raise a ``ValueError``.
     """
 
     size_multiple = 32
@@ -85,6 +88,7 @@ class FCN32s(nn.Module):
         dropout: float = 0.5,
         pretrained_weights: str | Path | None = None,
         freeze_encoder: bool = False,
+        pad_input: bool = False,
     ) -> None:
         super().__init__()
         if backbone not in _BACKBONES:
@@ -93,7 +97,7 @@ class FCN32s(nn.Module):
         kernel = default_kernel if fc_kernel_size is None else fc_kernel_size
         if kernel % 2 == 0:
             raise ValueError(f"fc_kernel_size must be odd ('same' padding), got {kernel}")
-        self.backbone, self.in_channels = backbone, in_channels
+        self.backbone, self.in_channels, self.pad_input = backbone, in_channels, pad_input
         self.encoder = encoder_class(in_channels)
         head: OrderedDict[str, nn.Module] = OrderedDict()
         head["fc6"] = nn.Conv2d(self.encoder.out_channels, fc_channels, kernel, padding=kernel // 2)
@@ -178,6 +182,8 @@ class FCN32s(nn.Module):
             raise ValueError(
                 f"FCN32s expects input (batch, {self.in_channels}, height, width), got shape {tuple(x.shape)}"
             )
-        padded, (height, width) = pad_to_multiple(x, self.size_multiple)
-        scores = self.score(self.head(self.encoder(padded)))
-        return self.upscore(scores)[..., :height, :width]
+        return run_padded(self._forward, x, self.size_multiple, self.pad_input, f"FCN32s({self.backbone})")
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.score(self.head(self.encoder(x)))
+        return self.upscore(scores)[..., : x.shape[-2], : x.shape[-1]]

@@ -1,5 +1,9 @@
 """Networks by name, for MONAI bundle configs and the command line: ``get_network("segcaps_r3")``.
 
+Each entry (:class:`NetworkSpec`) records what the network outputs: ``"logits"`` (apply a sigmoid, or a
+loss with ``sigmoid=True``) or ``"probabilities"`` (SegCaps' capsule lengths), which
+:func:`medseg.losses.get_loss` and the post-processing read instead of branching on names.
+
 medseg's networks take their paper defaults; MONAI's ``UNet``, ``BasicUNet`` and ``AttentionUnet`` get 2D
 defaults for this project's one-channel binary tasks (any keyword argument overrides them):
 
@@ -10,14 +14,24 @@ defaults for this project's one-channel binary tasks (any keyword argument overr
 ``attentionunet``  ``monai.networks.nets.AttentionUnet(spatial_dims=2, in_channels=1, out_channels=1,
                    channels=(32, 64, 128, 256, 512), strides=(2, 2, 2, 2))``
 =================  =========================================================================================
+
+Every network follows one size policy (:mod:`medseg.networks.utils`): an input whose spatial sizes are not
+multiples of its ``size_multiple`` raises a ``ValueError`` unless the network is built with
+``pad_input=True``. MONAI's three U-Nets would otherwise return an output of another size than the input
+(a 31×31 input gives 32×32) without an error, so the registry builds them as the subclasses below, which
+add that policy and nothing else (their state dicts are MONAI's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import torch
 from monai.networks.nets import AttentionUnet, BasicUNet, UNet
 from torch import nn
 
@@ -25,26 +39,83 @@ from .fcdensenet import FCDenseNet
 from .fcn import FCN32s
 from .segcaps import SegCapsBasic, SegCapsR1, SegCapsR3
 from .unet import UNet2D
+from .utils import run_padded
 
-__all__ = ["NETWORKS", "get_network"]
+__all__ = ["NETWORKS", "NetworkSpec", "PaddedAttentionUnet", "PaddedBasicUNet", "PaddedUNet", "get_network"]
+
+
+class _SizePolicy(nn.Module):
+    """Mixin for a MONAI network: the registry's size policy around its ``forward``.
+
+    Subclasses set :attr:`size_multiple` from the network's own arguments; ``pad_input`` is taken here.
+    """
+
+    size_multiple: int
+
+    def __init__(self, *args: Any, pad_input: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        base = next(cls for cls in type(self).__mro__ if cls.__module__.startswith("monai."))
+        self.spatial_dims = int(inspect.signature(base.__init__).bind(self, *args, **kwargs).arguments["spatial_dims"])
+        self.pad_input = pad_input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        name = type(self).__name__.removeprefix("Padded")
+        return run_padded(super().forward, x, self.size_multiple, self.pad_input, name, self.spatial_dims)
+
+
+def _strides_product(strides: Sequence) -> int:
+    return math.prod(int(math.prod(s)) if isinstance(s, (list, tuple)) else int(s) for s in strides)
+
+
+class PaddedUNet(_SizePolicy, UNet):
+    """``monai.networks.nets.UNet`` with the size policy: sizes must be multiples of the product of the strides."""
+
+    @property
+    def size_multiple(self) -> int:  # type: ignore[override]
+        return _strides_product(self.strides)
+
+
+class PaddedBasicUNet(_SizePolicy, BasicUNet):
+    """``monai.networks.nets.BasicUNet`` with the size policy: four poolings, sizes multiples of 16."""
+
+    size_multiple = 16
+
+
+class PaddedAttentionUnet(_SizePolicy, AttentionUnet):
+    """``monai.networks.nets.AttentionUnet`` with the size policy: sizes multiples of the product of the strides."""
+
+    @property
+    def size_multiple(self) -> int:  # type: ignore[override]
+        return _strides_product(self.strides)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A registered network: how to build it, and what its raw output is (``"logits"`` or ``"probabilities"``)."""
+
+    factory: Callable[..., nn.Module]
+    description: str
+    output: str = "logits"
+
 
 _MONAI_2D = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1}
 _LEVELS = {"channels": (32, 64, 128, 256, 512), "strides": (2, 2, 2, 2)}
 
-NETWORKS: dict[str, Callable[..., nn.Module]] = {
-    "segcaps_r3": SegCapsR3,
-    "segcaps_r1": SegCapsR1,
-    "segcaps_basic": SegCapsBasic,
-    "bfcn32s": partial(FCN32s, backbone="vgg16"),
-    "fcresnet": partial(FCN32s, backbone="resnet50"),
-    "fcn32s_alexnet": partial(FCN32s, backbone="alexnet"),
-    "unet2d": UNet2D,
-    "fcdensenet56": partial(FCDenseNet, variant=56),
-    "fcdensenet67": partial(FCDenseNet, variant=67),
-    "fcdensenet103": partial(FCDenseNet, variant=103),
-    "unet": partial(UNet, **_MONAI_2D, **_LEVELS, num_res_units=2),
-    "basicunet": partial(BasicUNet, **_MONAI_2D),
-    "attentionunet": partial(AttentionUnet, **_MONAI_2D, **_LEVELS),
+#: Registered names and what they build.
+NETWORKS: dict[str, NetworkSpec] = {
+    "segcaps_r3": NetworkSpec(SegCapsR3, "SegCaps with 3 routing iterations (LaLonde & Bagci 2018)", "probabilities"),
+    "segcaps_r1": NetworkSpec(SegCapsR1, "SegCaps with 1 routing iteration", "probabilities"),
+    "segcaps_basic": NetworkSpec(SegCapsBasic, "SegCaps' baseline capsule network", "probabilities"),
+    "bfcn32s": NetworkSpec(partial(FCN32s, backbone="vgg16"), "FCN-32s on VGG-16 (van Beers et al.)"),
+    "fcresnet": NetworkSpec(partial(FCN32s, backbone="resnet50"), "FCN-32s on ResNet-50 (van Beers et al.)"),
+    "fcn32s_alexnet": NetworkSpec(partial(FCN32s, backbone="alexnet"), "FCN-32s on AlexNet (Rahman & Wang 2016)"),
+    "unet2d": NetworkSpec(UNet2D, "the chest X-ray study's 2D U-Net"),
+    "fcdensenet56": NetworkSpec(partial(FCDenseNet, variant=56), "FC-DenseNet56 (Jégou et al. 2017)"),
+    "fcdensenet67": NetworkSpec(partial(FCDenseNet, variant=67), "FC-DenseNet67"),
+    "fcdensenet103": NetworkSpec(partial(FCDenseNet, variant=103), "FC-DenseNet103"),
+    "unet": NetworkSpec(partial(PaddedUNet, **_MONAI_2D, **_LEVELS, num_res_units=2), "MONAI UNet"),
+    "basicunet": NetworkSpec(partial(PaddedBasicUNet, **_MONAI_2D), "MONAI BasicUNet"),
+    "attentionunet": NetworkSpec(partial(PaddedAttentionUnet, **_MONAI_2D, **_LEVELS), "MONAI AttentionUnet"),
 }
 
 
@@ -56,4 +127,4 @@ def get_network(name: str, **kwargs: Any) -> nn.Module:
     """
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; valid names: {', '.join(sorted(NETWORKS))}")
-    return NETWORKS[name](**kwargs)
+    return NETWORKS[name].factory(**kwargs)

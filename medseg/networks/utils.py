@@ -1,4 +1,10 @@
-"""Helpers shared by the networks: spatial-size requirements, explicit padding and parameter counts."""
+"""Helpers shared by the networks: the spatial-size policy, explicit padding and parameter counts.
+
+Size policy, the same for every network of the registry: a network whose output needs input sizes that are
+multiples of ``k`` (``size_multiple``) raises a ``ValueError`` naming the input shape and ``k`` for any other
+size, unless it was built with ``pad_input=True``; then it zero-pads the input at the bottom/right to the
+next multiple and crops its output back to the input's size.
+"""
 
 from __future__ import annotations
 
@@ -21,38 +27,44 @@ def validating() -> bool:
     return not torch.jit.is_tracing()
 
 
-def check_spatial_multiple(x: torch.Tensor, multiple: int, network: str) -> None:
-    """Raise a ``ValueError`` naming the shape and the requirement when H or W is not a multiple of ``multiple``."""
+def check_spatial_multiple(x: torch.Tensor, multiple: int, network: str, spatial_dims: int = 2) -> None:
+    """Raise a ``ValueError`` naming the shape and the requirement when a spatial size is not a multiple."""
     if not validating():
         return
-    if x.ndim != 4:
-        raise ValueError(f"{network} expects a (batch, channels, height, width) tensor, got shape {tuple(x.shape)}")
-    height, width = x.shape[-2:]
-    if height % multiple or width % multiple:
+    if x.ndim != spatial_dims + 2:
+        axes = "height, width" + (", depth" if spatial_dims == 3 else "")
+        raise ValueError(f"{network} expects a (batch, channels, {axes}) tensor, got shape {tuple(x.shape)}")
+    if any(size % multiple for size in x.shape[2:]):
+        what = "height and width" if spatial_dims == 2 else "spatial sizes"
         raise ValueError(
-            f"{network} needs height and width that are multiples of {multiple}, got input shape {tuple(x.shape)}; "
+            f"{network} needs {what} that are multiples of {multiple}, got input shape {tuple(x.shape)}; "
             f"pad the input (e.g. monai.transforms.DivisiblePad(k={multiple})) or build the network with pad_input=True"
         )
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Zero-pad H and W at the bottom/right up to the next multiple; return the padded tensor and the original size."""
-    height, width = x.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if not validating() or pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h))
-    return x, (height, width)
+def pad_to_multiple(x: torch.Tensor, multiple: int, spatial_dims: int = 2) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Zero-pad the spatial axes at the end up to the next multiple; return the padded tensor and the original size."""
+    sizes = tuple(x.shape[-spatial_dims:])
+    pads = [(-size) % multiple for size in sizes]
+    if not validating() or any(pads):
+        x = F.pad(x, [amount for pad in reversed(pads) for amount in (0, pad)])
+    return x, sizes
 
 
 def run_padded(
-    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int, pad_input: bool, network: str
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    multiple: int,
+    pad_input: bool,
+    network: str,
+    spatial_dims: int = 2,
 ) -> torch.Tensor:
     """Run ``forward`` on ``x`` padded to ``multiple`` (``pad_input``) and crop back, or check the size and run."""
     if not pad_input:
-        check_spatial_multiple(x, multiple, network)
+        check_spatial_multiple(x, multiple, network, spatial_dims)
         return forward(x)
-    padded, (height, width) = pad_to_multiple(x, multiple)
-    return forward(padded)[..., :height, :width]
+    padded, sizes = pad_to_multiple(x, multiple, spatial_dims)
+    return forward(padded)[(..., *(slice(0, size) for size in sizes))]
 
 
 def count_parameters(module_or_factory: nn.Module | Callable[[], nn.Module], trainable_only: bool = False) -> int:

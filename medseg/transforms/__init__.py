@@ -1,7 +1,7 @@
 """MONAI dictionary transforms and per-task pre-processing presets."""
 
 from .augmentation import SEGCAPS_AUGMENTATION, segcaps_augmentation
-from .intensity import RandSaltAndPepper, RandSaltAndPepperd, SaltAndPepperd, ToGreyscale, ToGreyscaled
+from .intensity import RandSaltAndPepper, RandSaltAndPepperd, ToGreyscale, ToGreyscaled
 from .io import RadiographReader, image_readers_2d, load_imaged, mask_reader_2d, volume_reader
 from .masks import (
     HELEN_CLASSES,
@@ -10,17 +10,23 @@ from .masks import (
     LUNA16_LABELS,
     ArgmaxToMask,
     ArgmaxToMaskd,
+    FaceMaskd,
     HelenLabelsToMaskd,
     LFWPartsToMaskd,
     MergeMasks,
     MergeMasksd,
-    face_classes,
 )
 from .presets import (
     HU_RANGE,
     LUNA16_FOREGROUND,
+    ct_image_transforms,
+    ct_label_transforms,
     ct_transforms,
+    cxr_image_transforms,
+    cxr_label_transforms,
     cxr_transforms,
+    face_image_transforms,
+    face_label_transforms,
     face_transforms,
     luna16_label_map,
     luna16_transforms,
@@ -37,6 +43,7 @@ __all__ = [
     "SEGCAPS_AUGMENTATION",
     "ArgmaxToMask",
     "ArgmaxToMaskd",
+    "FaceMaskd",
     "HelenLabelsToMaskd",
     "LFWPartsToMaskd",
     "MergeMasks",
@@ -46,13 +53,17 @@ __all__ = [
     "Rand2DSimardElasticd",
     "RandSaltAndPepper",
     "RandSaltAndPepperd",
-    "SaltAndPepperd",
     "ToGreyscale",
     "ToGreyscaled",
     "affine_from_points",
+    "ct_image_transforms",
+    "ct_label_transforms",
     "ct_transforms",
+    "cxr_image_transforms",
+    "cxr_label_transforms",
     "cxr_transforms",
-    "face_classes",
+    "face_image_transforms",
+    "face_label_transforms",
     "face_transforms",
     "image_readers_2d",
     "load_imaged",

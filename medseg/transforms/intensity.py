@@ -14,7 +14,6 @@ from monai.utils import TransformBackends, convert_to_tensor
 __all__ = [
     "RandSaltAndPepper",
     "RandSaltAndPepperd",
-    "SaltAndPepperd",
     "ToGreyscale",
     "ToGreyscaled",
 ]
@@ -152,7 +151,3 @@ class RandSaltAndPepperd(RandomizableTransform, MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.noise(d[key], randomize=False)
         return d
-
-
-#: The name the issue uses for the dictionary transform.
-SaltAndPepperd = RandSaltAndPepperd

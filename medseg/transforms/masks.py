@@ -4,7 +4,8 @@
   binary mask, binarised at half the mask's maximum.
 - :class:`ArgmaxToMask`: one channel per class (LFW's colour channels, HELEN's label images) to a
   class map by the argmax over channels, then to a binary mask of the chosen classes.
-  :class:`LFWPartsToMaskd` and :class:`HelenLabelsToMaskd` fix the classes of the two face datasets.
+  :class:`LFWPartsToMaskd` and :class:`HelenLabelsToMaskd` (:class:`FaceMaskd`) fix the classes of the
+  two face datasets.
 
 LUNA16's label values are mapped with MONAI's own ``MapLabelValued`` (see
 :func:`medseg.transforms.luna16_label_map`).
@@ -27,11 +28,11 @@ __all__ = [
     "LUNA16_LABELS",
     "ArgmaxToMask",
     "ArgmaxToMaskd",
+    "FaceMaskd",
     "HelenLabelsToMaskd",
     "LFWPartsToMaskd",
     "MergeMasks",
     "MergeMasksd",
-    "face_classes",
 ]
 
 #: Label values of the LUNA16 ``seg-lungs-LUNA16`` masks.
@@ -57,21 +58,6 @@ HELEN_CLASSES = (
     "lower_lip",
     "hair",
 )
-
-
-def face_classes(dataset: str, include_hair: bool = True) -> tuple[int, ...]:
-    """Class indices that make the face mask: LFW skin (+ hair); HELEN classes 1-9 (+ 10, hair).
-
-    Van Beers et al. segment the face both with the hair (face = skin + hair, as in the capsule
-    IoU paper) and without it (hair counted as background).
-    """
-    if dataset == "lfw":
-        names = ("skin", "hair") if include_hair else ("skin",)
-        return tuple(sorted(LFW_CLASSES.index(n) for n in names))
-    if dataset == "helen":
-        hair = HELEN_CLASSES.index("hair")
-        return tuple(c for c in range(1, len(HELEN_CLASSES)) if include_hair or c != hair)
-    raise ValueError(f"unknown face dataset {dataset!r}; choose 'lfw' or 'helen'")
 
 
 class MergeMasks(Transform):
@@ -165,19 +151,36 @@ class ArgmaxToMaskd(MapTransform):
         return d
 
 
-class LFWPartsToMaskd(ArgmaxToMaskd):
+class FaceMaskd(ArgmaxToMaskd):
+    """A face dataset's channel-per-class label image to a face mask, with or without the hair.
+
+    Van Beers et al. segment the face both with the hair (face = skin + hair, as in the capsule IoU paper)
+    and without it (hair counted as background). Subclasses name the dataset's classes in channel order
+    (:attr:`classes`) and those that make the face without hair (:attr:`face`).
+    """
+
+    classes: tuple[str, ...] = ()
+    face: tuple[str, ...] = ()
+
+    def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
+        names = self.face + (("hair",) if include_hair else ())
+        foreground = tuple(sorted(self.classes.index(name) for name in names))
+        super().__init__(keys, foreground, len(self.classes), allow_missing_keys)
+
+
+class LFWPartsToMaskd(FaceMaskd):
     """LFW Part Labels ``.ppm`` (loaded channel-first: R hair, G skin, B background) to a face mask.
 
     The class of a pixel is the argmax over its three colour channels; the face is skin, plus hair
     when ``include_hair``.
     """
 
-    def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
-        super().__init__(keys, face_classes("lfw", include_hair), len(LFW_CLASSES), allow_missing_keys)
+    classes = LFW_CLASSES
+    face = ("skin",)
 
 
-class HelenLabelsToMaskd(ArgmaxToMaskd):
+class HelenLabelsToMaskd(FaceMaskd):
     """HELEN's 11 label images (11 channels) to a face mask: classes 1-9, plus 10 (hair) if ``include_hair``."""
 
-    def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
-        super().__init__(keys, face_classes("helen", include_hair), len(HELEN_CLASSES), allow_missing_keys)
+    classes = HELEN_CLASSES
+    face = HELEN_CLASSES[1:-1]

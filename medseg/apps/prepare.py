@@ -1,24 +1,25 @@
 """``medseg prepare``: a dataset folder -> a validated MONAI datalist JSON with grouped k-fold splits.
 
-:func:`prepare_datalist` finds the image/mask pairs with the task's adapter, loads every pair with
-the task's pre-processing at native size (the same presets training uses), and keeps the pairs that
-are readable, of one size (one voxel grid for volumes) and with a non-empty mask. It counts cases,
-slices and foreground pixels, computes the negative/positive pixel ratio with
-:func:`medseg.losses.weights.compute_pos_weight` (SegCaps' weighted-BCE weight: the papers report 28.9
-for LUNA16 and 2.15 for LFW), assigns grouped folds (:mod:`medseg.data.splits`) and writes the JSON
-atomically (temporary file, then rename). Bad pairs are listed with their reason; the others are
-still written.
+:func:`prepare_datalist` finds the image/mask pairs with the task's adapter, loads every pair with the task's
+pre-processing at native size (the pipelines training uses, from the task record :mod:`medseg.tasks`), and
+keeps the pairs that are readable, of one size (one voxel grid for volumes) and with a non-empty mask. It
+counts cases, slices and foreground pixels, reports the negative/positive pixel ratio with
+:func:`medseg.losses.compute_pos_weight` (SegCaps' weighted-BCE weight: the papers report 28.9 for LUNA16 and
+2.15 for LFW), assigns grouped folds (:mod:`medseg.data.splits`) and writes the JSON atomically (temporary
+file, then rename). Bad pairs are listed with their reason; the others are still written. An error that is
+not about one pair (a bug, a full disk) stops the run and writes nothing: the datalist is never cut short.
 
 The JSON follows MONAI's Decathlon datalist: ``"training"`` holds the entries (absolute paths, so
 ``monai.data.load_decathlon_datalist(path)`` reads it as is), each with its test ``"fold"``; volume
 entries also carry ``"num_slices"`` and ``"foreground_slices"`` (axial), which
 :class:`medseg.data.SliceDataset` uses instead of re-reading the volumes. ``"folds"`` lists the case
-names of each fold's subsets (:func:`medseg.data.fold_datalists`), ``"summary"`` the figures and
-``"bad_pairs"`` what was left out.
+names of each fold's subsets (:func:`medseg.data.fold_datalists`), ``"summary"`` the figures,
+``"options"`` the task options that shaped the datalist and ``"bad_pairs"`` what was left out.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -27,36 +28,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from medseg.losses.weights import compute_pos_weight
-from medseg.transforms import LUNA16_FOREGROUND, ct_transforms, cxr_transforms, face_transforms, luna16_transforms
+from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits
+from medseg.losses import compute_pos_weight
+from medseg.tasks import Task, get_task
 
-from .ct import ct_datalist
-from .cxr import cxr_datalist
-from .faces import helen_datalist, lfw_datalist
-from .layout import BadPair
-from .luna16 import luna16_datalist
-from .slices import foreground_slices
-from .splits import Fold, assign_folds, kfold_splits
+__all__ = ["PrepareReport", "format_report", "prepare_datalist", "same_grid", "write_json_atomic"]
 
-__all__ = [
-    "TASKS",
-    "PrepareReport",
-    "find_pairs",
-    "format_report",
-    "pair_transforms",
-    "prepare_datalist",
-    "same_grid",
-    "write_json_atomic",
-]
-
-#: ``medseg prepare --task`` names.
-TASKS = ("luna16", "ct", "cxr", "lfw", "helen")
-
-_VOLUME_TASKS = ("luna16", "ct")
 _REPORTED_RATIOS = "the papers report 28.9 for LUNA16, 2.15 for LFW"
 
 
@@ -87,42 +69,6 @@ class PrepareReport:
         }
 
 
-def find_pairs(
-    task: str,
-    data_root: str | Path,
-    skipped: list[BadPair] | None = None,
-    layout: str = "auto",
-    mask_pattern: str | None = None,
-    image_pattern: str = "*",
-    image_dir: str | None = None,
-) -> list[dict]:
-    """The task's adapter on ``data_root``: LUNA16, generic CT, chest X-ray, LFW or HELEN."""
-    if task == "luna16":
-        return luna16_datalist(data_root, skipped=skipped)
-    if task == "ct":
-        return ct_datalist(data_root, mask_pattern, image_pattern, image_dir, skipped)
-    if task == "cxr":
-        return cxr_datalist(data_root, layout, mask_pattern, image_pattern, image_dir, skipped)
-    if task == "lfw":
-        return lfw_datalist(data_root, skipped=skipped)
-    if task == "helen":
-        return helen_datalist(data_root, skipped=skipped)
-    raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-
-
-def pair_transforms(task: str, include_hair: bool = True, foreground: tuple[int, ...] | None = None) -> Callable:
-    """The task's pre-processing at native size: loads an entry, decodes its mask to one binary channel."""
-    if task == "luna16":
-        return luna16_transforms(foreground or LUNA16_FOREGROUND)
-    if task == "ct":
-        return ct_transforms()
-    if task == "cxr":
-        return cxr_transforms(spatial_size=None)
-    if task in ("lfw", "helen"):
-        return face_transforms(task, spatial_size=None, include_hair=include_hair)
-    raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-
-
 def same_grid(a: np.ndarray, b: np.ndarray, tolerance: float = 0.01) -> bool:
     """Whether two voxel-to-world affines describe one grid, within ``tolerance`` of a voxel.
 
@@ -151,8 +97,8 @@ def _root_cause(error: BaseException) -> str:
 class _Checker:
     """Loads each pair once, keeps the good ones, and streams their 2D masks to :func:`compute_pos_weight`."""
 
-    def __init__(self, task: str, transform: Callable) -> None:
-        self.volume = task in _VOLUME_TASKS
+    def __init__(self, task: Task, transform: Callable) -> None:
+        self.volume = task.volumetric
         self.transform = transform
         self.valid: list[dict] = []
         self.bad: list[BadPair] = []
@@ -168,10 +114,8 @@ class _Checker:
         if tuple(image.shape[1:]) != tuple(label.shape[1:]):
             return None, f"size mismatch: image {tuple(image.shape[1:])} vs mask {tuple(label.shape[1:])}"
         if self.volume and not same_grid(image.affine, label.affine):
-            return (
-                None,
-                f"grid mismatch: image affine {np.round(np.asarray(image.affine), 3).tolist()} vs mask {np.round(np.asarray(label.affine), 3).tolist()}",
-            )
+            image_affine, label_affine = (np.round(np.asarray(a), 3).tolist() for a in (image.affine, label.affine))
+            return None, f"grid mismatch: image affine {image_affine} vs mask {label_affine}"
         if not bool(label.any()):
             return None, "empty mask"
         return item, ""
@@ -235,44 +179,36 @@ def prepare_datalist(
     n_folds: int = 4,
     val_fraction: float = 0.1,
     seed: int = 0,
-    include_hair: bool = True,
-    foreground: tuple[int, ...] | None = None,
-    layout: str = "auto",
-    mask_pattern: str | None = None,
-    image_pattern: str = "*",
-    image_dir: str | None = None,
+    **options: Any,
 ) -> PrepareReport:
     """Find, validate and summarise the pairs of ``data_root``, split them into folds, write ``out``.
 
     Args:
-        task: one of :data:`TASKS`.
+        task: a task name of :mod:`medseg.tasks` (``luna16``, ``ct``, ``cxr``, ``lfw``, ``helen``, ...).
         data_root: the dataset folder, in its published layout.
         out: the datalist JSON to write; ``None`` writes nothing.
         n_folds: k of the grouped k-fold splits; 0 or 1: no folds (official splits only, if any).
         val_fraction, seed: the validation share carved from each training fold, and the seed.
-        include_hair: faces: face = skin + hair (else skin only).
-        foreground: LUNA16 labels that are foreground (default the lungs, 3 and 4).
-        layout, mask_pattern, image_pattern, image_dir: chest X-ray and CT layout and name rule
-            (see :func:`medseg.data.cxr_datalist`, :func:`medseg.data.ct_datalist`).
+        options: the task's options (e.g. ``include_hair`` for faces, ``foreground`` for LUNA16,
+            ``mask_pattern`` for folders); those of the pairs and label stages are recorded in the JSON.
 
     Raises:
         LayoutError, MissingFileError: from the adapter, when the layout is not recognised.
-        ValueError: when no pair is valid (nothing is written then), or the folds cannot be made.
+        ValueError: for an unknown task or option, when no pair is valid (nothing is written then), or when
+            the folds cannot be made.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-    if foreground is not None and task != "luna16":
-        raise ValueError("foreground labels apply to the luna16 task only")
+    spec = get_task(task)
+    recorded = spec.resolve_options(("pairs", "label"), **options)
     root = Path(data_root).resolve()
     skipped: list[BadPair] = []
-    pairs = find_pairs(task, root, skipped, layout, mask_pattern, image_pattern, image_dir)
-    checker = _Checker(task, pair_transforms(task, include_hair, foreground))
+    pairs = spec.find_pairs(root, skipped, **options)
+    checker = _Checker(spec, spec.pair_transforms(None, **options))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per-pair work is small: worker threads only add wake-up stalls on a busy machine
     try:
-        pos_weight: float | None = compute_pos_weight(checker.masks(pairs))
-    except ValueError:  # no mask with foreground: every pair was bad
-        pos_weight = None
+        planes = checker.masks(pairs)
+        first = next(planes, None)  # every valid pair has foreground, so one valid pair makes the ratio defined
+        pos_weight = None if first is None else compute_pos_weight(itertools.chain([first], planes))
     finally:
         torch.set_num_threads(threads)
     bad = skipped + checker.bad
@@ -293,21 +229,14 @@ def prepare_datalist(
         "pos_weight": pos_weight,
         "splits": dict(splits),
     }
-    options = {
+    settings = {
         "n_folds": n_folds if folds else 0,
         "val_fraction": val_fraction,
         "seed": seed,
         "group_key": "patient",
-        **({"include_hair": include_hair} if task in ("lfw", "helen") else {}),
-        **({"foreground": list(foreground or LUNA16_FOREGROUND)} if task == "luna16" else {}),
-        **({"layout": layout} if task == "cxr" else {}),
-        **(
-            {"mask_pattern": mask_pattern, "image_pattern": image_pattern, "image_dir": image_dir}
-            if task in ("ct", "cxr")
-            else {}
-        ),
+        **{name: list(value) if isinstance(value, tuple) else value for name, value in recorded.items()},
     }
-    report = PrepareReport(task, str(root), datalist, bad, summary, folds, options)
+    report = PrepareReport(task, str(root), datalist, bad, summary, folds, settings)
     if out is not None:
         report.out = str(write_json_atomic(out, report.to_json()))
     return report
@@ -323,7 +252,8 @@ def format_report(report: PrepareReport) -> str:
         f"  pairs found          {s['pairs_found']}",
         f"  valid pairs          {s['cases']}" + (f" (official splits: {splits})" if splits else ""),
         f"  bad pairs            {s['bad_pairs']}",
-        f"  cases                {s['cases']} in {s['groups']} group(s) by patient (a group never straddles two subsets)",
+        f"  cases                {s['cases']} in {s['groups']} group(s) by patient "
+        "(a group never straddles two subsets)",
         f"  slices               {s['slices']} ({s['slices_with_foreground']} with foreground)",
         f"  foreground fraction  {s['foreground_fraction']:.4f} of all pixels",
         f"  neg/pos pixel ratio  {ratio} over masks with foreground (SegCaps' pos_weight; {_REPORTED_RATIOS})",
@@ -331,12 +261,12 @@ def format_report(report: PrepareReport) -> str:
     if report.folds:
         o = report.options
         lines.append(
-            f"  folds                {len(report.folds)}, grouped by patient, validation {o['val_fraction']:.0%} of each training fold, seed {o['seed']}"
+            f"  folds                {len(report.folds)}, grouped by patient, validation {o['val_fraction']:.0%} "
+            f"of each training fold, seed {o['seed']}"
         )
         for fold in report.folds:
-            lines.append(
-                f"    fold {fold.fold}: train {len(fold.train)}, validation {len(fold.validation)}, test {len(fold.test)}"
-            )
+            subsets = f"train {len(fold.train)}, validation {len(fold.validation)}, test {len(fold.test)}"
+            lines.append(f"    fold {fold.fold}: {subsets}")
     if report.bad_pairs:
         lines.append(f"bad pairs ({len(report.bad_pairs)}), left out:")
         lines += [f"  {bad}" for bad in report.bad_pairs]

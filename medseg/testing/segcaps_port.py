@@ -1,4 +1,4 @@
-"""Reference port of SegCaps for the benchmark: a straightforward PyTorch translation of the Keras code.
+"""Reference port of SegCaps for the tests and the benchmark: a straightforward PyTorch translation of Keras.
 
 LaLonde & Bagci (2018), official Keras implementation (``capsule_layers.py``, ``capsnet.py``): capsules
 are kept channels-last as ``(batch, height, width, capsule types, atoms)``; each layer transposes the
@@ -7,7 +7,7 @@ materialised votes ``(batch, input types, height, width, output types, atoms)`` 
 plain tensor operations (softmax, broadcast products, sums, norms), leaving autograd to keep every
 intermediate for the backward pass. It is the baseline that ``scripts/benchmark_networks.py``
 compares :class:`medseg.networks.SegCapsR3` against (same parameter names and shapes, so the state
-dict of one loads into the other); it is not part of the library.
+dict of one loads into the other); it is an independent reference, not for training.
 """
 
 from __future__ import annotations

@@ -1,0 +1,198 @@
+"""The task record: everything medseg knows about one dataset family, in one place.
+
+A :class:`Task` names its dataset adapter (published layout -> datalist), its image pre-processing (usable
+without a label), its label decoding, whether its images are volumes, the options it accepts, and the
+generators of its synthetic layouts. ``medseg prepare``, ``medseg synth``, the command line's option checks,
+the bundles and the inference script all read the record; no other module branches on a task name. A new
+dataset family is one :func:`register_task` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monai.transforms import Compose
+
+__all__ = [
+    "STAGES",
+    "TASKS",
+    "Task",
+    "TaskOption",
+    "get_task",
+    "register_task",
+    "resolve_synthetic",
+    "synthesize",
+    "synthetic_names",
+]
+
+#: Where a task option acts: the adapter that finds the pairs, the label decoding, or the image pre-processing.
+STAGES = ("pairs", "label", "image")
+
+
+@dataclass(frozen=True)
+class TaskOption:
+    """One keyword option of a task, as a Python argument and as a command-line flag.
+
+    Args:
+        name: the keyword, e.g. ``"mask_pattern"``; the flag is ``--mask-pattern``.
+        stage: one of :data:`STAGES`; ``"pairs"`` and ``"label"`` options change the datalist and are recorded
+            in it, ``"image"`` options only the image pre-processing.
+        help: one line for ``--help``.
+        default: the value when the option is not given.
+        type: converts a command-line string (``None`` for a boolean flag).
+        choices, nargs: as in :mod:`argparse`.
+        negative_flag: for a boolean option, the flag that sets it to ``False`` (its own flag sets ``True``).
+    """
+
+    name: str
+    stage: str
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] | None = str
+    choices: tuple | None = None
+    nargs: str | None = None
+    negative_flag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"option {self.name!r}: stage must be one of {STAGES}, got {self.stage!r}")
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A dataset family (see the module docstring).
+
+    Args:
+        name: the ``--task`` name.
+        description: one line for ``--help`` and the docs.
+        adapter: ``adapter(root, skipped=..., **pairs_options)`` -> datalist entries ``{"image", "label", "case"}``.
+        make_image_transforms: ``(spatial_size, **image_options)`` -> the pipeline of ``"image"`` only.
+        make_label_transforms: ``(spatial_size, **label_options)`` -> the pipeline of ``"label"`` only.
+        volumetric: images are 3D volumes (2D networks see their axial slices); ``spatial_size`` must be ``None``.
+        options: the keyword options the task accepts.
+        synthetic: synthetic layout name -> generator ``(out_dir, n=..., seed=...)``; the first is the default.
+        image_channels: ``image_channels(**image_options)`` -> channels of the pre-processed image.
+    """
+
+    name: str
+    description: str
+    adapter: Callable[..., list[dict]]
+    make_image_transforms: Callable[..., Compose]
+    make_label_transforms: Callable[..., Compose]
+    volumetric: bool = False
+    options: tuple[TaskOption, ...] = ()
+    synthetic: Mapping[str, Callable[..., list[Path]]] = field(default_factory=dict)
+    image_channels: Callable[..., int] = lambda **_: 1
+
+    def option(self, name: str) -> TaskOption:
+        for option in self.options:
+            if option.name == name:
+                return option
+        valid = ", ".join(o.name for o in self.options) or "none"
+        raise ValueError(f"option {name!r} does not apply to task {self.name!r} (its options: {valid})")
+
+    def resolve_options(self, stages: Sequence[str] = STAGES, **given: Any) -> dict[str, Any]:
+        """The options of ``stages``, from ``given`` or their defaults; unknown names raise a ``ValueError``."""
+        for name in given:
+            self.option(name)
+        return {o.name: given.get(o.name, o.default) for o in self.options if o.stage in stages}
+
+    def find_pairs(self, root: str | Path, skipped: list | None = None, **options: Any) -> list[dict]:
+        """The adapter on ``root`` with the task's pair options (see :meth:`resolve_options`)."""
+        return self.adapter(root, skipped=skipped, **self.resolve_options(("pairs",), **self._only(options, "pairs")))
+
+    def image_transforms(self, spatial_size: Sequence[int] | None = None, **options: Any) -> Compose:
+        """Image pre-processing of an entry with or without a label; ``spatial_size=None`` keeps the native size."""
+        self._check_size(spatial_size)
+        return self.make_image_transforms(
+            spatial_size, **self.resolve_options(("image",), **self._only(options, "image"))
+        )
+
+    def label_transforms(self, spatial_size: Sequence[int] | None = None, **options: Any) -> Compose:
+        """Label loading and decoding to one float32 0/1 channel."""
+        self._check_size(spatial_size)
+        return self.make_label_transforms(
+            spatial_size, **self.resolve_options(("label",), **self._only(options, "label"))
+        )
+
+    def pair_transforms(self, spatial_size: Sequence[int] | None = None, **options: Any) -> Compose:
+        """:meth:`image_transforms` then :meth:`label_transforms`: an image/mask pair, as training loads it."""
+        return Compose([self.image_transforms(spatial_size, **options), self.label_transforms(spatial_size, **options)])
+
+    def channels(self, **options: Any) -> int:
+        """Channels of the pre-processed image (the network's ``in_channels``)."""
+        return self.image_channels(**self.resolve_options(("image",), **self._only(options, "image")))
+
+    def synthesize(self, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None) -> list[Path]:
+        """Write ``n`` synthetic cases in ``layout`` (default: the first of :attr:`synthetic`) under ``out_dir``."""
+        if not self.synthetic:
+            raise ValueError(f"task {self.name!r} has no synthetic generator")
+        layout = layout or next(iter(self.synthetic))
+        if layout not in self.synthetic:
+            raise ValueError(
+                f"task {self.name!r} has no synthetic layout {layout!r}; choose one of {list(self.synthetic)}"
+            )
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        return self.synthetic[layout](out_dir, n=n, seed=seed)
+
+    def _only(self, options: Mapping[str, Any], stage: str) -> dict[str, Any]:
+        """The given options of ``stage`` (unknown names raise, options of other stages are left out)."""
+        return {name: value for name, value in options.items() if self.option(name).stage == stage}
+
+    def _check_size(self, spatial_size: Sequence[int] | None) -> None:
+        if self.volumetric and spatial_size is not None:
+            raise ValueError(
+                f"task {self.name!r} has volumes, which keep their size; resize their 2D slices instead "
+                f"(got spatial_size={tuple(spatial_size)})"
+            )
+
+
+#: Registered tasks by name.
+TASKS: dict[str, Task] = {}
+
+#: Earlier ``medseg synth --task`` names: name -> (task, synthetic layout).
+_SYNTHETIC_ALIASES: dict[str, tuple[str, str]] = {}
+
+
+def register_task(task: Task, synthetic_aliases: Mapping[str, str] | None = None) -> Task:
+    """Add ``task`` to :data:`TASKS`; ``synthetic_aliases`` maps extra ``medseg synth`` names to its layouts."""
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is already registered")
+    TASKS[task.name] = task
+    for alias, layout in (synthetic_aliases or {}).items():
+        _SYNTHETIC_ALIASES[alias] = (task.name, layout)
+    return task
+
+
+def get_task(name: str) -> Task:
+    """The task registered as ``name``; an unknown name raises a ``ValueError`` listing the valid ones."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def resolve_synthetic(name: str) -> tuple[Task, str | None]:
+    """``(task, layout)`` for a ``medseg synth --task`` name: a task (default layout) or an alias of a layout."""
+    if name in _SYNTHETIC_ALIASES:
+        task, layout = _SYNTHETIC_ALIASES[name]
+        return TASKS[task], layout
+    return get_task(name), None
+
+
+def synthesize(name: str, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None) -> list[Path]:
+    """Write ``n`` synthetic cases for a ``medseg synth --task`` name (a task or a layout alias)."""
+    task, alias_layout = resolve_synthetic(name)
+    return task.synthesize(out_dir, n=n, seed=seed, layout=layout or alias_layout)
+
+
+def synthetic_names() -> list[str]:
+    """Every name ``medseg synth --task`` accepts."""
+    return [name for name, task in TASKS.items() if task.synthetic] + list(_SYNTHETIC_ALIASES)
