@@ -10,7 +10,7 @@ from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import MeanDice, from_engine
 from monai.losses import DiceLoss
 
-from medseg.engines.capsule import PrepareBatchSegCaps, segcaps_postprocessing
+from medseg.engines import PrepareBatchSegCaps, binary_postprocessing
 from medseg.losses.reconstruction import SegCapsLoss
 from medseg.networks import SegCapsR3
 
@@ -94,7 +94,7 @@ def test_segcaps_trains_and_validates_through_monai_engines():
         device=torch.device("cpu"),
         val_data_loader=loader,
         network=network,
-        postprocessing=segcaps_postprocessing(),
+        postprocessing=binary_postprocessing(network_output="probabilities"),
         key_val_metric={"val_dice": MeanDice(include_background=True, output_transform=from_engine(["pred", "label"]))},
     )
     evaluator.run()
@@ -121,7 +121,7 @@ def test_supervised_workflow_trains_segcaps_with_its_own_batches_and_postprocess
         loader,
         max_epochs=1,
         prepare_batch=PrepareBatchSegCaps(),
-        postprocessing=segcaps_postprocessing(),
+        postprocessing=binary_postprocessing(network_output="probabilities"),
     )
     trainer.run()
     assert calls == [(2, True), (1, False)]  # training gets image and label, validation the image only
@@ -138,7 +138,7 @@ def test_supervised_workflow_takes_metrics_and_handlers():
     from ignite.engine import Events
     from monai.handlers import MeanIoUHandler
 
-    from medseg.engines import binary_postprocessing, supervised_workflow
+    from medseg.engines import supervised_workflow
 
     torch.manual_seed(0)
     network = torch.nn.Conv2d(1, 1, 3, padding=1)

@@ -14,6 +14,7 @@ import SimpleITK as sitk
 from monai.data import load_decathlon_datalist
 from PIL import Image
 
+import medseg.files
 from medseg.apps import prepare as prepare_module
 from medseg.apps.prepare import prepare_datalist
 from medseg.cli import main
@@ -218,7 +219,7 @@ def test_a_failed_write_leaves_no_partial_file(synthetic, tmp_path, monkeypatch)
         written.append(Path(source).read_text())
         raise OSError("rename refused")
 
-    monkeypatch.setattr(prepare_module.os, "replace", failing_replace)
+    monkeypatch.setattr(medseg.files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename refused"):
         prepare_datalist("cxr", synthetic("cxr", n=4), out, n_folds=0)
     assert json.loads(written[0])["numTraining"] == 4  # the complete JSON went to a temporary file first

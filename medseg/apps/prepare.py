@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ import numpy as np
 import torch
 
 from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits
+from medseg.files import atomic_path
 from medseg.losses import compute_pos_weight
 from medseg.tasks import Task, get_task
 
@@ -158,17 +157,10 @@ def _dumps(payload: Mapping) -> str:
 
 
 def write_json_atomic(path: str | Path, payload: Mapping) -> Path:
-    """Write ``payload`` as JSON to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``payload`` as JSON to ``path`` atomically (:func:`medseg.files.atomic_path`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(_dumps(payload))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_text(_dumps(payload))
     return path
 
 

@@ -13,7 +13,7 @@ from .faces import HELEN_SPLIT_FILES, helen_datalist, lfw_datalist
 from .layout import BadPair, LayoutError, MissingFileError, NameRule, match_pairs
 from .luna16 import LUNA16_MASK_DIR, luna16_datalist
 from .slices import SliceDataset, SliceSampler, foreground_slices
-from .splits import Fold, assign_folds, fold_datalists, kfold_splits
+from .splits import Fold, assign_folds, carve_validation, fold_datalists, kfold_splits
 
 __all__ = [
     "CXR_LAYOUTS",
@@ -27,6 +27,7 @@ __all__ = [
     "SliceDataset",
     "SliceSampler",
     "assign_folds",
+    "carve_validation",
     "ct_datalist",
     "cxr_datalist",
     "cxr_folder_datalist",

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
-__all__ = ["Fold", "assign_folds", "fold_datalists", "kfold_splits"]
+__all__ = ["Fold", "assign_folds", "carve_validation", "fold_datalists", "kfold_splits"]
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,32 @@ def kfold_splits(
     folds = []
     splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (train_idx, test_idx) in enumerate(splitter.split(cases, groups=groups)):
-        val_idx = np.array([], dtype=int)
-        train_groups = groups[train_idx]
-        if val_fraction > 0 and math.ceil(val_fraction * len(set(train_groups))) < len(set(train_groups)):
-            carve = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
-            keep, val = next(carve.split(train_idx, groups=train_groups))
-            train_idx, val_idx = train_idx[keep], train_idx[val]
-        folds.append(Fold(k, sorted(cases[train_idx]), sorted(cases[val_idx]), sorted(cases[test_idx])))
+        keep, val = _carve(groups[train_idx], val_fraction, seed)
+        folds.append(Fold(k, sorted(cases[train_idx[keep]]), sorted(cases[train_idx[val]]), sorted(cases[test_idx])))
     return folds
+
+
+def _carve(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices kept for training and moved to validation: ``val_fraction`` of the groups, rounded up."""
+    everything = np.arange(len(groups))
+    n_groups = len(set(groups))
+    if val_fraction <= 0 or math.ceil(val_fraction * n_groups) >= n_groups:
+        return everything, everything[:0]
+    carve = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+    return next(carve.split(everything, groups=groups))
+
+
+def carve_validation(
+    entries: Sequence[Mapping], val_fraction: float = 0.1, seed: int = 0, group_key: str = "patient"
+) -> tuple[list[dict], list[dict]]:
+    """``(train, validation)``: ``val_fraction`` of the groups of ``entries`` moved to validation, as in each fold.
+
+    The draw is scikit-learn's ``GroupShuffleSplit`` with the seed, the one :func:`kfold_splits` uses.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"carve_validation: val_fraction must be in [0, 1), got {val_fraction}")
+    keep, val = _carve(_groups(entries, group_key), val_fraction, seed)
+    return [dict(entries[i]) for i in keep], [dict(entries[i]) for i in val]
 
 
 def assign_folds(datalist: Sequence[Mapping], folds: Sequence[Fold]) -> list[dict]:

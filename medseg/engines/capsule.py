@@ -8,7 +8,8 @@ returns ``cat([segmentation, reconstruction])``, and ``SegCapsLoss(pred, cat([la
 
 Validation and inference use MONAI's default ``prepare_batch`` (the label is never a network input):
 ``network(image)`` returns the segmentation, capsule lengths in [0, 1), which
-:func:`segcaps_postprocessing` thresholds without a sigmoid.
+:func:`medseg.engines.binary_postprocessing` with ``network_output="probabilities"`` thresholds without a
+sigmoid.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import Any
 import torch
 from monai.engines import default_prepare_batch
 from monai.engines.utils import PrepareBatch
-from monai.transforms import AsDiscreted, Compose
 
-__all__ = ["PrepareBatchSegCaps", "segcaps_postprocessing"]
+__all__ = ["PrepareBatchSegCaps"]
 
 
 class PrepareBatchSegCaps(PrepareBatch):
@@ -48,8 +48,3 @@ class PrepareBatchSegCaps(PrepareBatch):
             )
         label = label.to(image.dtype)
         return image, torch.cat([label, image], dim=1), (label,), {}
-
-
-def segcaps_postprocessing(threshold: float = 0.5) -> Compose:
-    """Threshold the capsule lengths under ``pred`` (probabilities already: no sigmoid) into a binary mask."""
-    return Compose([AsDiscreted("pred", threshold=threshold)])

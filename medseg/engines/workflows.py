@@ -8,11 +8,9 @@ its own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
-from ignite.engine import Engine, Events
 from ignite.metrics import Metric
 from monai.engines import SupervisedEvaluator, SupervisedTrainer, default_prepare_batch
 from monai.handlers import MeanDice, ValidationHandler, from_engine
@@ -20,49 +18,21 @@ from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Activationsd, AsDiscreted, Compose
 from torch.utils.data import DataLoader
 
-__all__ = ["EpochReport", "binary_postprocessing", "supervised_workflow"]
+__all__ = ["VAL_METRIC", "binary_postprocessing", "supervised_workflow"]
 
 VAL_METRIC = "val_mean_dice"
 
 
-def binary_postprocessing(threshold: float = 0.5) -> Compose:
-    """Sigmoid, then threshold: logits of a one-channel network to a binary mask under ``pred``."""
-    return Compose([Activationsd("pred", sigmoid=True), AsDiscreted("pred", threshold=threshold)])
+def binary_postprocessing(threshold: float = 0.5, network_output: str = "logits") -> Compose:
+    """A one-channel network's ``pred`` to a binary mask: sigmoid (for logits), then ``threshold``.
 
-
-class EpochReport:
-    """Print one line per epoch: mean training loss, validation Dice and elapsed time.
-
-    Attach it to the trainer after the :class:`~monai.handlers.ValidationHandler` so that the
-    validation metric of the same epoch is available. ``history`` keeps every epoch's figures.
+    ``network_output`` is what the network returns (``medseg.networks.NETWORKS[name].output``): ``"logits"``,
+    or ``"probabilities"`` (SegCaps' capsule lengths), which are thresholded as they are.
     """
-
-    def __init__(self, evaluator: Engine, metric: str = VAL_METRIC, print_fn: Callable[[str], None] = print) -> None:
-        self.evaluator, self.metric, self.print_fn = evaluator, metric, print_fn
-        self.history: list[dict[str, float]] = []
-        self._losses: list[float] = []
-        self._start = time.perf_counter()
-
-    def attach(self, trainer: Engine) -> None:
-        trainer.add_event_handler(Events.ITERATION_COMPLETED, self._record_loss)
-        trainer.add_event_handler(Events.EPOCH_COMPLETED, self._report)
-
-    def _record_loss(self, trainer: Engine) -> None:
-        self._losses.append(float(from_engine("loss", first=True)(trainer.state.output)))
-
-    def _report(self, trainer: Engine) -> None:
-        row = {
-            "epoch": trainer.state.epoch,
-            "train_loss": sum(self._losses) / max(len(self._losses), 1),
-            "val_dice": float(self.evaluator.state.metrics[self.metric]),
-            "seconds": time.perf_counter() - self._start,
-        }
-        self._losses.clear()
-        self.history.append(row)
-        self.print_fn(
-            f"epoch {row['epoch']:>3}/{trainer.state.max_epochs}  train loss {row['train_loss']:.4f}  "
-            f"val Dice {row['val_dice']:.4f}  ({row['seconds']:.0f} s)"
-        )
+    if network_output not in ("logits", "probabilities"):
+        raise ValueError(f"network_output must be 'logits' or 'probabilities', got {network_output!r}")
+    activation = [Activationsd("pred", sigmoid=True)] if network_output == "logits" else []
+    return Compose([*activation, AsDiscreted("pred", threshold=threshold)])
 
 
 def supervised_workflow(
@@ -90,8 +60,8 @@ def supervised_workflow(
         prepare_batch: the trainer's batch preparation (e.g. :class:`medseg.engines.PrepareBatchSegCaps`,
             which passes the label to SegCaps for its reconstruction).
         postprocessing: turns the evaluator's ``pred`` into a binary mask; default
-            :func:`binary_postprocessing` (sigmoid, threshold 0.5) for networks that output logits, use
-            :func:`medseg.engines.segcaps_postprocessing` for capsule lengths.
+            :func:`binary_postprocessing` (sigmoid, threshold 0.5) for networks that output logits; use
+            ``binary_postprocessing(network_output="probabilities")`` for capsule lengths.
         val_prepare_batch: the evaluator's batch preparation; the label is never a network input there.
         key_metric: the evaluator's key metric, ``{name: ignite metric}``; default mean Dice as ``val_mean_dice``.
         additional_metrics: further evaluator metrics (e.g. IoU, kappa, HD95).

@@ -32,6 +32,7 @@ from .presets import (
     luna16_transforms,
 )
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
+from .writers import AtomicITKWriter, AtomicPILWriter
 
 __all__ = [
     "HELEN_CLASSES",
@@ -43,6 +44,8 @@ __all__ = [
     "SEGCAPS_AUGMENTATION",
     "ArgmaxToMask",
     "ArgmaxToMaskd",
+    "AtomicITKWriter",
+    "AtomicPILWriter",
     "FaceMaskd",
     "HelenLabelsToMaskd",
     "LFWPartsToMaskd",

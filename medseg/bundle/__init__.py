@@ -1,0 +1,53 @@
+"""What the MONAI bundles in ``bundles/`` call from their configs: settings checks, subsets, components, summaries.
+
+The bundles' JSON declares MONAI's engines, handlers, inferers and metrics; any Python they need beyond MONAI
+lives here (and in :mod:`medseg.engines`), never in the bundle folders.
+"""
+
+from .components import (
+    build_loss,
+    build_network,
+    has_reconstruction,
+    network_output,
+    postprocessing,
+    resume_handlers,
+    training_pos_weight,
+    training_prepare_batch,
+    transforms,
+)
+from .settings import (
+    TRAINED_SETTINGS,
+    SettingsError,
+    check_checkpoint,
+    check_settings,
+    check_trained_settings,
+    save_trained_settings,
+)
+from .subsets import SUBSETS, inference_entries, load_subsets, official_subsets, prepared_datalist
+from .summary import evaluation_summary, print_outputs, write_summary
+
+__all__ = [
+    "SUBSETS",
+    "TRAINED_SETTINGS",
+    "SettingsError",
+    "build_loss",
+    "build_network",
+    "check_checkpoint",
+    "check_settings",
+    "check_trained_settings",
+    "evaluation_summary",
+    "has_reconstruction",
+    "inference_entries",
+    "load_subsets",
+    "network_output",
+    "official_subsets",
+    "postprocessing",
+    "prepared_datalist",
+    "print_outputs",
+    "resume_handlers",
+    "save_trained_settings",
+    "training_pos_weight",
+    "training_prepare_batch",
+    "transforms",
+    "write_summary",
+]

@@ -1,0 +1,72 @@
+"""The summary an evaluation writes beside MONAI's per-case CSVs: mean, standard deviation and count per metric."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from ignite.engine import Engine
+from monai.utils import convert_to_numpy
+
+from medseg.files import atomic_path
+
+__all__ = ["evaluation_summary", "print_outputs", "write_summary"]
+
+
+def _per_case(details: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Per-case values of a metric's details ``(cases, channels)``: the mean over channels."""
+    values = convert_to_numpy(details, dtype=np.float64)
+    return values.reshape(len(values), -1).mean(axis=1)
+
+
+def evaluation_summary(engine: Engine) -> dict[str, dict[str, float]]:
+    """``{metric: {"mean", "std", "n"}}`` over the cases the engine evaluated (NaN and infinite values left out)."""
+    summary = {}
+    details = getattr(engine.state, "metric_details", {}) or {}
+    for name, value in engine.state.metrics.items():
+        if name in details:
+            cases = _per_case(details[name])
+            finite = cases[np.isfinite(cases)]
+            summary[name] = {
+                "mean": float(finite.mean()) if finite.size else math.nan,
+                "std": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
+                "n": int(finite.size),
+                "n_not_finite": int(cases.size - finite.size),
+            }
+        else:
+            summary[name] = {"mean": float(value), "std": math.nan, "n": 0, "n_not_finite": 0}
+    return summary
+
+
+def write_summary(engine: Engine, path: str | Path) -> Path:
+    """Write :func:`evaluation_summary` as JSON, atomically, and print it; return the path."""
+    summary = evaluation_summary(engine)
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(summary, indent=1) + "\n")
+    for name, row in summary.items():
+        print(f"{name:>20s}  {row['mean']:.4f} ± {row['std']:.4f}  (n = {row['n']})")
+    print(f"wrote {path}")
+    return path
+
+
+def print_outputs(output_dir: str | Path) -> list[Path]:
+    """Print where a bundle run put its outputs (those that exist); return them."""
+    root = Path(output_dir)
+    outputs = {
+        "best model": root / "models" / "model.pt",
+        "last state (--resume)": root / "models" / "last_state.pt",
+        "training curves": root / "training_curves.png",
+        "validation overlays": root / "validation_overlays.png",
+        "history": root / "history.json",
+        "evaluation summary": root / "eval" / "summary.json",
+        "per-case metrics": root / "eval" / "metrics.csv",
+        "TensorBoard logs": root / "logs",
+    }
+    found = [(what, path) for what, path in outputs.items() if path.exists()]
+    for what, path in found:
+        print(f"{what:>22s}: {path}")
+    return [path for _, path in found]

@@ -1,0 +1,81 @@
+"""Output files that are either complete or absent: written under a temporary name, then renamed.
+
+Every file medseg writes (datalists, checkpoints, masks, summaries, figures) goes through :func:`atomic_path`:
+the writer fills a temporary file in the target's folder, which is flushed to disk, given the permissions the
+umask grants to a new file, and renamed over the target in one step. An interrupted writer (an exception,
+Ctrl-C, a full disk) leaves the old target untouched and removes its temporary file. Only a process killed
+outright (SIGKILL, power loss) can leave a temporary file behind: it is hidden (``.<name>.<random>.tmp<suffix>``),
+never mistaken for an output, and removed by the next write of the same target.
+
+Python's :func:`tempfile.mkstemp` creates files with mode 0600 whatever the umask; ignite's atomic
+``DiskSaver`` inherits that (which is why MONAI's ``CheckpointSaver`` writes checkpoints in place instead).
+Here the mode is set from the umask, as ``open()`` would have done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "file_suffix", "remove_stale_temporaries", "umask_mode"]
+
+_MULTI_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+def file_suffix(path: str | Path) -> str:
+    """The extension a reader or writer goes by: ``".nii.gz"`` for ``case.nii.gz``, else the last suffix."""
+    name = Path(path).name.lower()
+    return next((s for s in _MULTI_SUFFIXES if name.endswith(s)), Path(path).suffix)
+
+
+def umask_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 without the process umask's bits."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temporary_pattern(target: Path) -> str:
+    return f".{target.name}.*.tmp*"
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Remove the temporary files an earlier, killed write of ``target`` left behind; return them."""
+    target = Path(target)
+    stale = sorted(target.parent.glob(_temporary_pattern(target))) if target.parent.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """A temporary path to write ``target`` to; renamed over ``target`` when the block completes.
+
+    The temporary name keeps the target's extension (``.nii.gz``, ``.pt``, ``.png``), so writers that choose a
+    format by extension (SimpleITK, nibabel, Pillow, matplotlib) work unchanged. On any exception, including
+    ``KeyboardInterrupt``, the temporary file is removed and the target is left as it was.
+
+    Example::
+
+        with atomic_path(out / "model.pt") as temporary:
+            torch.save(state, temporary)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{file_suffix(target)}", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.chmod(temporary, umask_mode())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
