@@ -90,7 +90,7 @@ def build_loss(
     loss_name: str,
     network_name: str,
     network: nn.Module,
-    loss_kwargs: Mapping[str, Any] | None = None,
+    loss_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     task: str | None = None,
     train_entries: Sequence[Mapping] = (),
     recon_weight: float = 131.072,
@@ -101,12 +101,13 @@ def build_loss(
     Args:
         loss_name, network_name: registry names.
         network: the built network (its reconstruction branch decides the SegCaps wrapping).
-        loss_kwargs: the loss's own arguments (they override what the network output implies).
+        loss_kwargs: the bundle's arguments per loss name, ``{"iou": {"batch": True}, ...}``; those of
+            ``loss_name`` are passed to the loss (they override what the network output implies).
         task, train_entries, task_options: for a loss that needs ``pos_weight`` and was not given one, it is
             computed from these training masks (:func:`training_pos_weight`).
         recon_weight: SegCaps' reconstruction weight (131.072 in the SegCaps release, 100 in the capsule IoU paper).
     """
-    kwargs = dict(loss_kwargs or {})
+    kwargs = dict((loss_kwargs or {}).get(loss_name, {}))
     if LOSSES[loss_name].needs_pos_weight and "pos_weight" not in kwargs:
         if task is None or not train_entries:
             raise ValueError(f"loss {loss_name!r} needs pos_weight: give it, or the task and its training entries")

@@ -111,21 +111,33 @@ def save_trained_settings(ckpt_dir: str | Path, **settings: Any) -> Path | None:
     return path
 
 
+def _flags(name: str, value: Any, trained: Any, network_name: str) -> list[str]:
+    """The override flags that set ``name`` back to its ``trained`` value (nested for a network's arguments)."""
+    if name == "network_kwargs" and isinstance(value, dict) and isinstance(trained, dict):
+        keys = sorted(set(value) | set(trained))
+        return [
+            f"--network_kwargs#{network_name}#{key} {json.dumps(trained.get(key))}"
+            for key in keys
+            if value.get(key) != trained.get(key)
+        ]
+    return [f"--{name} {json.dumps(trained)}"]
+
+
 def check_trained_settings(ckpt_dir: str | Path, **settings: Any) -> None:
     """Raise :class:`SettingsError` when ``settings`` differ from those the checkpoint was trained with.
 
-    A checkpoint from elsewhere (no ``settings.json`` beside it) is taken as it is.
+    The message gives the exact overrides that match the checkpoint. A checkpoint from elsewhere (no
+    ``settings.json`` beside it) is taken as it is.
     """
     path = Path(ckpt_dir) / "settings.json"
     if not path.is_file():
         return
     trained = json.loads(path.read_text())
-    differences = [
-        f"--{name} {json.dumps(trained[name])}"
-        for name, value in settings.items()
-        if name in trained and json.loads(json.dumps(value)) != trained[name]
-    ]
-    if differences:
-        raise SettingsError(
-            f"{Path(ckpt_dir) / 'model.pt'} was trained with other settings; pass {' '.join(differences)}"
-        )
+    network_name = trained.get("network_name", settings.get("network_name"))
+    flags = []
+    for name, value in settings.items():
+        value = json.loads(json.dumps(value))  # tuples as lists, as in the JSON
+        if name in trained and value != trained[name]:
+            flags += _flags(name, value, trained[name], network_name)
+    if flags:
+        raise SettingsError(f"{Path(ckpt_dir) / 'model.pt'} was trained with other settings; pass {' '.join(flags)}")

@@ -192,9 +192,11 @@ class WallClockBudget:
     """Stop training cleanly when ``minutes`` of wall-clock time are spent (``None``: no budget).
 
     After each epoch (its validation included), training stops if another epoch of the mean length of the
-    last three would overrun the budget; within an epoch, it stops as soon as the budget is spent. Time spent
-    before a ``--resume`` counts (:meth:`state_dict`). Under ``torch.distributed`` the ranks agree on the
-    decision (the slowest rank's clock wins), so that no rank waits for another that has stopped.
+    last three would overrun the budget; within an epoch after the first, it stops as soon as the budget is
+    spent. The first epoch always completes, so that there is a validated best checkpoint. Time spent before a
+    ``--resume`` counts (:meth:`state_dict`): a resumed run whose budget is already spent stops at once. Under
+    ``torch.distributed`` the ranks agree on the decision (the slowest rank's clock wins), so that no rank
+    waits for another that has stopped.
     """
 
     def __init__(self, minutes: float | None) -> None:
@@ -227,6 +229,8 @@ class WallClockBudget:
 
     def _start(self, engine: Engine) -> None:
         self._started = time.perf_counter()
+        if self.spent >= self.budget:
+            self._stop(engine, "before this run (--resume)")
 
     def _start_epoch(self, engine: Engine) -> None:
         self._epoch_started = self.elapsed()
@@ -245,7 +249,7 @@ class WallClockBudget:
         engine.terminate()
 
     def _check_iteration(self, engine: Engine) -> None:
-        if self._agree(self.elapsed() > self.budget):
+        if self._epochs and self._agree(self.elapsed() > self.budget):
             self._stop(engine, f"during epoch {engine.state.epoch}")
 
     def _check_epoch(self, engine: Engine) -> None:

@@ -157,7 +157,7 @@ def _vote_blocks(votes: torch.Tensor, chunk_bytes: float) -> list[tuple[slice, s
 def _route(votes: torch.Tensor, bias: torch.Tensor, routings: int, chunk_bytes: float) -> torch.Tensor:
     """Routing forward of votes ``(B, I, O, A, P)`` block by block; returns the activations ``(B, O, A, P)``."""
     batch, _, num_out, num_atoms, positions = votes.shape
-    out = votes.new_empty(batch, num_out, num_atoms, positions)
+    out = votes.new_empty((batch, num_out, num_atoms, positions))
     for samples, cells in _vote_blocks(votes, chunk_bytes):
         preact = _routing_states(votes[samples, ..., cells], bias, routings)[1][-1]
         torch.mul(preact, _squash_scale(preact)[1], out=out[samples, ..., cells])
@@ -298,7 +298,7 @@ def _channels_last_blocks(votes: torch.Tensor, capsule_shape: tuple[int, int, in
     for samples, cells in _blocks(batch, positions, in_caps * num_out * num_atoms * votes.element_size(), chunk_bytes):
         source = by_position[samples, :, cells]
         if buffer is None:
-            buffer = votes.new_empty(source.shape[0], in_caps, num_out, num_atoms, source.shape[2])
+            buffer = votes.new_empty((source.shape[0], in_caps, num_out, num_atoms, source.shape[2]))
         block = buffer[: source.shape[0], ..., : source.shape[2]]
         block.copy_(source.permute(0, 1, 3, 4, 2))
         yield samples, cells, source, block
@@ -312,7 +312,7 @@ def _convolve_and_route(x, weight, bias, conv, routings, chunk_bytes, capsule_sh
     votes = conv(x.contiguous(memory_format=torch.channels_last), weight)
     batch, _, num_out, num_atoms = capsule_shape
     height, width = votes.shape[-2:]
-    out = votes.new_empty(batch, num_out, num_atoms, height * width)
+    out = votes.new_empty((batch, num_out, num_atoms, height * width))
     for samples, cells, _, block in _channels_last_blocks(votes, capsule_shape, chunk_bytes):
         couplings, preacts = _routing_states(block, bias, routings)
         torch.mul(preacts[-1], _squash_scale(preacts[-1])[1], out=out[samples, ..., cells])
@@ -336,7 +336,7 @@ class _ConvolutionalRouting(torch.autograd.Function):
     def forward(ctx, x, weight, bias, conv, routings, chunk_bytes, capsule_shape):
         batch, in_caps, num_out, _ = capsule_shape
         positions = conv.output_positions(x, weight)
-        couplings = x.new_empty(routings - 1, batch, in_caps, num_out, positions)
+        couplings = x.new_empty((routings - 1, batch, in_caps, num_out, positions))
         ctx.save_for_backward(x, weight, bias, couplings)
         ctx.conv, ctx.routings, ctx.chunk_bytes, ctx.capsule_shape = conv, routings, chunk_bytes, capsule_shape
         return _convolve_and_route(x, weight, bias, conv, routings, chunk_bytes, capsule_shape, couplings)

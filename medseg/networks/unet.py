@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from monai.networks.layers import get_norm_layer
 from torch import nn
 
 from .utils import run_padded
@@ -17,16 +18,22 @@ from .utils import run_padded
 __all__ = ["UNet2D"]
 
 
-class _DoubleConv(nn.Sequential):
-    """Two 3×3 "same" convolutions, each followed by a ReLU."""
+def _conv(in_channels: int, out_channels: int, norm: str | tuple | None) -> list[nn.Module]:
+    """A 3×3 "same" convolution, MONAI's normalisation layer ``norm`` if any (then without bias), a ReLU."""
+    if norm is None:
+        return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        get_norm_layer(norm, spatial_dims=2, channels=out_channels),
+        nn.ReLU(inplace=True),
+    ]
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
-            nn.ReLU(inplace=True),
-        )
+
+class _DoubleConv(nn.Sequential):
+    """Two 3×3 "same" convolutions, each followed by the normalisation (if any) and a ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str | tuple | None = None) -> None:
+        super().__init__(*_conv(in_channels, out_channels, norm), *_conv(out_channels, out_channels, norm))
 
 
 class UNet2D(nn.Module):
@@ -40,6 +47,8 @@ class UNet2D(nn.Module):
         in_channels: input channels.
         out_channels: output channels.
         features: filters per level, encoder top to bottleneck.
+        norm: MONAI's name of a normalisation layer after each convolution (e.g. ``"batch"``, ``"instance"``,
+            see ``monai.networks.layers.get_norm_layer``); ``None``, the study's network, has none.
         pad_input: zero-pad inputs whose height or width is not a multiple of ``2 ** (len(features) - 1)`` and
             crop the output back; otherwise such inputs raise a ``ValueError``.
     """
@@ -50,6 +59,7 @@ class UNet2D(nn.Module):
         out_channels: int = 1,
         features: Sequence[int] = (32, 64, 128, 256, 512),
         pad_input: bool = False,
+        norm: str | tuple | None = None,
     ) -> None:
         super().__init__()
         if len(features) < 2:
@@ -57,13 +67,13 @@ class UNet2D(nn.Module):
         self.size_multiple = 2 ** (len(features) - 1)
         self.pad_input = pad_input
         channels = [in_channels, *features]
-        self.encoder = nn.ModuleList(_DoubleConv(channels[i], channels[i + 1]) for i in range(len(features)))
+        self.encoder = nn.ModuleList(_DoubleConv(channels[i], channels[i + 1], norm) for i in range(len(features)))
         self.pool = nn.MaxPool2d(2)
         self.upsample = nn.ModuleList(
             nn.ConvTranspose2d(features[i], features[i - 1], 2, stride=2) for i in range(len(features) - 1, 0, -1)
         )
         self.decoder = nn.ModuleList(
-            _DoubleConv(2 * features[i - 1], features[i - 1]) for i in range(len(features) - 1, 0, -1)
+            _DoubleConv(2 * features[i - 1], features[i - 1], norm) for i in range(len(features) - 1, 0, -1)
         )
         self.output = nn.Conv2d(features[0], out_channels, 1)
 

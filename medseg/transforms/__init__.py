@@ -32,7 +32,7 @@ from .presets import (
     luna16_transforms,
 )
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
-from .writers import AtomicITKWriter, AtomicPILWriter
+from .writers import AtomicITKWriter, AtomicPILWriter, MaskMetad
 
 __all__ = [
     "HELEN_CLASSES",
@@ -49,6 +49,7 @@ __all__ = [
     "FaceMaskd",
     "HelenLabelsToMaskd",
     "LFWPartsToMaskd",
+    "MaskMetad",
     "MergeMasks",
     "MergeMasksd",
     "RadiographReader",

@@ -1,0 +1,313 @@
+"""The MONAI bundles, run as a user types them: ``python -m monai.bundle run`` in a subprocess, on synthetic data.
+
+Modelled on the model zoo's own bundle tests: train a short run with small overrides, evaluate its checkpoint,
+run inference; metadata valid against the schema, ``verify_net_in_out``, ``ckpt_export``; the loss and network
+overrides change what is built; ``--resume`` after a killed run; ``--minutes``; two CPU processes under
+``torchrun``; bad overrides fail at once without leaving a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
+from monai.losses import DiceLoss, FocalLoss
+
+from medseg.engines import PrepareBatchSegCaps
+from medseg.losses import ProbabilityInput, SegCapsLoss, SoftIoULoss, WeightedBCELoss
+from medseg.networks import FCN32s, PaddedBasicUNet, SegCapsR1, SegCapsR3, UNet2D
+from medseg.testing import REPO_ROOT
+
+BUNDLES = REPO_ROOT / "bundles"
+#: bundle -> (synthetic task, cases, small overrides that keep a test run to seconds)
+SETUPS = {
+    "cxr_lung_unet": ("cxr", 12, ["--image_size", "32", "--batch_size", "4"]),
+    "lfw_face_fcn": (
+        "lfw",
+        12,
+        ["--image_size", "32", "--batch_size", "4", "--network_kwargs#bfcn32s#fc_channels", "8"],
+    ),
+    "luna16_segcaps": ("luna16", 4, ["--image_size", "32"]),
+}
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+
+
+def bundle_run(bundle: str, configs: list[str], *overrides: str, timeout: int = 600, runner: list[str] | None = None):
+    """``python -m monai.bundle run --config_file [...] OVERRIDES`` in the bundle folder; returns the process."""
+    config_file = str([f"configs/{name}" for name in configs]).replace(" ", "")
+    command = [*(runner or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", config_file, *overrides]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(command, cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def as_config(overrides: list[str]) -> dict:
+    """Command-line overrides as config ids and values (numbers parsed, as fire does)."""
+    return {key.removeprefix("--"): json.loads(value) for key, value in zip(overrides[::2], overrides[1::2])}
+
+
+def ok(process: subprocess.CompletedProcess) -> str:
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    return process.stdout + process.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic, tmp_path_factory):
+    """Each bundle trained two epochs on its synthetic data: ``trained(bundle) -> (data, output_dir, log)``."""
+    runs: dict[str, tuple[Path, Path, str]] = {}
+
+    def get(bundle: str) -> tuple[Path, Path, str]:
+        if bundle not in runs:
+            task, cases, small = SETUPS[bundle]
+            data, out = synthetic(task, n=cases), tmp_path_factory.mktemp(bundle)
+            log = ok(
+                bundle_run(
+                    bundle,
+                    ["train.json"],
+                    "--dataset_dir",
+                    str(data),
+                    "--output_dir",
+                    str(out),
+                    "--epochs",
+                    "2",
+                    *small,
+                )
+            )
+            runs[bundle] = (data, out, log)
+        return runs[bundle]
+
+    return get
+
+
+@pytest.mark.parametrize("bundle", sorted(SETUPS))
+def test_train_evaluate_and_infer_as_a_user_types_it(bundle, trained, tmp_path):
+    data, out, log = trained(bundle)
+    _, _, small = SETUPS[bundle]
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert {"train_loss", "val_mean_dice", "val_mean_iou", "val_kappa", "val_accuracy", "val_hd95"} <= set(history[0])
+    assert "val_mean_dice of the trivial predictor" in log and "epoch   2/2" in log
+    state = torch.load(out / "models" / "model.pt", weights_only=True)
+    assert isinstance(state, dict) and all(torch.is_tensor(value) for value in state.values())
+    last = torch.load(out / "models" / "last_state.pt", weights_only=True)
+    assert {"model", "optimizer", "lr_scheduler", "trainer", "best_metric", "early_stop", "budget"} <= set(last)
+    for figure in ("training_curves.png", "validation_overlays.png"):
+        assert (out / figure).stat().st_size > 1000
+
+    ok(
+        bundle_run(
+            bundle, ["train.json", "evaluate.json"], "--dataset_dir", str(data), "--output_dir", str(out), *small
+        )
+    )
+    summary = json.loads((out / "eval" / "summary.json").read_text())
+    for metric in ("test_mean_dice", "test_mean_iou", "test_kappa", "test_accuracy", "test_hd95"):
+        assert summary[metric]["n"] >= 1 and np.isfinite(summary[metric]["mean"])
+    assert 0 <= summary["test_mean_dice"]["mean"] <= 1
+    assert (out / "eval" / "test_mean_dice_raw.csv").is_file()
+
+    image = sorted(json.loads((out / "datalist.json").read_text())["training"], key=lambda e: e["case"])[0]["image"]
+    predictions = tmp_path / "predictions"
+    where = ["--input_dir", image, "--output_dir", str(predictions), "--bundle_root", str(out)]
+    mismatch = bundle_run(bundle, ["inference.json"], *where, "--image_size", "64", *small[4:])
+    assert mismatch.returncode == 1 and "was trained with other settings; pass --image_size 32" in mismatch.stderr
+    ok(bundle_run(bundle, ["inference.json"], *where, *small[:2], *small[4:]))
+    [mask] = predictions.glob("*_seg.nii.gz")
+    written, source = sitk.ReadImage(str(mask)), sitk.ReadImage(image)
+    assert written.GetSize() == source.GetSize()[: written.GetDimension()]
+    if written.GetDimension() == 3:  # volumes keep their geometry
+        np.testing.assert_allclose(written.GetSpacing(), source.GetSpacing(), rtol=1e-5)
+        np.testing.assert_allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-3)
+        np.testing.assert_allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
+    assert set(np.unique(sitk.GetArrayFromImage(written))) <= {0, 1}
+
+
+@pytest.mark.parametrize("bundle", sorted(SETUPS))
+def test_metadata_and_network_in_out(bundle, shared_data):
+    schema = shared_data.parent / "schema" / "meta_schema_20240725.json"
+    if not schema.is_file():
+        pytest.skip(f"MONAI bundle schema not found at {schema}")
+    root = BUNDLES / bundle
+    verify_metadata(meta_file=str(root / "configs" / "metadata.json"), filepath=str(schema))
+    metadata = json.loads((root / "configs" / "metadata.json").read_text())
+    assert metadata["version"] in metadata["changelog"]
+    for name in ("LICENSE", "docs/README.md", "configs/logging.conf", "configs/multi_gpu_train.json"):
+        assert (root / name).is_file(), name
+    overrides = {"network_kwargs#bfcn32s#fc_channels": 8} if bundle == "lfw_face_fcn" else {}
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(root / "configs" / "metadata.json"),
+        config_file=str(root / "configs" / "inference.json"),
+        bundle_root=str(root),
+        **overrides,
+    )
+
+
+@pytest.mark.parametrize("bundle", sorted(SETUPS))
+def test_ckpt_export_gives_the_checkpoints_output(bundle, trained, tmp_path):
+    _, out, _ = trained(bundle)
+    _, _, small = SETUPS[bundle]
+    channels = 3 if bundle == "lfw_face_fcn" else 1
+    exported = tmp_path / "model.ts"
+    command = [
+        sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(exported),
+        "--ckpt_file", str(out / "models" / "model.pt"), "--meta_file", "configs/metadata.json",
+        "--config_file", "configs/inference.json", "--bundle_root", str(out), "--use_trace", "True",
+        "--input_shape", f"[1,{channels},32,32]", *small[:2], *small[4:],
+    ]  # fmt: skip
+    ok(subprocess.run(command, cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=600))
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(out), **as_config(small[:2] + small[4:])})
+    network = parser.get_parsed_content("network_def")
+    network.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
+    x = torch.rand(2, channels, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(exported))(x), network.eval()(x), rtol=1e-4, atol=1e-5)
+
+
+def _parsed(bundle: str, **overrides) -> ConfigParser:
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLES / bundle / "configs" / "train.json"))
+    parser.update({"bundle_root": str(BUNDLES / bundle), **overrides})
+    return parser
+
+
+def test_defaults_are_the_papers(synthetic, tmp_path):
+    cxr = _parsed("cxr_lung_unet", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(tmp_path / "cxr"))
+    assert isinstance(cxr.get_parsed_content("network_def"), UNet2D)
+    assert type(cxr.get_parsed_content("optimizer")) is torch.optim.Adam
+    lfw = _parsed("lfw_face_fcn", dataset_dir=str(synthetic("lfw", n=12)), output_dir=str(tmp_path / "lfw"))
+    lfw.update({"network_kwargs#bfcn32s#fc_channels": 8})
+    network = lfw.get_parsed_content("network_def")
+    assert isinstance(network, FCN32s) and network.backbone == "vgg16" and network.in_channels == 3
+    assert isinstance(lfw.get_parsed_content("loss"), SoftIoULoss) and lfw.get_parsed_content("loss").sigmoid
+    optimizer = lfw.get_parsed_content("optimizer")
+    assert type(optimizer) is torch.optim.RMSprop and optimizer.defaults["lr"] == 1e-4
+    luna = _parsed("luna16_segcaps", dataset_dir=str(synthetic("luna16", n=4)), output_dir=str(tmp_path / "luna"))
+    assert isinstance(luna.get_parsed_content("network_def"), SegCapsR3)
+    loss = luna.get_parsed_content("loss")
+    assert isinstance(loss, SegCapsLoss) and loss.recon_weight == pytest.approx(131.072)
+    assert isinstance(loss.segmentation_loss, WeightedBCELoss) and not loss.segmentation_loss.sigmoid
+    assert loss.segmentation_loss.pos_weight.item() > 1  # SegCaps' negative/positive ratio of the training masks
+    assert isinstance(luna.get_parsed_content("train#trainer").prepare_batch, PrepareBatchSegCaps)
+    assert tuple(luna.get_parsed_content("optimizer").defaults["betas"]) == (0.99, 0.999)
+
+
+def test_loss_and_network_overrides_change_what_is_trained(synthetic, tmp_path):
+    data = str(synthetic("cxr", n=12))
+    parser = _parsed("cxr_lung_unet", dataset_dir=data, output_dir=str(tmp_path), loss_name="dice",
+                     network_name="basicunet")  # fmt: skip
+    assert isinstance(parser.get_parsed_content("loss"), DiceLoss) and parser.get_parsed_content("loss").sigmoid
+    assert isinstance(parser.get_parsed_content("network_def"), PaddedBasicUNet)
+    trainer = parser.get_parsed_content("train#trainer")
+    assert trainer.loss_function is parser.get_parsed_content("loss") and trainer.network is parser.get_parsed_content(
+        "network"
+    )
+    # a capsule network outputs probabilities: MONAI's logits-only focal loss is fed logit(p), inside SegCaps' loss
+    parser = _parsed("cxr_lung_unet", dataset_dir=data, output_dir=str(tmp_path), loss_name="focal",
+                     network_name="segcaps_r1")  # fmt: skip
+    assert isinstance(parser.get_parsed_content("network_def"), SegCapsR1)
+    loss = parser.get_parsed_content("loss")
+    assert isinstance(loss, SegCapsLoss) and isinstance(loss.segmentation_loss, ProbabilityInput)
+    assert isinstance(loss.segmentation_loss.loss, FocalLoss)
+
+
+def _wait_for(predicate, process: subprocess.Popen, timeout: float = 300) -> None:
+    start = time.monotonic()
+    while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before it could be killed: {process.stdout.read()[-2000:]}")
+        if time.monotonic() - start > timeout:
+            process.kill()
+            raise AssertionError("timed out waiting for the run")
+        time.sleep(0.2)
+
+
+def test_resume_continues_a_killed_run(synthetic, tmp_path):
+    data, out = synthetic("cxr", n=12), tmp_path / "out"
+    overrides = ["--dataset_dir", str(data), "--output_dir", str(out), "--image_size", "32", "--batch_size", "4"]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.json", *overrides,
+               "--epochs", "40"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=BUNDLES / "cxr_lung_unet", stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    last_state, history = out / "models" / "last_state.pt", out / "history.json"
+
+    def saved_epochs() -> int:  # the file is written atomically: it is complete whenever it exists
+        trainer = torch.load(last_state, weights_only=True)["trainer"] if last_state.is_file() else None
+        return 0 if trainer is None else trainer["iteration"] // trainer["epoch_length"]
+
+    _wait_for(lambda: saved_epochs() >= 2, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = saved_epochs()
+    assert done >= 2
+    torch.load(out / "models" / "model.pt", weights_only=True)  # the best checkpoint is complete
+    assert not list((out / "models").glob(".*")), "a temporary file was left behind"
+    log = ok(bundle_run("cxr_lung_unet", ["train.json"], *overrides, "--epochs", str(done + 2), "--resume", "True"))
+    rows = json.loads(history.read_text())
+    assert [row["epoch"] for row in rows] == list(range(1, done + 3))
+    assert f"epoch {done + 1:>3}/{done + 2}" in log and "epoch   1/" not in log
+
+
+def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path):
+    out = tmp_path / "out"
+    log = ok(bundle_run("cxr_lung_unet", ["train.json"], "--dataset_dir", str(synthetic("cxr", n=12)),
+                        "--output_dir", str(out), "--image_size", "32", "--batch_size", "4", "--epochs", "50",
+                        "--minutes", "0.001"))  # fmt: skip
+    assert "time budget of 0.001 min spent after epoch 1" in log
+    assert len(json.loads((out / "history.json").read_text())) == 1
+    assert (out / "models" / "model.pt").is_file()
+
+
+def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_path):
+    out = tmp_path / "out"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
+    # 16 cases: the validation subset (2) must have a case per rank, as MONAI's DistributedSampler requires
+    log = ok(bundle_run("cxr_lung_unet", ["train.json", "multi_gpu_train.json"], "--dataset_dir",
+                        str(synthetic("cxr", n=16)), "--output_dir", str(out), "--image_size", "32",
+                        "--batch_size", "2", "--epochs", "2", runner=torchrun))  # fmt: skip
+    assert log.count("epoch   2/2") == 1  # one report, from rank 0
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    state = torch.load(out / "models" / "model.pt", weights_only=True)
+    assert not any(key.startswith("module.") for key in state)  # the network, not its DDP wrapper
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--loss_name", "jacard"], "unknown --loss_name 'jacard'; valid: bce, dice"),
+        (["--network_name", "vnet"], "unknown --network_name 'vnet'; valid: attentionunet, basicunet"),
+        (["--dataset_dir", "/nonexistent/cxr"], "--dataset_dir /nonexistent/cxr: no such folder"),
+        (["--datalist", "EMPTY"], "no entries under 'training'"),
+    ],
+)
+def test_bad_overrides_fail_at_once_without_a_checkpoint(overrides, message, synthetic, tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"training": []}))
+    out = tmp_path / "out"
+    settings = {"--dataset_dir": str(synthetic("cxr", n=12)), "--output_dir": str(out), "--image_size": "32"}
+    settings.update(
+        {key: str(empty) if value == "EMPTY" else value for key, value in zip(overrides[::2], overrides[1::2])}
+    )
+    process = bundle_run("cxr_lung_unet", ["train.json"], *[item for pair in settings.items() for item in pair])
+    assert process.returncode != 0
+    assert message in process.stderr, process.stderr[-2000:]
+    assert "Traceback" not in process.stderr
+    assert not (out / "models" / "model.pt").exists() and not (out / "models" / "last_state.pt").exists()
+
+
+def test_mlflow_tracking_where_installed(synthetic, tmp_path):
+    pytest.importorskip("mlflow", reason="mlflow is an optional extra: pip install 'medseg[mlflow]'")
+    out = tmp_path / "out"
+    ok(bundle_run("cxr_lung_unet", ["train.json"], "--dataset_dir", str(synthetic("cxr", n=12)), "--output_dir",
+                  str(out), "--image_size", "32", "--epochs", "1", "--tracking", "mlflow"))  # fmt: skip
+    assert (out / "mlruns.db").is_file()
