@@ -25,7 +25,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from medseg.apps.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out_dir=args.out, epochs=args.epochs, seed=args.seed))
+    run_demo(DemoConfig(out_dir=args.out, bundle=args.bundle, epochs=args.epochs, seed=args.seed))
     return 0
 
 
@@ -130,8 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_options(prepare, ("pairs", "label"))
     prepare.set_defaults(func=_prepare)
 
-    demo = commands.add_parser("demo", help="train and validate a small U-Net on synthetic chest X-rays")
+    demo = commands.add_parser(
+        "demo", help="train and evaluate the chest X-ray bundle on synthetic radiographs (python -m monai.bundle run)"
+    )
     demo.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    demo.add_argument("--bundle", help="the bundle folder (default: bundles/cxr_lung_unet of this checkout)")
     demo.add_argument("--epochs", type=int, default=20)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
