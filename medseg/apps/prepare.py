@@ -32,9 +32,11 @@ import numpy as np
 import torch
 
 from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits
+from medseg.dicom import DicomError
 from medseg.files import atomic_path
 from medseg.losses import compute_pos_weight
 from medseg.tasks import Task, get_task
+from medseg.transforms import ImageFileError
 
 __all__ = ["PrepareReport", "format_report", "prepare_datalist", "same_grid", "write_json_atomic"]
 
@@ -86,11 +88,14 @@ def same_grid(a: np.ndarray, b: np.ndarray, tolerance: float = 0.01) -> bool:
     )
 
 
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None:
+def _read_failure(error: BaseException) -> str:
+    """Why a pair could not be loaded: medseg's description of a bad file (it names the file and the problem), else
+    the first line of the deepest cause (MONAI wraps a reader's error in the transforms' errors)."""
+    while not isinstance(error, (ImageFileError, DicomError)) and error.__cause__ is not None:
         error = error.__cause__
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip()
+    first = lines[0] if lines else ""
+    return first if isinstance(error, (ImageFileError, DicomError)) else f"{type(error).__name__}: {first}".strip()
 
 
 class _Checker:
@@ -108,7 +113,7 @@ class _Checker:
         try:
             item = self.transform(dict(entry))
         except Exception as error:  # any reader or decoder failure makes the pair bad, with the reason
-            return None, f"unreadable: {_root_cause(error)}"
+            return None, f"unreadable: {_read_failure(error)}"
         image, label = item["image"], item["label"]
         if tuple(image.shape[1:]) != tuple(label.shape[1:]):
             return None, f"size mismatch: image {tuple(image.shape[1:])} vs mask {tuple(label.shape[1:])}"
