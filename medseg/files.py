@@ -7,6 +7,10 @@ Ctrl-C, a full disk) leaves the old target untouched and removes its temporary f
 outright (SIGKILL, power loss) can leave a temporary file behind: it is hidden (``.<name>.<random>.tmp<suffix>``),
 never mistaken for an output, and removed by the next write of the same target.
 
+:func:`check_output_file` and :func:`check_output_folder` tell, before any work is done, whether an output can be
+written where it is asked for (not a folder where a file goes, no file on the way, a folder that takes new files),
+so that a long run does not fail at its last step.
+
 Python's :func:`tempfile.mkstemp` creates files with mode 0600 whatever the umask; ignite's atomic
 ``DiskSaver`` inherits that (which is why MONAI's ``CheckpointSaver`` writes checkpoints in place instead).
 Here the mode is set from the umask, as ``open()`` would have done.
@@ -15,12 +19,21 @@ Here the mode is set from the umask, as ``open()`` would have done.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "file_suffix", "remove_stale_temporaries", "umask_mode"]
+__all__ = [
+    "OutputPathError",
+    "atomic_path",
+    "check_output_file",
+    "check_output_folder",
+    "file_suffix",
+    "remove_stale_temporaries",
+    "umask_mode",
+]
 
 _MULTI_SUFFIXES = (".nii.gz", ".tar.gz")
 
@@ -39,7 +52,7 @@ def umask_mode() -> int:
 
 
 def _temporary_pattern(target: Path) -> str:
-    return f".{target.name}.*.tmp*"
+    return f".{glob.escape(target.name)}.*.tmp*"
 
 
 def remove_stale_temporaries(target: str | Path) -> list[Path]:
@@ -49,6 +62,64 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written; the message names the path and the reason."""
+
+
+def _existing_folder(path: Path) -> Path:
+    """The nearest existing ancestor of ``path`` (or ``path``), which must be a folder new files can be created in.
+
+    Writing is tried (a hidden temporary file, removed at once) rather than read from the permission bits, which
+    say nothing of read-only file systems and of what root may do.
+    """
+    ancestor = path
+    while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(
+            f"{ancestor} is not a folder" + ("" if ancestor == path else f", so {path} cannot be made")
+        )
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".medseg.", suffix=".tmp", dir=ancestor)
+    except OSError as error:
+        raise OutputPathError(f"cannot create files in {ancestor}: {error.strerror}") from error
+    os.close(handle)
+    os.unlink(probe)
+    return ancestor
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Raise :class:`OutputPathError` unless a file can be written at ``path`` (missing folders are made later).
+
+    ``path`` must not be a folder, the nearest existing folder on its way must be one (not a file) and take new
+    files.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a folder; give a file name")
+    _existing_folder(path.parent)
+    return path
+
+
+def check_output_folder(path: str | Path, empty: bool = False) -> Path:
+    """Raise :class:`OutputPathError` unless files can be written in the folder ``path`` (made later if missing).
+
+    Args:
+        path: the output folder.
+        empty: it must also be new or empty, so that what is written there is all it holds.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path} is a file, not a folder")
+    _existing_folder(path)
+    if empty and path.is_dir():
+        entries = sorted(p.name for p in path.iterdir())
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise OutputPathError(f"{path} is not empty ({len(entries)} entries: {shown}); give a new or empty folder")
+    return path
 
 
 @contextlib.contextmanager

@@ -11,7 +11,15 @@ focal, margin). Every loss is built by ``get_loss(name, network_output="logits")
 are listed against the same baselines for information. A straightforward soft IoU that computes ``U = Σ(p + g − p·g)``
 element by element is included for reference.
 
-    python scripts/benchmark_losses.py [--rounds 30] [--device cpu|cuda|all]
+The cost of the input checks (:mod:`medseg.losses.checks`, forward hooks on every loss from ``get_loss``) is
+measured in the same rounds: each medseg loss, and MONAI's Dice loss with its hooks, is also timed through its
+``forward`` method, which skips the hooks (``, inputs unchecked``), and a second table gives the ratio. The timed
+calls are the steady state: each loss object's first calls (calibration and warm-up) run the exact check.
+
+    python scripts/benchmark_losses.py [--rounds 30] [--device cpu|cuda|all] [--threads N] [--clock wall|process]
+
+On a machine shared with other jobs, ``--threads 1 --clock process`` times the CPU this process uses, which the
+other jobs' load does not inflate (with several threads, waiting threads spin and would count).
 """
 
 from __future__ import annotations
@@ -25,13 +33,15 @@ from collections.abc import Callable
 import torch
 from monai.losses import DiceLoss
 
-from medseg.losses import LOSSES, compute_pos_weight, get_loss
+from medseg.losses import EXACT_CHECK_CALLS, LOSSES, compute_pos_weight, get_loss
 
 SHAPES = [(8, 1, 256, 256), (2, 1, 96, 96, 96)]
 REGION_BASELINE = "monai DiceLoss"
 WEIGHTED_BCE_BASELINE = "torch BCEWithLogitsLoss(pos_weight)"
 BCE_BASELINE = "torch BCEWithLogitsLoss()"
 BASELINES = (REGION_BASELINE, WEIGHTED_BCE_BASELINE, BCE_BASELINE)
+NAIVE_IOU = "iou, element-wise union (reference)"
+UNCHECKED = ", inputs unchecked"
 
 
 def naive_soft_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -44,6 +54,8 @@ def naive_soft_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def baseline_of(name: str) -> str:
+    if name == NAIVE_IOU:
+        return REGION_BASELINE
     spec = LOSSES[name]
     if spec.kind == "region":
         return REGION_BASELINE
@@ -51,7 +63,7 @@ def baseline_of(name: str) -> str:
 
 
 def is_medseg(name: str) -> bool:
-    return LOSSES[name].factory.__module__.startswith("medseg.")
+    return name in LOSSES and LOSSES[name].factory.__module__.startswith("medseg.")
 
 
 def candidates(pos_weight: float) -> dict[str, Callable]:
@@ -63,7 +75,9 @@ def candidates(pos_weight: float) -> dict[str, Callable]:
     for name in sorted(LOSSES):
         weight = {"pos_weight": pos_weight} if LOSSES[name].needs_pos_weight else {}
         losses[name] = get_loss(name, network_output="logits", **weight)
-    losses["iou, element-wise union (reference)"] = naive_soft_iou
+        if is_medseg(name) or name == "dice":
+            losses[name + UNCHECKED] = losses[name].forward  # forward itself skips the check hooks
+    losses[NAIVE_IOU] = naive_soft_iou
     return losses
 
 
@@ -72,18 +86,26 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_sample(loss: Callable, logits: torch.Tensor, target: torch.Tensor, calls: int) -> float:
+#: The clock of the samples: wall time, or the CPU time of this process (``--clock process``).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "process": time.process_time}
+
+
+def time_sample(
+    loss: Callable, logits: torch.Tensor, target: torch.Tensor, calls: int, clock: Callable[[], float]
+) -> float:
     """Mean seconds of one forward+backward over ``calls`` consecutive calls."""
     synchronize(logits.device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         logits.grad = None
         loss(logits, target).backward()
     synchronize(logits.device)
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
 
 
-def benchmark(shape: tuple[int, ...], device: torch.device, rounds: int, warmup: int = 3) -> dict[str, float]:
+def benchmark(
+    shape: tuple[int, ...], device: torch.device, rounds: int, clock: Callable[[], float], warmup: int = 3
+) -> dict[str, float]:
     gen = torch.Generator().manual_seed(0)
     target = (torch.rand(shape, generator=gen) < 0.2).float()
     logits = (torch.randn(shape, generator=gen) + 2 * target - 1).to(device).requires_grad_()
@@ -94,14 +116,17 @@ def benchmark(shape: tuple[int, ...], device: torch.device, rounds: int, warmup:
         for name, loss in candidates(pos_weight).items()
     }
     names = list(losses)
+    for loss in losses.values():  # past each loss object's first calls, which run the exact input check
+        for _ in range(EXACT_CHECK_CALLS):
+            loss(logits, target)
     # each sample repeats a call for about 50 ms, so that timer resolution and scheduler noise average out
-    calls = max(1, round(0.05 / time_sample(losses[REGION_BASELINE], logits, target, 3)))
+    calls = max(1, round(0.05 / time_sample(losses[REGION_BASELINE], logits, target, 3, clock)))
     times: dict[str, list[float]] = {name: [] for name in names}
     shuffler = random.Random(0)
     for r in range(warmup + rounds):
         order = shuffler.sample(names, len(names))
         for name in order:
-            elapsed = time_sample(losses[name], logits, target, calls)
+            elapsed = time_sample(losses[name], logits, target, calls, clock)
             if r >= warmup:
                 times[name].append(elapsed)
     return {name: statistics.median(values) for name, values in times.items()}
@@ -112,29 +137,42 @@ def report(shape: tuple[int, ...], device: torch.device, medians: dict[str, floa
     print("| loss | median ms | baseline | ratio |")
     print("|---|---:|---|---:|")
     for name, seconds in medians.items():
+        if name.endswith(UNCHECKED):
+            continue
         if name in BASELINES:
             print(f"| {name} (baseline) | {seconds * 1e3:.2f} | | 1.00 |")
             continue
         baseline = baseline_of(name)
         label = f"**{name}** (medseg)" if is_medseg(name) else name
         print(f"| {label} | {seconds * 1e3:.2f} | {baseline} | {seconds / medians[baseline]:.2f} |")
+    print("\n| loss | checked ms | unchecked ms | checked / unchecked |")
+    print("|---|---:|---:|---:|")
+    for name, seconds in medians.items():
+        if name.endswith(UNCHECKED):
+            checked = name.removesuffix(UNCHECKED)
+            ratio = medians[checked] / seconds
+            print(f"| {checked} | {medians[checked] * 1e3:.2f} | {seconds * 1e3:.2f} | {ratio:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=30, help="timed rounds per shape (default 30)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="cuda is skipped when absent")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall (default) or process CPU time")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, forward+backward, "
-        f"{args.rounds} interleaved rounds"
+        f"{args.rounds} interleaved rounds, {args.clock} clock"
     )
     for device in devices:
         for shape in SHAPES:
-            report(shape, device, benchmark(shape, device, args.rounds))
+            report(shape, device, benchmark(shape, device, args.rounds, CLOCKS[args.clock]))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ losses and published test values, torch's BCE, and values computed by hand."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from monai.losses import DiceCELoss, DiceLoss, FocalLoss, GeneralizedDiceLoss, T
 from sklearn.metrics import cohen_kappa_score, jaccard_score
 
 from medseg.losses import (
+    EXACT_CHECK_CALLS,
     LOSSES,
     FocalTverskyLoss,
     KappaLoss,
@@ -421,3 +424,158 @@ def test_margin_blocks_and_reductions_match_the_formula(reduction, rng, monkeypa
     (ours * weights).sum().backward()
     (reference * weights).sum().backward()
     torch.testing.assert_close(a.grad, b.grad)
+
+
+# ------------------------------------------------------------------ input checks (medseg.losses.checks)
+
+
+def _confident(target):
+    """Logits of a confident prediction that follows the target (foreground where the target is positive)."""
+    return torch.where(target > 0, 12.0, -12.0)
+
+
+def _mask():
+    target = torch.zeros(2, 1, 16, 16)
+    target[:, :, 4:12, 3:10] = 1
+    return target
+
+
+def _with(value, at=(0, 0, 5, 5)):
+    def put(tensor):
+        tensor = tensor.clone()
+        tensor[at] = value
+        return tensor
+
+    return put
+
+
+BAD_INPUTS = {  # case -> (change of the target, change of the logits, message)
+    "0/255 target": (lambda t: 255 * t, None, r"target values must be in \[0, 1\] .* from 0 to 255; a 0/255 mask\?"),
+    "negative target": (_with(-0.5), None, r"target values must be in \[0, 1\] .* from -0.5 to 1"),
+    "NaN in the target": (_with(float("nan")), None, r"target has 1 NaN and 0 infinite value\(s\) among 512"),
+    "inf in the target": (_with(float("inf")), None, r"target has 0 NaN and 1 infinite value\(s\)"),
+    "NaN in the input": (None, _with(float("nan")), r"input \(the network output\) has 1 NaN and 0 infinite"),
+    "inf in the input": (None, _with(float("-inf")), r"input \(the network output\) has 0 NaN and 1 infinite"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_rejects_bad_inputs(name, case):
+    """Before: a 0/255 mask gave iou -254, bce -1012, dice -0.99, focal_tversky 0.0; a NaN gave NaN."""
+    change_target, change_input, message = BAD_INPUTS[case]
+    target = _mask()
+    logits = _confident(target)
+    target = change_target(target) if change_target else target
+    logits = change_input(logits) if change_input else logits
+    loss = get_loss(name, network_output="logits", **_registry_kwargs(name))
+    with pytest.raises(ValueError, match=message):
+        loss(logits, target)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_rejects_an_empty_input_on_every_call(name):
+    loss = get_loss(name, network_output="logits", **_registry_kwargs(name))
+    loss.input_checks.exact_left = 0  # the shapes are checked even when the values no longer are
+    for shape in ((2, 1, 0, 16), (0, 1, 16, 16)):
+        with pytest.raises(ValueError, match=r"empty input"):
+            loss(torch.zeros(shape), torch.zeros(shape))
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_after_the_first_calls_the_loss_value_triggers_the_exact_check(name):
+    """Steady state: no scan of the inputs, but a NaN (any loss) or a negative value (a target outside [0, 1] that
+    the prediction follows) runs the exact check, which names the problem."""
+    loss = get_loss(name, network_output="logits", **_registry_kwargs(name))
+    target = _mask()
+    for _ in range(EXACT_CHECK_CALLS):
+        loss(_confident(target), target)
+    assert loss.input_checks.exact_left == 0
+    with pytest.raises(ValueError, match="NaN"):
+        loss(_with(float("nan"))(_confident(target)), target)
+    wide = 255 * target
+    if name == "focal":  # MONAI's focal loss stays >= 0 on this 0/255 case: only the first calls see it
+        assert loss(_confident(wide), wide).item() >= 0
+    else:
+        with pytest.raises(ValueError, match="0/255 mask"):
+            loss(_confident(wide), wide)
+    loss.input_checks.exact_left = math.inf  # every call exact: a 0/255 target is found whatever the prediction
+    with pytest.raises(ValueError, match="0/255 mask"):
+        loss(torch.zeros_like(wide), wide)
+
+
+def test_focal_tversky_no_longer_hides_a_wrong_target():
+    target = _mask()
+    hidden = FocalTverskyLoss(sigmoid=True).forward(_confident(target), 255 * target)  # forward skips the checks
+    assert hidden.item() < 0  # 1 - TI < 0: returned as it is, no longer clamped to 0
+
+
+def test_class_indices_with_to_onehot_y_and_monai_ignore_index():
+    logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    labels = torch.randint(0, 3, (2, 1, 8, 8), generator=torch.Generator().manual_seed(2)).float()
+    for name in ("iou", "dice"):
+        loss = get_loss(name, softmax=True, to_onehot_y=True)
+        assert torch.isfinite(loss(logits, labels))  # indices 0, 1, 2 for three channels
+        with pytest.raises(ValueError, match=r"class indices must be in \[0, 2\] for 3 channels .* from 0 to 3"):
+            loss(logits, _with(3.0)(labels))
+    ignoring = get_loss("dice", softmax=True, to_onehot_y=True, ignore_index=255)
+    assert torch.isfinite(ignoring(logits, _with(255.0)(labels)))  # MONAI's ignored label is not out of range
+
+
+def test_checked_monai_losses_stay_monai_classes_and_copies_keep_the_checks():
+    import copy
+
+    loss = get_loss("dice", network_output="logits")
+    assert type(loss) is DiceLoss
+    twin = copy.deepcopy(loss)
+    assert twin.input_checks is not loss.input_checks
+    with pytest.raises(ValueError, match="0/255"):
+        twin(_confident(_mask()), 255 * _mask())
+
+
+# ------------------------------------------------------------------ empty masks (docs/losses.md)
+
+
+def test_empty_mask_figures_by_hand():
+    """docs/losses.md: a confident correct prediction (logits -10) of an empty 256x256 mask."""
+    empty = torch.zeros(1, 1, 256, 256)
+    fp = 256 * 256 / (1 + math.exp(10))  # sum of p = sigmoid(-10) over the image: 2.98
+    for name in ("iou", "kappa", "dice"):  # I = 0 and the union (kappa: its denominator) is sum(p)
+        assert get_loss(name, sigmoid=True)(empty - 10, empty).item() == pytest.approx(1 - 1e-5 / (fp + 1e-5), abs=1e-6)
+        smoothed = get_loss(name, sigmoid=True, smooth_nr=1.0, smooth_dr=1.0)(empty - 10, empty).item()
+        assert smoothed == pytest.approx(1 - 1 / (fp + 1), rel=1e-4)
+    focal_tversky = get_loss("focal_tversky", sigmoid=True, smooth_nr=1.0, smooth_dr=1.0)(empty - 10, empty).item()
+    assert focal_tversky == pytest.approx((1 - 1 / (0.3 * fp + 1)) ** 0.75, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["iou", "kappa", "focal_tversky", "dice"])
+def test_batch_reduction_keeps_empty_slices_from_scoring_one(name):
+    """Two empty slices among eight: per item they score ~1 each (a quarter of the mean); summed over the batch
+    (batch=True, the setting recommended for CT slices) a correct prediction costs almost nothing."""
+    target = torch.zeros(8, 1, 64, 64)
+    target[2:, :, 16:48, 10:30] = 1
+    logits = 20 * target - 10
+    per_item = get_loss(name, sigmoid=True)(logits, target).item()
+    assert per_item == pytest.approx(2 / 8, abs=0.01)
+    assert get_loss(name, sigmoid=True, batch=True)(logits, target).item() < 2e-3
+    shifted = torch.roll(target, 3, dims=-1)  # and a wrong prediction still costs
+    assert get_loss(name, sigmoid=True, batch=True)(20 * shifted - 10, target).item() > 0.1
+
+
+@pytest.mark.parametrize("name", ["iou", "kappa", "focal_tversky", "dice"])
+def test_recommended_ct_setting_on_the_real_scan(name, real_data):
+    """The 79 axial slices of ct_cip (10 without lung), shuffled into batches of 8 (scripts/loss_empty_masks.py)."""
+    import SimpleITK as sitk
+
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(real_data("ct_cip") / "wholeLung-64.nrrd")))
+    order = torch.randperm(len(mask), generator=torch.Generator().manual_seed(0))
+    slices = torch.from_numpy(mask).float()[order, None]
+
+    def mean_loss(prediction, **kwargs):
+        loss = get_loss(name, sigmoid=True, **kwargs)
+        values = [loss(20 * prediction[i : i + 8] - 10, slices[i : i + 8]).item() for i in range(0, len(slices), 8)]
+        return sum(values) / len(values)
+
+    assert mean_loss(slices) > 0.1  # per item, the empty slices score ~1 each
+    assert mean_loss(slices, batch=True) < 2e-3
+    assert mean_loss(torch.roll(slices, 1, dims=-1), batch=True) > 0.05

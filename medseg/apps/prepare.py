@@ -19,7 +19,6 @@ names of each fold's subsets (:func:`medseg.data.fold_datalists`), ``"summary"``
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections import Counter
@@ -32,9 +31,12 @@ import numpy as np
 import torch
 
 from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits
-from medseg.files import atomic_path
+from medseg.data.layout import LayoutError
+from medseg.dicom import DicomError
+from medseg.files import atomic_path, check_output_file
 from medseg.losses import compute_pos_weight
 from medseg.tasks import Task, get_task
+from medseg.transforms import ImageFileError
 
 __all__ = ["PrepareReport", "format_report", "prepare_datalist", "same_grid", "write_json_atomic"]
 
@@ -86,11 +88,14 @@ def same_grid(a: np.ndarray, b: np.ndarray, tolerance: float = 0.01) -> bool:
     )
 
 
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None:
+def _read_failure(error: BaseException) -> str:
+    """Why a pair could not be loaded: medseg's description of a bad file (it names the file and the problem), else
+    the first line of the deepest cause (MONAI wraps a reader's error in the transforms' errors)."""
+    while not isinstance(error, (ImageFileError, DicomError)) and error.__cause__ is not None:
         error = error.__cause__
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".strip()
+    first = lines[0] if lines else ""
+    return first if isinstance(error, (ImageFileError, DicomError)) else f"{type(error).__name__}: {first}".strip()
 
 
 class _Checker:
@@ -103,12 +108,13 @@ class _Checker:
         self.bad: list[BadPair] = []
         self.slices = self.slices_with_foreground = 0
         self.foreground = self.pixels = 0
+        self.finished = False
 
     def _check(self, entry: Mapping) -> tuple[dict | None, str]:
         try:
             item = self.transform(dict(entry))
         except Exception as error:  # any reader or decoder failure makes the pair bad, with the reason
-            return None, f"unreadable: {_root_cause(error)}"
+            return None, f"unreadable: {_read_failure(error)}"
         image, label = item["image"], item["label"]
         if tuple(image.shape[1:]) != tuple(label.shape[1:]):
             return None, f"size mismatch: image {tuple(image.shape[1:])} vs mask {tuple(label.shape[1:])}"
@@ -144,6 +150,7 @@ class _Checker:
             self.pixels += label.size
             self.valid.append(entry)
             yield from planes
+        self.finished = True
 
 
 # a list of integers as json.dumps(indent=...) lays it out: real newlines occur only between tokens, never in strings
@@ -179,18 +186,31 @@ def prepare_datalist(
         task: a task name of :mod:`medseg.tasks` (``luna16``, ``ct``, ``cxr``, ``lfw``, ``helen``, ...).
         data_root: the dataset folder, in its published layout.
         out: the datalist JSON to write; ``None`` writes nothing.
-        n_folds: k of the grouped k-fold splits; 0 or 1: no folds (official splits only, if any).
+        n_folds: k of the grouped k-fold splits, at least 2; 0: no folds (official splits only, if any).
         val_fraction, seed: the validation share carved from each training fold, and the seed.
         options: the task's options (e.g. ``include_hair`` for faces, ``foreground`` for LUNA16,
             ``mask_pattern`` for folders); those of the pairs and label stages are recorded in the JSON.
 
     Raises:
-        LayoutError, MissingFileError: from the adapter, when the layout is not recognised.
+        OutputPathError: when ``out`` cannot be written (checked first, before any data is read).
+        LayoutError, MissingFileError: from the adapter, when the layout is not recognised or ``data_root`` is
+            not a folder.
         ValueError: for an unknown task or option, when no pair is valid (nothing is written then), or when
-            the folds cannot be made.
+            the folds cannot be made (``n_folds`` 1 or negative, more folds than patients, ``val_fraction``
+            outside [0, 1), a negative ``seed``).
     """
     spec = get_task(task)
     recorded = spec.resolve_options(("pairs", "label"), **options)
+    if n_folds == 1 or n_folds < 0:
+        raise ValueError(f"n_folds must be 0 (no folds) or at least 2, got {n_folds}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    if out is not None:
+        check_output_file(out)
+    if not Path(data_root).is_dir():
+        raise LayoutError(f"{data_root}: not a folder")
     root = Path(data_root).resolve()
     skipped: list[BadPair] = []
     pairs = spec.find_pairs(root, skipped, **options)
@@ -198,16 +218,18 @@ def prepare_datalist(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per-pair work is small: worker threads only add wake-up stalls on a busy machine
     try:
-        planes = checker.masks(pairs)
-        first = next(planes, None)  # every valid pair has foreground, so one valid pair makes the ratio defined
-        pos_weight = None if first is None else compute_pos_weight(itertools.chain([first], planes))
+        pos_weight = compute_pos_weight(checker.masks(pairs))
+    except ValueError:
+        if not checker.finished:  # an error while checking the pairs, not the ratio's own
+            raise
+        pos_weight = None  # no valid pair, or no background pixel in the masks with foreground: no ratio
     finally:
         torch.set_num_threads(threads)
     bad = skipped + checker.bad
     if not checker.valid:
         reasons = "; ".join(str(b) for b in bad[:3])
         raise ValueError(f"{root}: no valid {task} pair among {len(pairs) + len(skipped)} found ({reasons})")
-    folds = kfold_splits(checker.valid, n_folds, val_fraction, seed) if n_folds >= 2 else []
+    folds = kfold_splits(checker.valid, n_folds, val_fraction, seed) if n_folds else []
     datalist = assign_folds(checker.valid, folds) if folds else checker.valid
     splits = Counter(entry["split"] for entry in datalist if "split" in entry)
     summary = {
@@ -238,7 +260,10 @@ def format_report(report: PrepareReport) -> str:
     """The summary ``medseg prepare`` prints."""
     s = report.summary
     splits = ", ".join(f"{name} {count}" for name, count in s["splits"].items())
-    ratio = "n/a" if s["pos_weight"] is None else f"{s['pos_weight']:.3f}"
+    if s["pos_weight"] is None:
+        ratio = "undefined: the masks with foreground have no background pixel, so no pos_weight for weighted BCE"
+    else:
+        ratio = f"{s['pos_weight']:.3f} over masks with foreground (SegCaps' pos_weight; {_REPORTED_RATIOS})"
     lines = [
         f"medseg prepare --task {report.task}: {report.data_root}",
         f"  pairs found          {s['pairs_found']}",
@@ -248,7 +273,7 @@ def format_report(report: PrepareReport) -> str:
         "(a group never straddles two subsets)",
         f"  slices               {s['slices']} ({s['slices_with_foreground']} with foreground)",
         f"  foreground fraction  {s['foreground_fraction']:.4f} of all pixels",
-        f"  neg/pos pixel ratio  {ratio} over masks with foreground (SegCaps' pos_weight; {_REPORTED_RATIOS})",
+        f"  neg/pos pixel ratio  {ratio}",
     ]
     if report.folds:
         o = report.options

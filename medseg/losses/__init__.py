@@ -2,6 +2,7 @@
 
 from .base import RegionLoss, SegmentationLoss
 from .bce import WeightedBCELoss
+from .checks import EXACT_CHECK_CALLS, add_input_checks, check_loss_inputs
 from .focal_tversky import FocalTverskyLoss
 from .kappa import KappaLoss
 from .margin import MarginLoss
@@ -11,6 +12,7 @@ from .soft_iou import SoftIoULoss
 from .weights import compute_pos_weight
 
 __all__ = [
+    "EXACT_CHECK_CALLS",
     "LOSSES",
     "NETWORK_OUTPUTS",
     "FocalTverskyLoss",
@@ -23,6 +25,8 @@ __all__ = [
     "SegmentationLoss",
     "SoftIoULoss",
     "WeightedBCELoss",
+    "add_input_checks",
+    "check_loss_inputs",
     "compute_pos_weight",
     "get_loss",
 ]

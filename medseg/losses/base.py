@@ -5,6 +5,10 @@ MONAI loss is used. Region losses (soft IoU, kappa, focal-Tversky) are all funct
 true positives, false positives, false negatives and the number of elements ``N`` summed;
 :class:`RegionLoss` computes those once with :func:`monai.losses.utils.compute_tp_fp_fn` (its fast
 decoupled form FP = Σp − TP, FN = Σg − TP) in float32, and each subclass supplies only its formula.
+
+Every medseg loss checks its inputs (:mod:`medseg.losses.checks`: a target outside [0, 1], NaN or infinite values
+and empty inputs raise a ``ValueError`` naming the problem): :class:`SegmentationLoss` registers the checks on
+itself when it is built, as :func:`medseg.losses.get_loss` does on MONAI's losses.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from monai.losses.utils import compute_tp_fp_fn
 from monai.networks import one_hot
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
+
+from .checks import add_input_checks
 
 __all__ = ["RegionLoss", "SegmentationLoss"]
 
@@ -61,6 +67,7 @@ class SegmentationLoss(_Loss):
         self.sigmoid = sigmoid
         self.softmax = softmax
         self.other_act = other_act
+        add_input_checks(self)
 
     def prepare(
         self, input: torch.Tensor, target: torch.Tensor, activate: bool = True
@@ -72,6 +79,10 @@ class SegmentationLoss(_Loss):
 
         With ``activate=False`` a sigmoid is left to the caller (which may use a log-sigmoid form);
         softmax and ``other_act`` are always applied.
+
+        Raises:
+            ValueError: when ``input`` is not ``(B, C, spatial...)`` or the shapes of ``input`` and ``target``
+                differ (the values are checked around ``forward``: :mod:`medseg.losses.checks`).
         """
         if input.dim() < 3:
             raise ValueError(f"input must have shape (B, C, spatial...), got {tuple(input.shape)}.")

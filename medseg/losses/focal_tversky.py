@@ -29,7 +29,9 @@ class FocalTverskyLoss(RegionLoss):
     1e-5. With ``gamma=1`` this is MONAI's Tversky loss; with α = β = 0.5 and ``gamma=1``, the Dice
     loss up to the smoothing terms. Since γ < 1 makes the gradient of ``(1 − TI)^γ`` grow without
     bound as TI → 1, ``1 − TI`` is clamped at the smallest normal float before the power, so a
-    perfect prediction gives a finite loss and gradient.
+    perfect prediction gives a finite loss and gradient. A negative ``1 − TI``, which only inputs outside
+    [0, 1] produce beyond rounding, is returned as it is rather than clamped to 0, so that the input checks
+    (:mod:`medseg.losses.checks`) see it.
 
     Args:
         alpha: weight of the false positives.
@@ -72,4 +74,6 @@ class FocalTverskyLoss(RegionLoss):
 
     def region_loss(self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, n: int) -> torch.Tensor:
         tversky = (tp + self.smooth_nr) / (tp + self.alpha * fp + self.beta * fn + self.smooth_dr)
-        return (1.0 - tversky).clamp_min(torch.finfo(tversky.dtype).tiny) ** self.gamma
+        distance = 1.0 - tversky
+        # TI > 1 needs inputs outside [0, 1] (or rounding): kept negative, the input checks see it
+        return torch.where(distance < 0, distance, distance.clamp_min(torch.finfo(tversky.dtype).tiny) ** self.gamma)

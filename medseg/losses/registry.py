@@ -11,6 +11,10 @@ itself; the papers' other losses are medseg's. Each entry (:class:`LossSpec`) re
 ``get_loss(name, network_output="logits" | "probabilities")`` builds the loss accordingly, so no caller
 branches on a loss name. Without ``network_output`` the keyword arguments are passed as they are (MONAI's
 defaults: probabilities unless ``sigmoid``/``softmax`` is given).
+
+Every loss it returns checks its inputs (:mod:`medseg.losses.checks`: a target outside [0, 1], non-finite values
+and empty inputs raise a ``ValueError``): medseg's losses register the checks themselves, MONAI's get them here as
+forward hooks, so that they remain MONAI's classes.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import torch
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss, GeneralizedDiceLoss, TverskyLoss
 from torch.nn.modules.loss import _Loss
 
+from .base import SegmentationLoss
 from .bce import WeightedBCELoss
+from .checks import add_input_checks
 from .focal_tversky import FocalTverskyLoss
 from .kappa import KappaLoss
 from .margin import MarginLoss
@@ -75,6 +81,11 @@ class ProbabilityInput(_Loss):
         return self.loss(torch.logit(input.float(), eps=self.eps), target)
 
 
+def _checked(loss: _Loss) -> _Loss:
+    """``loss`` with the input checks, unless it is a medseg loss (which registers them itself)."""
+    return loss if isinstance(loss, SegmentationLoss) else add_input_checks(loss)
+
+
 def _bce(**kwargs: Any) -> WeightedBCELoss:
     if "pos_weight" in kwargs:
         raise ValueError("'bce' is the unweighted cross-entropy; use 'wbce' to pass pos_weight.")
@@ -112,6 +123,8 @@ def get_loss(name: str, network_output: str | None = None, **kwargs: Any) -> _Lo
             ``kwargs`` unchanged (MONAI's convention).
         kwargs: the loss's own arguments; they override what ``network_output`` implies.
 
+    The loss checks its inputs on every call (see the module docstring).
+
     Raises:
         ValueError: for an unknown name or network output (the message lists the valid ones).
     """
@@ -121,8 +134,8 @@ def get_loss(name: str, network_output: str | None = None, **kwargs: Any) -> _Lo
         raise ValueError(f"network_output must be one of {NETWORK_OUTPUTS}, got {network_output!r}")
     spec = LOSSES[name]
     if network_output is None:
-        return spec.factory(**kwargs)
+        return _checked(spec.factory(**kwargs))
     if network_output == "logits" or spec.logits_only:
         loss = spec.factory(**{**spec.logits_kwargs, **kwargs})
-        return ProbabilityInput(loss) if network_output == "probabilities" else loss
-    return spec.factory(**kwargs)
+        return _checked(ProbabilityInput(loss) if network_output == "probabilities" else loss)
+    return _checked(spec.factory(**kwargs))

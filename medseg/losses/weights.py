@@ -19,7 +19,8 @@ def compute_pos_weight(masks: Iterable[NdarrayOrTensor]) -> float:
     where the mask is greater than zero.
 
     Raises:
-        ValueError: when no mask has a foreground pixel.
+        ValueError: when no mask has a foreground pixel, or when the masks with foreground have no background
+            pixel (every pixel foreground): the ratio would be 0, which no weighted loss can use.
     """
     negative = positive = 0
     for mask in masks:
@@ -29,4 +30,9 @@ def compute_pos_weight(masks: Iterable[NdarrayOrTensor]) -> float:
             negative += int(np.prod(mask.shape)) - foreground
     if positive == 0:
         raise ValueError("compute_pos_weight: no mask has a foreground pixel")
+    if negative == 0:
+        raise ValueError(
+            "compute_pos_weight: the masks with foreground have no background pixel (all foreground), "
+            "so there is no negative/positive ratio to weigh the positive class by"
+        )
     return negative / positive

@@ -32,6 +32,7 @@ from functools import partial
 from typing import Any
 
 import torch
+from monai.networks.layers import split_args
 from monai.networks.nets import AttentionUnet, BasicUNet, UNet
 from torch import nn
 
@@ -47,7 +48,9 @@ __all__ = ["NETWORKS", "NetworkSpec", "PaddedAttentionUnet", "PaddedBasicUNet", 
 class _SizePolicy(nn.Module):
     """Mixin for a MONAI network: the registry's size policy around its ``forward``.
 
-    Subclasses set :attr:`size_multiple` from the network's own arguments; ``pad_input`` is taken here.
+    Subclasses set :attr:`size_multiple` from the network's own arguments; ``pad_input`` is taken here. A network
+    whose ``norm`` is instance normalisation (MONAI's default for ``UNet`` and ``BasicUNet``) also needs two pixels
+    at its deepest level (:attr:`min_blocks`, see :mod:`medseg.networks.utils`).
     """
 
     size_multiple: int
@@ -55,12 +58,19 @@ class _SizePolicy(nn.Module):
     def __init__(self, *args: Any, pad_input: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         base = next(cls for cls in type(self).__mro__ if cls.__module__.startswith("monai."))
-        self.spatial_dims = int(inspect.signature(base.__init__).bind(self, *args, **kwargs).arguments["spatial_dims"])
+        arguments = inspect.signature(base.__init__).bind(self, *args, **kwargs)
+        arguments.apply_defaults()
+        self.spatial_dims = int(arguments.arguments["spatial_dims"])
         self.pad_input = pad_input
+        norm = arguments.arguments.get("norm")
+        instance_norm = norm is not None and str(split_args(norm)[0]).lower().startswith("instance")
+        self.min_blocks = 2 if instance_norm else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__.removeprefix("Padded")
-        return run_padded(super().forward, x, self.size_multiple, self.pad_input, name, self.spatial_dims)
+        return run_padded(
+            super().forward, x, self.size_multiple, self.pad_input, name, self.spatial_dims, self.min_blocks
+        )
 
 
 def _strides_product(strides: Sequence) -> int:

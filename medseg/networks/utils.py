@@ -4,10 +4,16 @@ Size policy, the same for every network of the registry: a network whose output 
 multiples of ``k`` (``size_multiple``) raises a ``ValueError`` naming the input shape and ``k`` for any other
 size, unless it was built with ``pad_input=True``; then it zero-pads the input at the bottom/right to the
 next multiple and crops its output back to the input's size.
+
+A network that normalises each image on its own (instance normalisation, MONAI's ``UNet`` and ``BasicUNet``)
+also needs more than one pixel at its deepest level, 1/k of the input: ``min_blocks=2`` blocks of k×k in all
+(an input of 16×16 for k = 16 fails in PyTorch's instance norm; 32×16 works). The check says so, and the padding
+adds one more block along the last axis when the input would otherwise fit in one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -27,8 +33,16 @@ def validating() -> bool:
     return not torch.jit.is_tracing()
 
 
-def check_spatial_multiple(x: torch.Tensor, multiple: int, network: str, spatial_dims: int = 2) -> None:
-    """Raise a ``ValueError`` naming the shape and the requirement when a spatial size is not a multiple."""
+def _blocks(sizes: tuple[int, ...], multiple: int) -> int:
+    """How many ``multiple``-sized blocks the padded sizes make: the pixels of the network's deepest level."""
+    return math.prod(-(-size // multiple) for size in sizes)
+
+
+def check_spatial_multiple(
+    x: torch.Tensor, multiple: int, network: str, spatial_dims: int = 2, min_blocks: int = 1
+) -> None:
+    """Raise a ``ValueError`` naming the shape and the requirement when a spatial size is not a multiple, or when
+    the input makes fewer than ``min_blocks`` blocks of ``multiple`` (pixels at the deepest level)."""
     if not validating():
         return
     if x.ndim != spatial_dims + 2:
@@ -40,12 +54,26 @@ def check_spatial_multiple(x: torch.Tensor, multiple: int, network: str, spatial
             f"{network} needs {what} that are multiples of {multiple}, got input shape {tuple(x.shape)}; "
             f"pad the input (e.g. monai.transforms.DivisiblePad(k={multiple})) or build the network with pad_input=True"
         )
+    if _blocks(tuple(x.shape[2:]), multiple) < min_blocks:
+        raise ValueError(
+            f"{network} needs an input of at least {min_blocks} blocks of {multiple} pixels a side (its instance "
+            f"normalisation needs more than one pixel at 1/{multiple} scale, e.g. {multiple}x{2 * multiple}), "
+            f"got input shape {tuple(x.shape)}; pad the input or build the network with pad_input=True"
+        )
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, spatial_dims: int = 2) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Zero-pad the spatial axes at the end up to the next multiple; return the padded tensor and the original size."""
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, spatial_dims: int = 2, min_blocks: int = 1
+) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Zero-pad the spatial axes at the end up to the next multiple (and, if the result makes fewer than
+    ``min_blocks`` blocks of ``multiple``, the last axis by more blocks); return the padded tensor and the
+    original size."""
     sizes = tuple(x.shape[-spatial_dims:])
     pads = [(-size) % multiple for size in sizes]
+    blocks = _blocks(sizes, multiple)
+    if blocks < min_blocks:  # widen the last axis: blocks * (1 + extra / its blocks) >= min_blocks
+        last = -(-sizes[-1] // multiple)
+        pads[-1] += multiple * (-(-min_blocks * last // blocks) - last)
     if not validating() or any(pads):
         x = F.pad(x, [amount for pad in reversed(pads) for amount in (0, pad)])
     return x, sizes
@@ -58,12 +86,13 @@ def run_padded(
     pad_input: bool,
     network: str,
     spatial_dims: int = 2,
+    min_blocks: int = 1,
 ) -> torch.Tensor:
     """Run ``forward`` on ``x`` padded to ``multiple`` (``pad_input``) and crop back, or check the size and run."""
     if not pad_input:
-        check_spatial_multiple(x, multiple, network, spatial_dims)
+        check_spatial_multiple(x, multiple, network, spatial_dims, min_blocks)
         return forward(x)
-    padded, sizes = pad_to_multiple(x, multiple, spatial_dims)
+    padded, sizes = pad_to_multiple(x, multiple, spatial_dims, min_blocks)
     return forward(padded)[(..., *(slice(0, size) for size in sizes))]
 
 

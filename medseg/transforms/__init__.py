@@ -2,7 +2,17 @@
 
 from .augmentation import SEGCAPS_AUGMENTATION, segcaps_augmentation
 from .intensity import RandSaltAndPepper, RandSaltAndPepperd, ToGreyscale, ToGreyscaled
-from .io import RadiographReader, image_readers_2d, load_imaged, mask_reader_2d, volume_reader
+from .io import (
+    CheckedLoadImaged,
+    ImageFileError,
+    RadiographReader,
+    VolumeReader,
+    check_image_file,
+    image_readers_2d,
+    load_imaged,
+    mask_reader_2d,
+    volume_reader,
+)
 from .masks import (
     HELEN_CLASSES,
     LFW_CLASSES,
@@ -46,8 +56,10 @@ __all__ = [
     "ArgmaxToMaskd",
     "AtomicITKWriter",
     "AtomicPILWriter",
+    "CheckedLoadImaged",
     "FaceMaskd",
     "HelenLabelsToMaskd",
+    "ImageFileError",
     "LFWPartsToMaskd",
     "MaskMetad",
     "MergeMasks",
@@ -59,7 +71,9 @@ __all__ = [
     "RandSaltAndPepperd",
     "ToGreyscale",
     "ToGreyscaled",
+    "VolumeReader",
     "affine_from_points",
+    "check_image_file",
     "ct_image_transforms",
     "ct_label_transforms",
     "ct_transforms",

@@ -7,6 +7,13 @@ Readers named by the caller are tried last-to-first, so ``(PILReader(), PydicomR
 DICOM files with pydicom, which rejects any other file at once (no ``DICM`` preamble), and PNG/JPEG
 with Pillow (which, tried first, would warn about a DICOM file's "EXIF data" before failing).
 
+A file that cannot be read is described, not left to MONAI's generic "cannot find a suitable reader":
+:class:`CheckedLoadImaged` (which :func:`load_imaged` builds) raises :class:`ImageFileError` saying "empty file",
+"truncated PNG image", "not an image: ..." (:func:`check_image_file`), or :class:`medseg.dicom.DicomError` for a
+broken DICOM file or series. :class:`VolumeReader` checks a DICOM series folder before ITK reads it
+(:func:`medseg.dicom.check_dicom_series`) and has ITK read exactly the checked files: MONAI's ``ITKReader`` lets
+GDCM leave out a slice it cannot parse (a truncated file gives a volume one slice short, without an error).
+
 Axis convention: ``PILReader`` (``reverse_indexing=True``), ``PydicomReader`` (``swap_ij=True``) and
 ``ITKReader`` (``reverse_indexing=True``) all return spatial axes as (x, y[, z]), i.e. the transpose
 of the (row, column) arrays of Pillow, pydicom and SimpleITK, so images and masks read by different
@@ -18,13 +25,73 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
+import itk
 import numpy as np
-from monai.config import KeysCollection
+from monai.config import KeysCollection, PathLike
 from monai.data import ImageReader, ITKReader, PILReader, PydicomReader
 from monai.transforms import LoadImaged
+from monai.utils import ensure_tuple
+from PIL import Image, UnidentifiedImageError
 
-__all__ = ["RadiographReader", "image_readers_2d", "load_imaged", "mask_reader_2d", "volume_reader"]
+from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
+
+__all__ = [
+    "CheckedLoadImaged",
+    "ImageFileError",
+    "RadiographReader",
+    "VolumeReader",
+    "check_image_file",
+    "image_readers_2d",
+    "load_imaged",
+    "mask_reader_2d",
+    "volume_reader",
+]
+
+#: The formats named when a file is none of them.
+_KNOWN_FORMATS = "PNG, JPEG, BMP, PNM, TIFF or DICOM"
+
+
+class ImageFileError(ValueError):
+    """A file that is not a readable image; the message names it and says why (empty, truncated, not an image)."""
+
+
+def check_image_file(path: PathLike) -> None:
+    """Raise an error that says what is wrong with an image file a reader failed on; return if nothing is found.
+
+    An empty file raises :class:`ImageFileError` ``"empty file"``; a DICOM file (``DICM`` marker) is checked by
+    :func:`medseg.dicom.check_dicom_file` (:class:`~medseg.dicom.DicomError`); a file Pillow recognises but cannot
+    decode is a ``"truncated"`` (Pillow's own diagnosis) or ``"corrupt"`` image of its format; a file with an
+    image suffix that neither Pillow nor pydicom recognises is ``"not an image"``. Folders (DICOM series) are
+    :class:`VolumeReader`'s, and volume formats Pillow does not know are left to ITK's message.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return
+    if not path.exists():
+        raise ImageFileError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageFileError(f"{path}: empty file")
+    with open(path, "rb") as stream:
+        head = stream.read(132)
+    if head[128:132] == b"DICM":
+        check_dicom_file(path)
+        return
+    try:
+        image = Image.open(path)
+    except UnidentifiedImageError as error:
+        if path.suffix.lower() in Image.registered_extensions() or path.suffix.lower() == ".dcm":
+            raise ImageFileError(
+                f"{path}: not an image: no {_KNOWN_FORMATS} signature (it begins with {head[:12]!r})"
+            ) from error
+        return
+    with image:
+        try:
+            image.load()
+        except Exception as error:  # Pillow's decoders fail with OSError, SyntaxError, ValueError, EOFError
+            state = "truncated" if "truncated" in str(error) else "corrupt"
+            raise ImageFileError(f"{path}: {state} {image.format} image ({error})") from error
 
 
 class RadiographReader(PydicomReader):
@@ -43,6 +110,82 @@ class RadiographReader(PydicomReader):
         return array, meta
 
 
+def _one_line(error: BaseException, limit: int = 200) -> str:
+    """An error message on one line, cut to ``limit`` characters (ITK's span several lines)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class VolumeReader(ITKReader):
+    """MONAI's ``ITKReader`` for volume files; a folder is a DICOM series, checked first and read in slice order.
+
+    :func:`medseg.dicom.check_dicom_series` checks the folder (every file readable and complete, one series, one
+    geometry, evenly spaced slices; a :class:`~medseg.dicom.DicomError` names the bad file) and ITK reads exactly
+    the files it returns, in slice order, instead of the files GDCM's series grouping keeps. Should ITK still
+    fail, each file is read alone to name the one it cannot read. ``series_name`` does not apply (a folder holds
+    one series).
+    """
+
+    def read(self, data: Sequence[PathLike] | PathLike, **kwargs):
+        names = ensure_tuple(data)
+        images = []
+        for name in names:  # a loop: super() without arguments fails inside a comprehension before Python 3.12
+            images.append(self._read_series(name, **kwargs) if Path(name).is_dir() else super().read(name, **kwargs))
+        return images if len(names) > 1 else images[0]
+
+    def _read_series(self, folder: PathLike, **kwargs):
+        files = [str(path) for path in check_dicom_series(folder).files]
+        kwargs = {**self.kwargs, **kwargs}
+        try:
+            return itk.imread(files if len(files) > 1 else files[0], **kwargs)
+        except RuntimeError as error:  # a file pydicom accepts but GDCM does not: find it and name it
+            for name in files:
+                try:
+                    itk.imread(name, **kwargs)
+                except RuntimeError as file_error:
+                    raise DicomError(f"{name}: ITK cannot read it: {_one_line(file_error)}") from error
+            raise DicomError(f"{folder}: ITK cannot read the series: {_one_line(error)}") from error
+
+
+class CheckedLoadImaged(LoadImaged):
+    """MONAI's ``LoadImaged`` with only the readers it is given, saying what is wrong with a file it cannot read.
+
+    MONAI's ``LoadImage`` registers its default readers before the given ones and falls back on them when the given
+    ones fail: a DICOM series that :class:`VolumeReader` rejects would then be read by MONAI's own ``ITKReader``,
+    one slice short. Here only the given readers are registered. With one reader, its own error propagates (MONAI
+    folds it into "cannot find a suitable reader"); any other failure is described by :func:`check_image_file`
+    (empty, truncated, not an image), chained to the original error, or re-raised as it is when the file shows
+    nothing wrong.
+
+    Args:
+        keys: the keys to load.
+        reader: the reader instance(s), tried last to first as MONAI does.
+        kwargs: ``LoadImaged``'s other arguments.
+    """
+
+    def __init__(self, keys: KeysCollection, reader: ImageReader | Sequence[ImageReader], **kwargs) -> None:
+        readers = list(ensure_tuple(reader))
+        super().__init__(keys, reader=readers, **kwargs)
+        self._loader.readers = readers
+
+    def __call__(self, data, reader: ImageReader | None = None):
+        readers = self._loader.readers
+        if reader is None and len(readers) == 1:
+            reader = readers[0]
+        try:
+            return super().__call__(data, reader)
+        except (ImageFileError, DicomError):
+            raise
+        except Exception as error:
+            for key in self.key_iterator(dict(data)):
+                for path in ensure_tuple(data[key]):
+                    try:
+                        check_image_file(path)
+                    except (ImageFileError, DicomError) as problem:
+                        raise problem from error
+            raise
+
+
 def image_readers_2d() -> tuple[ImageReader, ...]:
     """Readers for 2D images: pydicom (single-frame DICOM, ``MONOCHROME1`` inverted), then Pillow (PNG, JPEG, PPM)."""
     return (PILReader(), RadiographReader())
@@ -54,14 +197,14 @@ def mask_reader_2d() -> ImageReader:
 
 
 def volume_reader() -> ImageReader:
-    """Reader for CT volumes (NIfTI, NRRD, MHA/MHD) and DICOM series folders: ITK, as SegCaps read LUNA16."""
-    return ITKReader()
+    """Reader for CT volumes (NIfTI, NRRD, MHA/MHD) and checked DICOM series folders: ITK, as SegCaps read LUNA16."""
+    return VolumeReader()
 
 
 def load_imaged(keys: KeysCollection, reader: ImageReader | Sequence[ImageReader], **kwargs) -> LoadImaged:
-    """``LoadImaged(keys, reader, image_only=True, ensure_channel_first=True, **kwargs)``, built quietly.
+    """``CheckedLoadImaged(keys, reader, image_only=True, ensure_channel_first=True, **kwargs)``, built quietly.
 
-    Only the construction is quiet: read errors still raise, naming the file.
+    Only the construction is quiet: read errors still raise, naming the file and, where it can be told, the problem.
     """
     kwargs = {"image_only": True, "ensure_channel_first": True, **kwargs}
     plugin_logger = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
@@ -70,6 +213,6 @@ def load_imaged(keys: KeysCollection, reader: ImageReader | Sequence[ImageReader
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader")
-            return LoadImaged(keys, reader=reader, **kwargs)
+            return CheckedLoadImaged(keys, reader=reader, **kwargs)
     finally:
         plugin_logger.setLevel(level)
