@@ -5,7 +5,8 @@ registered task appears here with its flags, and a flag given to a task that doe
 
 Exit status: 0 done; 1 the data could not be used (the message says which file and why); 2 a usage error, one
 line naming the argument, as argparse reports its own (a value out of range, an output path that cannot be
-written, a data root that is not a folder), checked before any data is read; 130 interrupted (Ctrl-C), one line.
+written, a data root that is not a folder), checked before any data is read; 130 interrupted (Ctrl-C) or 143
+stopped (SIGTERM), one line, with no partial output file. ``medseg infer`` returns 1 when any input failed.
 The library (PyTorch, MONAI) is imported inside :func:`main`, so that Ctrl-C during the imports is an
 interruption like any other.
 """
@@ -84,6 +85,82 @@ def _synth(args: argparse.Namespace) -> int:
     written = synthesize(args.task, args.out, n=args.n, seed=args.seed, layout=args.layout)
     print(f"wrote {len(written)} synthetic {args.task} case(s) under {args.out}")
     return 0
+
+
+def _probability_or_otsu(text: str) -> float | str:
+    """An argparse type: a threshold in (0, 1), or ``otsu``."""
+    if text == "otsu":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability or 'otsu', got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1) or 'otsu', got {text}")
+    return value
+
+
+def _inference_setup(args: argparse.Namespace):
+    """The predictor and cases of ``medseg infer``; any problem with the arguments is a usage error."""
+    from pathlib import Path
+
+    import torch
+
+    from medseg.bundle import check_checkpoint
+    from medseg.files import OutputPathError, check_output_folder
+    from medseg.inference import InferenceSettings, InputError, Predictor, find_cases
+
+    if args.checkpoint and not args.network:
+        raise _UsageError("argument --network: required with --checkpoint (a name of medseg.networks.get_network)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise _UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
+    try:
+        output = check_output_folder(args.output)
+    except OutputPathError as error:
+        raise _UsageError(f"argument --output: {error}") from error
+    try:
+        cases = find_cases(args.input, args.series_uid)
+    except InputError as error:
+        raise _UsageError(f"argument --input: {error}") from error
+    for case in cases:
+        folder = case.path if case.path.is_dir() else case.path.parent
+        if folder.resolve() == output.resolve():
+            raise _UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
+    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(args.bundle) / "models" / "model.pt"
+    try:
+        check_checkpoint(checkpoint, args.bundle or ".")
+        if args.bundle:
+            settings = InferenceSettings.from_bundle(args.bundle, checkpoint)
+        else:
+            settings = InferenceSettings.from_checkpoint(
+                checkpoint, task=args.task, network_name=args.network, image_size=args.image_size
+            )
+    except (SystemExit, ValueError) as error:
+        raise _UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    predictor = Predictor(settings, checkpoint, device=args.device, amp=args.amp, batch_size=args.batch_size)
+    return predictor, cases, output
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from medseg.inference import InferenceOptions, MaskPostprocessing, run_inference
+
+    predictor, cases, output = _inference_setup(args)
+    options = InferenceOptions(
+        postprocessing=MaskPostprocessing(args.threshold, args.keep_largest, args.min_ratio, args.fill_holes),
+        probabilities=args.probabilities,
+        dicom_seg=args.dicom_seg,
+        overlay=args.overlay,
+        overwrite=args.overwrite,
+    )
+    summary = run_inference(predictor, cases, output, options)
+    for record in summary["cases"]:
+        detail = record["error"] if record["status"] != "ok" else ", ".join(record["outputs"].values())
+        print(f"{record['status']:>7s}  {record['case']}: {detail}")
+    counts = summary["counts"]
+    print(
+        f"{counts['ok']} segmented, {counts['failed']} failed, {counts['skipped']} skipped; {output / 'summary.json'}"
+    )
+    return 1 if counts["failed"] else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -212,11 +289,47 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="train and evaluate the chest X-ray bundle on synthetic radiographs (python -m monai.bundle run)"
     )
     demo.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    demo.add_argument("--bundle", help="the bundle folder (default: bundles/cxr_lung_unet of this checkout)")
+    demo.add_argument("--bundle", type=_folder, help="the bundle folder (default: bundles/cxr_lung_unet here)")
     demo.add_argument("--epochs", type=_integer(1), default=20)
     demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=_demo, command_parser=demo)
+    _add_infer(commands)
     return parser
+
+
+def _add_infer(commands: argparse._SubParsersAction) -> None:
+    infer = commands.add_parser(
+        "infer",
+        help="segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained bundle",
+        description="Segment each input with a bundle's trained network (or a checkpoint) and its pre-processing; "
+        "write <case>_seg.nii.gz on the input's grid (and, if asked, probabilities, DICOM SEG, an overlay PNG) and "
+        "summary.json. A bad input is reported with its reason and the others go on. Exit status: 0 all segmented, "
+        "1 any failed, 2 bad arguments.",
+    )
+    source = infer.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", type=_folder, help="a bundle folder with its trained models/model.pt")
+    source.add_argument("--checkpoint", help="a state dict (with its settings.json beside it, or --task etc.)")
+    infer.add_argument("--network", help="with --checkpoint: the network's registry name")
+    infer.add_argument("--task", help="with --checkpoint and no settings.json: the task (luna16, ct, cxr, lfw, helen)")
+    infer.add_argument("--image-size", type=_integer(1), help="with --checkpoint and no settings.json: the ROI size")
+    infer.add_argument("--input", nargs="+", required=True, help="files, folders, DICOM series folders or globs")
+    infer.add_argument("--output", required=True, help="the output folder (not an input folder)")
+    infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    infer.add_argument("--threshold", type=_probability_or_otsu, default=0.5, help="0.5 (default) or otsu")
+    infer.add_argument("--keep-largest", type=_integer(1), help="keep the N largest connected components")
+    infer.add_argument(
+        "--min-ratio", type=float, default=0.0, help="a kept component after the first must be this share of the "
+        "largest (SegCaps: --keep-largest 2 --min-ratio 0.2)",
+    )  # fmt: skip
+    infer.add_argument("--fill-holes", action="store_true", help="fill the holes of the mask")
+    infer.add_argument("--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs")
+    infer.add_argument("--overlay", action="store_true", help="also write a PNG of the mask's outline on the image")
+    infer.add_argument("--probabilities", action="store_true", help="also write the probability map")
+    infer.add_argument("--batch-size", type=_integer(1), default=4, help="windows or slices per forward pass")
+    infer.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
+    infer.add_argument("--series-uid", help="in a folder of several DICOM series, the one to segment")
+    infer.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip the case)")
+    infer.set_defaults(func=_infer, command_parser=infer)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # only there can a handler be set
     previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    # SIGTERM (kill, a scheduler's stop) ends the run the same way, so that no temporary file is left behind
+    previous_term = signal.signal(signal.SIGTERM, on_interrupt) if in_main_thread else None
     command = "medseg"
     try:
         parser = build_parser()
@@ -247,10 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not (interrupted or isinstance(error, KeyboardInterrupt)):
             raise
         print(f"{command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (interrupted[0] if interrupted else signal.SIGINT)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     return 2
 
 

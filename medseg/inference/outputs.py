@@ -1,0 +1,170 @@
+"""What ``medseg infer`` writes for a case, each file through :func:`medseg.files.atomic_path`.
+
+- ``<case>_seg.nii.gz``: the mask (uint8, 1 = foreground) with exactly the input's geometry as SimpleITK reads it
+  (size, spacing, origin, direction): a mask that overlays on the input in 3D Slicer, ITK-SNAP or a PACS;
+- ``<case>_prob.nii.gz``: the foreground probability (float32), same geometry;
+- ``<case>_seg.dcm``: a DICOM Segmentation (highdicom) referencing the source images' Study, Series and SOP
+  Instance UIDs and Frame of Reference, for DICOM inputs;
+- ``<case>_overlay.png``: the image with the mask's outline; three orthogonal middle slices for a volume.
+
+Array order: medseg's readers (MONAI) give images as (x, y[, z]); SimpleITK's arrays are (z, y, x), so masks are
+transposed on the way out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from medseg.dicom import SeriesInfo
+from medseg.files import atomic_path
+
+__all__ = ["Geometry", "write_dicom_seg", "write_image", "write_overlay"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The grid of an input image as SimpleITK reads it: size (x, y[, z]), spacing, origin, direction."""
+
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of_file(cls, path: str | Path) -> Geometry:
+        """SimpleITK's header of an image file (no pixel data read)."""
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        return cls(reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+
+    @classmethod
+    def of_series(cls, series: SeriesInfo) -> Geometry:
+        """The grid of a checked DICOM series, as SimpleITK's series reader builds it from the slices.
+
+        SimpleITK (GDCM) spaces the slices evenly by the distance from the first to the last over the gaps, which
+        can differ from the median gap in the last digits when the scanner rounds positions.
+        """
+        row, column = np.asarray(series.orientation[:3]), np.asarray(series.orientation[3:])
+        normal = np.cross(row, column)
+        direction = np.stack([row, column, normal], axis=1)  # columns: the x, y and z axes in patient space
+        positions = series.positions
+        z = (positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else series.spacing[2]
+        spacing = (*series.spacing[:2], float(z))
+        return cls(series.size, spacing, series.origin, tuple(float(v) for v in direction.ravel()))
+
+    @property
+    def voxel_volume(self) -> float:
+        """mm³ per voxel (mm² per pixel for a 2D image)."""
+        return float(np.prod(self.spacing))
+
+    def image(self, array: np.ndarray) -> sitk.Image:
+        """``array`` in medseg's (x, y[, z]) order as a SimpleITK image on this grid."""
+        array = np.asarray(array)
+        if array.ndim == len(self.size) - 1 and self.size[-1] == 1:  # a 2D result for a one-slice 3D header
+            array = array[..., None]
+        if tuple(array.shape) != tuple(self.size):
+            raise ValueError(f"result of shape {tuple(array.shape)} does not fit the input's grid {tuple(self.size)}")
+        image = sitk.GetImageFromArray(np.ascontiguousarray(array.T))
+        image.SetSpacing(self.spacing)
+        image.SetOrigin(self.origin)
+        image.SetDirection(self.direction)
+        return image
+
+
+def write_image(array: np.ndarray, geometry: Geometry, path: Path) -> Path:
+    """``array`` on ``geometry`` to ``path`` (NIfTI, NRRD, ...), compressed, atomically."""
+    with atomic_path(path) as temporary:
+        sitk.WriteImage(geometry.image(array), str(temporary), useCompression=True)
+    return path
+
+
+def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label: str = "foreground") -> Path:
+    """A binary DICOM Segmentation of ``mask`` (medseg's (x, y[, z]) order) over the ``sources`` (slice order).
+
+    The frames follow the source images one to one; highdicom copies the patient and study, and references
+    each source image's SOP Instance UID and the Frame of Reference.
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    datasets = [pydicom.dcmread(source) for source in sources]
+    frames = np.asarray(mask, dtype=bool)
+    frames = frames[..., None] if frames.ndim == 2 else frames
+    frames = np.ascontiguousarray(np.moveaxis(frames, -1, 0).transpose(0, 2, 1))  # (slices, rows, columns)
+    if frames.shape[0] != len(datasets):
+        raise ValueError(f"mask of {frames.shape[0]} slice(s) for {len(datasets)} source image(s)")
+    description = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label=label,
+        segmented_property_category=codes.SCT.Organ,
+        segmented_property_type=codes.SCT.Lung if label == "lung" else codes.SCT.Organ,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="medseg", version="0.1", family=codes.DCM.ArtificialIntelligence
+        ),
+    )
+    segmentation = hd.seg.Segmentation(
+        source_images=datasets,
+        pixel_array=frames.astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[description],
+        series_instance_uid=hd.UID(),
+        series_number=900,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="medseg",
+        manufacturer_model_name="medseg infer",
+        software_versions="0.1",
+        device_serial_number="0",
+    )
+    with atomic_path(path) as temporary:
+        segmentation.save_as(temporary)
+    return path
+
+
+def _outline(axis, mask: np.ndarray) -> None:
+    if mask.any() and not mask.all():
+        axis.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
+
+
+def write_overlay(image: np.ndarray, mask: np.ndarray, path: Path, title: str = "") -> Path:
+    """The image (grey, or RGB for three channels first) with the mask's outline, as a PNG; for a volume, its
+    three middle planes. ``image`` is channel-first in medseg's (x, y[, z]) order, ``mask`` (x, y[, z])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    image = np.asarray(image, dtype=np.float32)
+    planes = []
+    if mask.ndim == 2:
+        picture = np.moveaxis(image, 0, -1) if image.shape[0] == 3 else image[0]
+        planes.append(("", np.swapaxes(picture, 0, 1), mask.T))
+    else:
+        volume = image[0]
+        x, y, z = (s // 2 for s in mask.shape)
+        planes = [
+            ("axial", volume[:, :, z].T, mask[:, :, z].T),
+            ("coronal", volume[:, y, :].T[::-1], mask[:, y, :].T[::-1]),
+            ("sagittal", volume[x, :, :].T[::-1], mask[x, :, :].T[::-1]),
+        ]
+    fig, axes = plt.subplots(1, len(planes), figsize=(4 * len(planes), 4.2), squeeze=False)
+    for axis, (name, picture, outline) in zip(axes[0], planes):
+        low, high = np.percentile(picture, [1, 99]) if picture.ndim == 2 else (0.0, 1.0)
+        axis.imshow(np.clip((picture - low) / max(high - low, 1e-6), 0, 1), cmap="gray")
+        _outline(axis, outline)
+        axis.set_title(name)
+        axis.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,201 @@
+"""``medseg infer``: every case segmented, written atomically and summarised; a bad case never stops the others.
+
+For each case (:mod:`medseg.inference.cases`) the runner checks that the input is an image the bundle can read
+(DICOM series are checked slice by slice with :func:`medseg.dicom.check_dicom_series`), predicts the foreground
+probability on the input's grid (:class:`medseg.inference.Predictor`), post-processes it
+(:class:`medseg.inference.MaskPostprocessing`) and writes the outputs (:mod:`medseg.inference.outputs`). A case
+that fails is recorded with the reason, naming its file, and the next case goes on. ``summary.json`` is rewritten
+(atomically) after every case, so an interrupted run keeps the record of what it finished.
+
+Existing outputs are never overwritten without ``overwrite``: a case whose outputs all exist is skipped, and a case
+interrupted half-way (its mask written, not yet its probabilities) gets only the missing files. The hidden
+temporary files a killed run may leave are removed when their case is run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from medseg.dicom import check_dicom_file, check_dicom_series
+from medseg.files import atomic_path, remove_stale_temporaries
+from medseg.tasks import get_task
+from medseg.transforms import check_image_file
+
+from .cases import Case
+from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
+from .postprocess import MaskPostprocessing
+from .predictor import Predictor
+
+__all__ = ["InferenceOptions", "run_inference"]
+
+#: Slices from which a volume gets its own progress bar.
+LONG_VOLUME = 32
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """What to write besides the mask, and how to post-process it."""
+
+    postprocessing: MaskPostprocessing = field(default_factory=MaskPostprocessing)
+    probabilities: bool = False
+    dicom_seg: bool = False
+    overlay: bool = False
+    overwrite: bool = False
+
+
+def _targets(case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Path]:
+    targets = {"mask": output_dir / f"{case.name}_seg.nii.gz"}
+    if options.probabilities:
+        targets["probabilities"] = output_dir / f"{case.name}_prob.nii.gz"
+    if options.dicom_seg and case.is_dicom:
+        targets["dicom_seg"] = output_dir / f"{case.name}_seg.dcm"
+    if options.overlay:
+        targets["overlay"] = output_dir / f"{case.name}_overlay.png"
+    return targets
+
+
+@contextlib.contextmanager
+def _series_folder(case: Case) -> Iterator[Path]:
+    """The case's series folder; when it holds other series too, a temporary folder of links to the chosen one.
+
+    The volume reader (:class:`medseg.transforms.VolumeReader`) reads a folder holding exactly one series, which
+    it checks slice by slice; linking the chosen files keeps that one checked reading path.
+    """
+    if not case.other_series:
+        yield case.path
+        return
+    with tempfile.TemporaryDirectory(prefix=f".{case.name}.series.") as folder:
+        for path in case.files:
+            os.symlink(path.resolve(), Path(folder) / path.name)
+        yield Path(folder)
+
+
+def _check(case: Case, volumetric: bool) -> None:
+    """Raise a ``ValueError`` naming the file when the case is not an image this bundle reads."""
+    kinds = ("volume", "dicom-series", "dicom-file") if volumetric else ("image", "dicom-file")
+    if case.kind == "unknown":
+        check_image_file(case.path)  # names what the file is not
+        raise ValueError(f"{case.path}: not an image medseg reads (NIfTI, NRRD, MHA/MHD, PNG, JPEG or DICOM)")
+    if case.kind not in kinds:
+        what = "volumes (NIfTI, NRRD, MHA/MHD, DICOM)" if volumetric else "2D images (PNG, JPEG, DICOM)"
+        raise ValueError(f"{case.path}: a {case.kind.replace('-', ' ')}; this bundle segments {what}")
+    if case.kind == "dicom-series" and case.series_uid is None and case.other_series:
+        found = ", ".join(f"{uid} ({n} files)" for uid, n in case.other_series.items())
+        raise ValueError(f"{case.path}: no series with the requested --series-uid; series found: {found}")
+    if case.kind == "dicom-file":
+        check_dicom_file(case.path)
+    elif case.kind != "dicom-series":
+        check_image_file(case.path)
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _process(predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Any]:
+    targets = _targets(case, output_dir, options)
+    record: dict[str, Any] = {"case": case.name, "input": str(case.path), "kind": case.kind, "outputs": {}}
+    if case.series_uid:
+        record["series_uid"] = case.series_uid
+    if case.other_series:
+        record["other_series"] = case.other_series
+    if options.dicom_seg and not case.is_dicom:
+        record["warnings"] = ["no DICOM SEG: the input is not DICOM"]
+    for target in targets.values():  # what a killed run left behind (hidden, never taken for an output)
+        remove_stale_temporaries(target)
+    if not options.overwrite:
+        if all(path.exists() for path in targets.values()):
+            existing = ", ".join(str(path) for path in targets.values())
+            return {**record, "status": "skipped", "error": f"outputs exist ({existing}); --overwrite replaces them"}
+        targets = {kind: path for kind, path in targets.items() if not path.exists()}  # finish an interrupted case
+    _check(case, predictor.volumetric)
+    with _series_folder(case) as source:
+        if case.kind == "dicom-series":
+            series = check_dicom_series(source)
+            geometry, dicom_sources = Geometry.of_series(series), [case.path / path.name for path in series.files]
+        else:
+            geometry, dicom_sources = Geometry.of_file(case.path), [case.path] if case.is_dicom else []
+        item = predictor.load(source)
+    slices = item["image"].shape[-1] if predictor.volumetric else 1
+    probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME)[0].numpy()
+    mask = options.postprocessing(probabilities)
+    outputs = record["outputs"]
+    if "mask" in targets:
+        outputs["mask"] = str(write_image(mask, geometry, targets["mask"]))
+    if "probabilities" in targets:
+        outputs["probabilities"] = str(
+            write_image(probabilities.astype(np.float32), geometry, targets["probabilities"])
+        )
+    if "dicom_seg" in targets:
+        outputs["dicom_seg"] = str(write_dicom_seg(mask, dicom_sources, targets["dicom_seg"]))
+    if "overlay" in targets:
+        native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
+        outputs["overlay"] = str(write_overlay(np.asarray(native), mask, targets["overlay"], case.name))
+    foreground = int(mask.sum())
+    record["foreground_voxels" if mask.ndim == 3 else "foreground_pixels"] = foreground
+    if mask.ndim == 3:
+        record["foreground_ml"] = foreground * geometry.voxel_volume / 1000.0
+    else:
+        record["foreground_mm2"] = foreground * float(np.prod(geometry.spacing[:2]))
+    record["threshold"] = options.postprocessing.level(probabilities)
+    return {**record, "status": "ok", "error": None}
+
+
+def _write_summary(path: Path, summary: dict) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def run_inference(
+    predictor: Predictor,
+    cases: list[Case],
+    output_dir: str | Path,
+    options: InferenceOptions | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Segment ``cases`` into ``output_dir``; return the summary (also written as ``summary.json``).
+
+    The summary lists, per case: the input, its kind, the outputs, ``status`` (``"ok"``, ``"failed"`` or
+    ``"skipped"``), the error (naming the file), the foreground volume in mL (3D) or area in mm² and pixels (2D),
+    the threshold applied and the seconds taken.
+    """
+    options = options or InferenceOptions()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {
+        "settings": asdict(predictor.settings),
+        "postprocessing": asdict(options.postprocessing),
+        "cases": [],
+    }
+    summary_path = output_dir / "summary.json"
+    task = get_task(predictor.settings.task)
+    for case in tqdm(cases, desc=f"medseg infer ({task.name})", unit="case", disable=not progress):
+        start = time.perf_counter()
+        try:
+            record = _process(predictor, case, output_dir, options)
+        except Exception as error:  # one bad input never stops the batch: it is recorded with its reason
+            reason = _root_cause(error)
+            named = reason if str(case.path) in reason or case.path.name in reason else f"{case.path}: {reason}"
+            record = {"case": case.name, "input": str(case.path), "kind": case.kind, "status": "failed", "error": named}
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        summary["cases"].append(record)
+        _write_summary(summary_path, summary)
+    summary["counts"] = {
+        status: sum(record["status"] == status for record in summary["cases"]) for status in ("ok", "failed", "skipped")
+    }
+    _write_summary(summary_path, summary)
+    return summary

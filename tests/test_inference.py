@@ -1,0 +1,290 @@
+"""``medseg infer``: real scans in, masks on the input's grid out, compressed DICOM decoded, nothing lost."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+import torch
+from PIL import Image
+from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
+from scipy import ndimage
+
+from medseg.bundle import build_network, save_trained_settings
+from medseg.cli import main
+from medseg.inference import MaskPostprocessing, find_cases, keep_largest_components
+from medseg.testing import REPO_ROOT
+
+TINY = {"unet2d": {"features": [4, 8, 16]}}
+
+
+def make_checkpoint(folder: Path, task: str, in_channels: int = 1, image_size: int = 32, seed: int = 0) -> Path:
+    """An untrained U-Net checkpoint with the settings.json training writes beside it (geometry tests need no
+    trained weights: every input gets the same deterministic network)."""
+    torch.manual_seed(seed)
+    network = build_network("unet2d", in_channels, TINY)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(network.state_dict(), folder / "model.pt")
+    save_trained_settings(folder, task=task, task_options={}, network_name="unet2d", network_kwargs=TINY["unet2d"],
+                          in_channels=in_channels, image_size=image_size)  # fmt: skip
+    return folder / "model.pt"
+
+
+def infer(*argv: str) -> int:
+    try:
+        return main(["infer", *argv])
+    except SystemExit as exit:
+        return exit.code
+
+
+def sitk_reference(path: Path) -> sitk.Image:
+    if path.is_dir():
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path)))
+        return reader.Execute()
+    return sitk.ReadImage(str(path))
+
+
+def assert_same_grid(written: sitk.Image, reference: sitk.Image) -> None:
+    assert written.GetSize() == reference.GetSize()
+    np.testing.assert_allclose(written.GetSpacing(), reference.GetSpacing(), rtol=1e-5)
+    np.testing.assert_allclose(written.GetOrigin(), reference.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(written.GetDirection(), reference.GetDirection(), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def ct_checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ct-model"), "ct")
+
+
+def test_dicom_series_and_nrrd_give_the_same_mask_on_the_inputs_grid(real_data, ct_checkpoint, tmp_path):
+    ct = real_data("ct_cip")
+    series, volume = ct / "ct-64Dicom", ct / "ct-64.nrrd"
+    out = tmp_path / "out"
+    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(series), str(volume),
+                 "--output", str(out), "--probabilities", "--overlay", "--dicom-seg") == 0  # fmt: skip
+    from_dicom = sitk.ReadImage(str(out / "ct-64Dicom_seg.nii.gz"))
+    from_nrrd = sitk.ReadImage(str(out / "ct-64_seg.nii.gz"))
+    assert_same_grid(from_dicom, sitk_reference(series))
+    assert_same_grid(from_nrrd, sitk_reference(volume))
+    masks = [sitk.GetArrayFromImage(image) for image in (from_dicom, from_nrrd)]
+    assert masks[0].dtype == np.uint8 and masks[0].any()
+    np.testing.assert_array_equal(masks[0], masks[1])
+    summary = json.loads((out / "summary.json").read_text())
+    record = summary["cases"][0]
+    assert record["status"] == "ok" and record["kind"] == "dicom-series"
+    spacing = sitk_reference(series).GetSpacing()
+    assert record["foreground_ml"] == pytest.approx(masks[0].sum() * np.prod(spacing) / 1000, rel=1e-6)
+    assert (out / "ct-64Dicom_overlay.png").stat().st_size > 1000
+    probabilities = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "ct-64_prob.nii.gz")))
+    np.testing.assert_array_equal(masks[1], (probabilities > 0.5).astype(np.uint8))
+    # the DICOM SEG opens with highdicom and references the source series
+    segmentation = hd.seg.segread(out / "ct-64Dicom_seg.dcm")
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(series.glob("*.dcm"))]
+    assert segmentation.StudyInstanceUID == sources[0].StudyInstanceUID
+    assert segmentation.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+    referenced = {uid for _, _, uid in segmentation.get_source_image_uids()}
+    assert referenced == {ds.SOPInstanceUID for ds in sources}
+    assert "no DICOM SEG" in json.dumps(summary["cases"][1])  # the NRRD has no DICOM sources
+
+
+def _compressed(source: pydicom.Dataset, syntax) -> pydicom.Dataset:
+    ds = source.copy()
+    if syntax == JPEGBaseline8Bit:  # pydicom has no JPEG encoder: Pillow's, encapsulated
+        pixels = source.pixel_array.astype(np.float64)
+        eight = np.round(255 * (pixels - pixels.min()) / np.ptp(pixels)).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(eight).save(buffer, "JPEG", quality=95)
+        ds.PixelData = encapsulate([buffer.getvalue()])
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        ds.RescaleIntercept, ds.RescaleSlope = 0, 1
+        ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+        ds["PixelData"].VR = "OB"
+    else:
+        ds.compress(syntax)
+    return ds
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless, JPEGBaseline8Bit])
+@pytest.mark.parametrize("task", ["ct", "cxr"])
+def test_compressed_dicom_decodes_like_the_original(syntax, task, tmp_path):
+    """CT_small.dcm through the CT (ITK/GDCM) and chest X-ray (pydicom + pylibjpeg) paths: a lossless syntax gives
+    the original's probabilities exactly; lossy JPEG a close mask."""
+    checkpoint = make_checkpoint(tmp_path / "model", task)
+    original = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    original.save_as(inputs / "original.dcm")
+    _compressed(original, syntax).save_as(inputs / "compressed.dcm")
+    assert infer("--checkpoint", str(checkpoint), "--network", "unet2d", "--input", str(inputs / "original.dcm"),
+                 str(inputs / "compressed.dcm"), "--output", str(tmp_path / "out"), "--probabilities") == 0  # fmt: skip
+    maps = [
+        sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / f"{n}_prob.nii.gz")))
+        for n in ("original", "compressed")
+    ]
+    assert_same_grid(
+        sitk.ReadImage(str(tmp_path / "out" / "compressed_seg.nii.gz")), sitk.ReadImage(str(inputs / "original.dcm"))
+    )
+    if syntax == JPEGBaseline8Bit:
+        assert np.abs(maps[0] - maps[1]).mean() < 0.05
+    else:
+        np.testing.assert_allclose(maps[1], maps[0], atol=1e-6)
+
+
+def test_chest_xray_png_end_to_end(real_data, tmp_path):
+    image = sorted(real_data("cxr_openist").glob("*.jpg"))[0]
+    checkpoint = make_checkpoint(tmp_path / "model", "cxr")
+    out = tmp_path / "out"
+    assert infer("--checkpoint", str(checkpoint), "--network", "unet2d", "--input", str(image), "--output", str(out),
+                 "--overlay", "--threshold", "otsu", "--keep-largest", "2", "--fill-holes") == 0  # fmt: skip
+    written = sitk.ReadImage(str(out / f"{image.stem}_seg.nii.gz"))
+    assert_same_grid(written, sitk.ReadImage(str(image)))
+    record = json.loads((out / "summary.json").read_text())["cases"][0]
+    assert record["foreground_pixels"] == int(sitk.GetArrayFromImage(written).sum())
+    assert record["foreground_mm2"] == pytest.approx(record["foreground_pixels"])  # 1 mm pixels for a JPEG
+
+
+@pytest.fixture
+def batch(real_data, tmp_path):
+    """Two good inputs (the CT series and its NRRD) and three bad ones."""
+    ct = real_data("ct_cip")
+    inputs = tmp_path / "inputs"
+    shutil.copytree(ct / "ct-64Dicom", inputs / "truncated")
+    first = sorted((inputs / "truncated").iterdir())[40]
+    first.write_bytes(first.read_bytes()[:3000])
+    (inputs / "empty.nii.gz").write_bytes(b"")
+    (inputs / "notes.nii.gz").write_text("these are my notes, not an image\n")
+    shutil.copy(ct / "ct-64.nrrd", inputs / "good.nrrd")
+    shutil.copytree(ct / "ct-64Dicom", inputs / "good_series")
+    return inputs, first
+
+
+def test_bad_inputs_are_reported_and_the_good_ones_written(batch, ct_checkpoint, tmp_path):
+    inputs, truncated = batch
+    out = tmp_path / "out"
+    assert (
+        infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(inputs), "--output", str(out))
+        == 1
+    )
+    records = {r["case"]: r for r in json.loads((out / "summary.json").read_text())["cases"]}
+    assert records["good"]["status"] == records["good_series"]["status"] == "ok"
+    assert truncated.name in records["truncated"]["error"] and records["truncated"]["status"] == "failed"
+    assert "empty.nii.gz" in records["empty"]["error"] and "empty file" in records["empty"]["error"]
+    assert "notes.nii.gz" in records["notes"]["error"] and records["notes"]["status"] == "failed"
+    assert sorted(p.name for p in out.iterdir()) == ["good_seg.nii.gz", "good_series_seg.nii.gz", "summary.json"]
+    # existing outputs are kept unless --overwrite
+    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(inputs / "good.nrrd"),
+                 "--output", str(out)) == 0  # fmt: skip
+    assert json.loads((out / "summary.json").read_text())["cases"][0]["status"] == "skipped"
+
+
+def test_usage_errors_exit_2(ct_checkpoint, real_data, tmp_path, capsys):
+    ct = real_data("ct_cip")
+    checkpoint = ["--checkpoint", str(ct_checkpoint), "--network", "unet2d"]
+    assert infer(*checkpoint, "--input", str(ct / "ct-64.nrrd"), "--output", str(ct)) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert infer(*checkpoint, "--input", str(tmp_path / "missing.nii.gz"), "--output", str(tmp_path / "o")) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    bundle = tmp_path / "bundle"
+    shutil.copytree(REPO_ROOT / "bundles" / "luna16_segcaps" / "configs", bundle / "configs")
+    assert infer("--bundle", str(bundle), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
+    error = capsys.readouterr().err
+    assert "no trained weights" in error and "train.json" in error
+    assert (
+        infer("--checkpoint", str(ct_checkpoint), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o"))
+        == 2
+    )
+    assert "argument --network" in capsys.readouterr().err
+
+
+def test_a_folder_of_several_series_takes_the_largest_or_the_one_asked(real_data, ct_checkpoint, tmp_path):
+    series = real_data("ct_cip") / "ct-64Dicom"
+    mixed = tmp_path / "mixed"
+    shutil.copytree(series, mixed)
+    other = pydicom.uid.generate_uid()
+    for path in sorted(mixed.iterdir())[:5]:  # five files become a second series
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = other
+        ds.save_as(mixed / f"other_{path.name}")
+        path.unlink()
+    [case] = find_cases([mixed])
+    assert case.other_series == {other: 5} and len(case.files) == 74
+    out = tmp_path / "out"
+    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(mixed), "--output", str(out),
+                 "--series-uid", other) == 0  # fmt: skip
+    assert sitk.ReadImage(str(out / "mixed_seg.nii.gz")).GetSize()[2] == 5
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+    start = time.monotonic()
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() - start < timeout
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_run_leaves_no_partial_file(stop, real_data, ct_checkpoint, tmp_path):
+    """Stopped while it writes: every output present is complete; SIGTERM leaves no temporary file, and the
+    temporary files a SIGKILL can leave are hidden and removed by the next run."""
+    volume = real_data("ct_cip") / "ct-64.nrrd"
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for k in range(12):
+        os.symlink(volume, inputs / f"case{k:02d}.nrrd")
+    out = tmp_path / "out"
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "infer.py"), "--checkpoint", str(ct_checkpoint),
+               "--network", "unet2d", "--input", str(inputs), "--output", str(out), "--probabilities"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / "case01_seg.nii.gz", process)
+    process.send_signal(stop)
+    process.wait(timeout=60)
+    assert process.returncode == (128 + signal.SIGTERM if stop == signal.SIGTERM else -signal.SIGKILL)
+    visible = [p for p in out.iterdir() if not p.name.startswith(".")]
+    for path in visible:
+        if path.name.endswith(".nii.gz"):
+            assert sitk.GetArrayFromImage(sitk.ReadImage(str(path))).shape == (79, 64, 64)
+    json.loads((out / "summary.json").read_text())
+    hidden = [p for p in out.iterdir() if p.name.startswith(".")]
+    if stop == signal.SIGTERM:
+        assert hidden == []
+    done = sorted(p.name for p in visible)
+    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(inputs), "--output",
+                 str(out), "--probabilities") == 0  # fmt: skip
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert len(list(out.glob("*_seg.nii.gz"))) == 12 and len(done) >= 2
+
+
+def test_postprocessing_against_references():
+    rng = np.random.default_rng(0)
+    probabilities = ndimage.gaussian_filter(rng.random((40, 50)), 3)
+    otsu = MaskPostprocessing("otsu")
+    from skimage.filters import threshold_otsu
+
+    np.testing.assert_array_equal(otsu(probabilities), probabilities > threshold_otsu(probabilities))
+    blobs = np.zeros((30, 30), bool)
+    blobs[2:12, 2:12] = True  # 100 pixels
+    blobs[15:22, 15:22] = True  # 49 pixels
+    blobs[25:28, 2:5] = True  # 9 pixels
+    labels, _ = ndimage.label(blobs, structure=np.ones((3, 3)))
+    np.testing.assert_array_equal(keep_largest_components(blobs, 2), np.isin(labels, [1, 2]))
+    np.testing.assert_array_equal(keep_largest_components(blobs, 2, min_ratio=0.5), labels == 1)  # 49 < 50
+    ring = np.zeros((9, 9), np.float32)
+    ring[2:7, 2:7], ring[4, 4] = 0.9, 0.1
+    filled = MaskPostprocessing(fill_holes=True)(ring)
+    np.testing.assert_array_equal(filled, ndimage.binary_fill_holes(ring > 0.5).astype(np.uint8))
+    assert filled[4, 4] == 1
