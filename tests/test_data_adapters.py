@@ -15,12 +15,14 @@ from medseg.data import (
     NameRule,
     ct_datalist,
     cxr_datalist,
+    detect_cxr_layout,
     helen_datalist,
     lfw_datalist,
     luna16_datalist,
     montgomery_datalist,
     shenzhen_datalist,
 )
+from medseg.data.cxr import detect_sibling_masks
 
 
 def _copy(root: Path, tmp_path: Path) -> Path:
@@ -239,3 +241,17 @@ def test_helen_lists_eleven_label_images(synthetic, tmp_path):
         helen_datalist(copy)
     skipped: list[BadPair] = []
     assert len(helen_datalist(copy, skipped=skipped)) == 4 and skipped[0].label == str(gone)
+
+
+@pytest.mark.parametrize("suffix", ["@", "_mask", "-mask", "_seg"])
+def test_masks_beside_their_images_are_detected(synthetic, tmp_path, suffix):
+    """OpenIST's NAME.jpg + NAME@.png (and the other common sibling names) need no mask-name rule."""
+    source = synthetic("shenzhen", n=3)
+    for image in sorted((source / "CXR_png").glob("*.png")):
+        shutil.copy(image, tmp_path / image.name)
+        shutil.copy(source / "masks" / f"{image.stem}_mask.png", tmp_path / f"{image.stem}{suffix}.png")
+    assert detect_sibling_masks(tmp_path) == f"{{stem}}{suffix}.png"
+    assert detect_cxr_layout(tmp_path) == "folder"
+    entries = cxr_datalist(tmp_path)
+    assert [Path(e["label"]).name for e in entries] == [f"{Path(e['image']).stem}{suffix}.png" for e in entries]
+    assert len(entries) == 3

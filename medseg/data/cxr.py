@@ -10,7 +10,8 @@ Layouts:
   ``masks/CHNCXR_NNNN_D_mask.png`` (or ``mask/``).
 - **Any folder**: images (PNG, JPEG or single-frame DICOM) with masks named by a rule, in the same
   folder (``"{stem}@.png"``, as in the OpenIST set, or ``"{stem}_mask.png"``) or in another one
-  (``"masks/{stem}.png"``; ``images/`` + ``masks/`` is detected without a rule).
+  (``"masks/{stem}.png"``). Detected without a rule: ``images/`` + ``masks/``, and PNG masks beside their
+  images named ``NAME@``, ``NAME_mask``, ``NAME-mask`` or ``NAME_seg`` (:func:`detect_sibling_masks`).
 
 Masks are binarised at half their maximum by the chest X-ray pre-processing
 (:func:`medseg.transforms.cxr_transforms`).
@@ -23,7 +24,16 @@ from pathlib import Path
 
 from .layout import IMAGE_SUFFIXES_2D, BadPair, LayoutError, NameRule, match_pairs, reject_pair, split_suffix
 
-__all__ = ["CXR_LAYOUTS", "cxr_datalist", "cxr_folder_datalist", "montgomery_datalist", "shenzhen_datalist"]
+__all__ = [
+    "CXR_LAYOUTS",
+    "SIBLING_MASK_SUFFIXES",
+    "cxr_datalist",
+    "cxr_folder_datalist",
+    "detect_cxr_layout",
+    "detect_sibling_masks",
+    "montgomery_datalist",
+    "shenzhen_datalist",
+]
 
 #: Layouts :func:`cxr_datalist` knows; ``"auto"`` detects them in this order.
 CXR_LAYOUTS = ("montgomery", "shenzhen", "folder")
@@ -109,8 +119,26 @@ def cxr_folder_datalist(
     return match_pairs(root, NameRule(mask_pattern, image_pattern), image_dir, IMAGE_SUFFIXES_2D, skipped=skipped)
 
 
+#: Mask names beside their images that :func:`detect_sibling_masks` recognises (OpenIST's ``@``, and common ones).
+SIBLING_MASK_SUFFIXES = ("@", "_mask", "-mask", "_seg")
+
+
+def detect_sibling_masks(root: str | Path) -> str | None:
+    """The mask-name rule of masks stored beside their images (``NAME.jpg`` + ``NAME@.png``), or ``None``.
+
+    The first suffix of :data:`SIBLING_MASK_SUFFIXES` for which some image of ``root`` has a PNG mask wins.
+    """
+    root = Path(root)
+    names = {p.name for p in root.iterdir() if p.is_file()} if root.is_dir() else set()
+    stems = {split_suffix(name, IMAGE_SUFFIXES_2D)[0] for name in names if split_suffix(name, IMAGE_SUFFIXES_2D)[1]}
+    for suffix in SIBLING_MASK_SUFFIXES:
+        if any(f"{stem}{suffix}.png" in names for stem in stems):
+            return f"{{stem}}{suffix}.png"
+    return None
+
+
 def detect_cxr_layout(root: str | Path) -> str:
-    """``"montgomery"``, ``"shenzhen"`` or ``"folder"`` (``images/`` + ``masks/``), from the folders under ``root``.
+    """``"montgomery"``, ``"shenzhen"`` or ``"folder"`` (``images/`` + ``masks/``, or masks beside their images).
 
     Raises:
         LayoutError: when none is recognised; the message says how to give a mask-name rule.
@@ -122,9 +150,12 @@ def detect_cxr_layout(root: str | Path) -> str:
         return "shenzhen"
     if (root / "images").is_dir() and any((root / d).is_dir() for d in _MASK_DIRS):
         return "folder"
+    if detect_sibling_masks(root):
+        return "folder"
     raise LayoutError(
         f"{root}: chest X-ray layout not recognised (no CXR_png/ with ManualMask/ or masks/, no images/ with "
-        "masks/); give a mask-name rule, e.g. mask_pattern='{stem}@.png' or '{stem}_mask.png'"
+        "masks/, no masks named NAME@.png or NAME_mask.png beside the images); give a mask-name rule, e.g. "
+        "mask_pattern='{stem}@.png' or '{stem}_mask.png'"
     )
 
 
@@ -156,6 +187,8 @@ def cxr_datalist(
         return shenzhen_datalist(root, skipped)
     if layout != "folder":
         raise ValueError(f"unknown chest X-ray layout {layout!r}; choose one of {('auto', *CXR_LAYOUTS)}")
+    if mask_pattern is None and image_dir is None:
+        mask_pattern = detect_sibling_masks(root)
     if mask_pattern is None:
         mask_dir = next((d for d in _MASK_DIRS if (root / d).is_dir()), None)
         if mask_dir is None or not (root / (image_dir or "images")).is_dir():

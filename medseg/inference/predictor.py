@@ -143,4 +143,6 @@ class Predictor:
             raw = run(image[None].to(self.device), self.network)[0].float().cpu()
         probabilities = torch.sigmoid(raw) if self.output == "logits" else raw.clamp(0, 1)
         pred = MetaTensor(probabilities, meta=dict(image.meta))
+        if self.volumetric:  # volumes keep their grid: nothing to invert
+            return pred
         return self._invert({"image": image, "pred": pred})["pred"]

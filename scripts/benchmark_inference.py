@@ -1,0 +1,116 @@
+"""Seconds per case of ``medseg infer`` and the share spent outside the network's forward pass.
+
+Two cases, each run by :func:`medseg.inference.run_inference` exactly as ``medseg infer`` runs them (reading and
+checking the input, the bundle's pre-processing, the inferer, post-processing, inversion to the input's grid,
+writing the mask atomically):
+
+- a synthetic 512x512x100 CT DICOM series (``medseg.data.synthetic.make_dicom_ct``) through the
+  ``luna16_segcaps`` bundle's network and settings (2D network, slice by slice);
+- a chest X-ray (the first radiograph of ``shared/data/cxr_openist`` when present, else a synthetic one) through
+  ``cxr_lung_unet``'s.
+
+The networks have random weights (speed does not depend on them). The forward pass is timed with hooks on the
+network; everything else (reading, pre- and post-processing, writing) is the rest. Target: at least 80 % of the
+time in the forward pass on CPU.
+
+    python scripts/benchmark_inference.py [--ct-network segcaps_r3] [--cxr-network unet2d] [--slices 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from medseg.bundle import build_network, save_trained_settings
+from medseg.data.synthetic import make_cxr, make_dicom_ct
+from medseg.inference import InferenceSettings, Predictor, find_cases, run_inference
+from medseg.tasks import get_task
+from medseg.testing import shared_data_root
+
+BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
+
+
+class ForwardTimer:
+    """Seconds spent inside ``network.forward`` (all calls), measured with forward hooks."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        self.seconds, self._start = 0.0, 0.0
+        network.register_forward_pre_hook(self._before)
+        network.register_forward_hook(self._after)
+
+    def _before(self, module, args) -> None:
+        self._start = time.perf_counter()
+
+    def _after(self, module, args, output) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+
+def checkpoint_for(bundle: str, folder: Path, network_name: str | None) -> Path:
+    """A random-weight checkpoint of the bundle's network (or ``network_name``) with its settings.json."""
+    settings = InferenceSettings.from_bundle(BUNDLES / bundle, folder / "none.pt")
+    if network_name and network_name != settings.network_name:
+        settings.network_name, settings.network_kwargs = network_name, {}
+    in_channels = get_task(settings.task).channels(**settings.task_options)
+    network = build_network(settings.network_name, in_channels, {settings.network_name: settings.network_kwargs})
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(network.state_dict(), folder / "model.pt")
+    save_trained_settings(
+        folder,
+        task=settings.task,
+        task_options=settings.task_options,
+        network_name=settings.network_name,
+        network_kwargs=settings.network_kwargs,
+        in_channels=in_channels,
+        image_size=settings.image_size,
+    )
+    return folder / "model.pt"
+
+
+def measure(name: str, checkpoint: Path, source: Path, output: Path, batch_size: int) -> None:
+    settings = InferenceSettings.from_checkpoint(checkpoint)
+    predictor = Predictor(settings, checkpoint, batch_size=batch_size)
+    timer = ForwardTimer(predictor.network)
+    [case] = find_cases([source])
+    start = time.perf_counter()
+    summary = run_inference(predictor, [case], output, progress=False)
+    total = time.perf_counter() - start
+    record = summary["cases"][0]
+    assert record["status"] == "ok", record
+    print(
+        f"| {name} | {settings.network_name} | {total:.2f} | {timer.seconds:.2f} | {total - timer.seconds:.2f} | "
+        f"{100 * timer.seconds / total:.1f} % |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ct-network", help="registry name for the CT case (default: the luna16 bundle's)")
+    parser.add_argument("--cxr-network", help="registry name for the chest X-ray (default: the cxr bundle's)")
+    parser.add_argument("--slices", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=4, help="slices or windows per forward pass")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        [series] = make_dicom_ct(root / "ct", n=1, seed=0, shape=(args.slices, 512, 512))
+        radiographs = sorted((shared_data_root() / "cxr_openist").glob("*.jpg"))
+        radiograph = radiographs[0] if radiographs else make_cxr(root / "cxr", n=1, seed=0, size=(2048, 2500))[0]
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch_size}")
+        print("\n| case | network | seconds | forward pass (s) | rest (s) | share in the forward pass |")
+        print("|---|---|---:|---:|---:|---:|")
+        ct = checkpoint_for("luna16_segcaps", root / "ct-model", args.ct_network)
+        measure(f"CT DICOM series 512x512x{args.slices}", ct, series, root / "out-ct", args.batch_size)
+        cxr = checkpoint_for("cxr_lung_unet", root / "cxr-model", args.cxr_network)
+        size = "x".join(str(s) for s in Image.open(radiograph).size)
+        measure(
+            f"chest X-ray {radiograph.suffix[1:].upper()} {size}", cxr, radiograph, root / "out-cxr", args.batch_size
+        )
+
+
+if __name__ == "__main__":
+    main()
