@@ -163,6 +163,72 @@ def _infer(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
+def _names(kind: str, registry: Any) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated names of ``registry`` (unknown names are a usage error)."""
+
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in registry]
+        if unknown or not names:
+            given = ", ".join(map(repr, unknown)) or "(none given)"
+            raise argparse.ArgumentTypeError(f"unknown {kind} {given}; valid: {', '.join(sorted(registry))}")
+        return names
+
+    return parse
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    """An argparse type: ``KEY=VALUE`` for a bundle override, the value read as JSON when it parses."""
+    import json
+
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _compare_losses(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from medseg.apps.compare import Comparison, run_comparison
+
+    if args.baseline not in args.losses:
+        raise _UsageError(f"argument --baseline: {args.baseline!r} is not among --losses {','.join(args.losses)}")
+    try:
+        folds = len(json.loads(Path(args.datalist).read_text()).get("folds") or [])
+    except (OSError, json.JSONDecodeError) as error:
+        raise _UsageError(f"argument --datalist: {args.datalist}: {error}") from error
+    if folds < args.folds:
+        raise _UsageError(f"argument --folds: {args.datalist} has {folds} fold(s), {args.folds} asked")
+    if not (Path(args.bundle) / "configs" / "train.json").is_file():
+        raise _UsageError(f"argument --bundle: {args.bundle} has no configs/train.json")
+    overrides = dict(args.set or [])
+    for key in ("image_size", "batch_size"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    comparison = Comparison(
+        bundle=Path(args.bundle).resolve(),
+        datalist=Path(args.datalist).resolve(),
+        losses=args.losses,
+        networks=args.networks or [],
+        folds=args.folds,
+        out=Path(args.out).resolve(),
+        baseline=args.baseline,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        device=args.device,
+        jobs=args.jobs,
+        overrides=overrides,
+    )
+    records = run_comparison(comparison)
+    print(f"wrote {comparison.out / 'results.csv'}, {comparison.out / 'report.md'} and the plots")
+    return 1 if any(record["status"] != "ok" for record in records) else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from medseg.apps.demo import DemoConfig, run_demo
 
@@ -294,7 +360,38 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=_demo, command_parser=demo)
     _add_infer(commands)
+    _add_compare_losses(commands)
     return parser
+
+
+def _add_compare_losses(commands: argparse._SubParsersAction) -> None:
+    from medseg.losses import LOSSES
+    from medseg.networks import NETWORKS
+
+    compare = commands.add_parser(
+        "compare-losses",
+        help="k-fold comparison of losses (and networks) through a bundle, with tables, paired t-tests and plots",
+        description="Train and evaluate every (network, loss, fold) with the bundle's own configs, each run in its own "
+        "folder; finished runs are skipped when the command runs again. Writes results.csv, report.md (the papers' "
+        "tables, paired t-tests against the baseline) and PNG plots.",
+    )
+    compare.add_argument("--bundle", required=True, type=_folder, help="the bundle folder, e.g. bundles/cxr_lung_unet")
+    compare.add_argument("--datalist", required=True, help="a medseg prepare datalist with its folds")
+    compare.add_argument("--losses", required=True, type=_names("loss", LOSSES), help="comma-separated loss names")
+    compare.add_argument("--networks", type=_names("network", NETWORKS), help="comma-separated network names "
+                         "(default: the bundle's)")  # fmt: skip
+    compare.add_argument("--folds", type=_integer(1), default=4, help="folds 0..k-1 (default 4)")
+    budget = compare.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_integer(1), help="epochs per run")
+    budget.add_argument("--minutes", type=float, help="wall-clock minutes of training per run")
+    compare.add_argument("--out", required=True, help="the comparison's folder")
+    compare.add_argument("--baseline", default="bce", help="the loss the others are t-tested against (default bce)")
+    compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    compare.add_argument("--jobs", type=_integer(1), default=1, help="runs at a time, each on one device")
+    compare.add_argument("--image-size", type=_integer(1), help="the bundle's image_size for every run")
+    compare.add_argument("--batch-size", type=_integer(1), help="the bundle's batch_size for every run")
+    compare.add_argument("--set", action="append", type=_setting, metavar="KEY=VALUE", help="another bundle override")
+    compare.set_defaults(func=_compare_losses, command_parser=compare)
 
 
 def _add_infer(commands: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ from medseg.apps.demo import DemoConfig, run_demo
 
 def test_demo_trains_and_evaluates_the_bundle(tmp_path, capfd):
     config = DemoConfig(out_dir=str(tmp_path), cases=32, image_size=64, epochs=14, batch_size=4)
-    config.extra = ["--learning_rate", "0.003"]
+    config.extra = {"learning_rate": 0.003}
     result = run_demo(config)
     printed = capfd.readouterr().out
     assert "python -m monai.bundle run --config_file configs/train.json" in printed

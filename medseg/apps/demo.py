@@ -10,13 +10,12 @@ figures and where the checkpoint, the curves, the overlays and the metrics are.
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from medseg.tasks import get_task
+
+from .bundle_runs import bundle_command, run_bundle, shown
 
 __all__ = ["DemoConfig", "default_bundle", "run_demo"]
 
@@ -37,17 +36,7 @@ class DemoConfig:
     epochs: int = 20
     batch_size: int = 8
     seed: int = 0
-    extra: list[str] = field(default_factory=list)
-
-
-def _quoted(argument: str) -> str:
-    """Shell quoting that shows a config list as a user types it: ``"['a.json','b.json']"``."""
-    return f'"{argument}"' if "'" in argument and '"' not in argument else shlex.quote(argument)
-
-
-def _run(command: list[str], cwd: Path) -> None:
-    print(f"\n$ (cd {cwd} && {' '.join(_quoted(a) for a in command)})", flush=True)
-    subprocess.run(command, cwd=cwd, check=True)
+    extra: dict = field(default_factory=dict)
 
 
 def run_demo(config: DemoConfig | None = None) -> dict:
@@ -60,13 +49,17 @@ def run_demo(config: DemoConfig | None = None) -> dict:
     data = out / "data"
     print(f"synthesising {config.cases} chest radiographs (Montgomery layout) in {data}")
     get_task("cxr").synthesize(data, n=config.cases, seed=config.seed)
-    settings = [
-        "--dataset_dir", str(data), "--output_dir", str(out), "--image_size", str(config.image_size),
-        "--batch_size", str(config.batch_size), "--seed", str(config.seed), *config.extra,
-    ]  # fmt: skip
-    run = [sys.executable, "-m", "monai.bundle", "run"]
-    _run([*run, "--config_file", "configs/train.json", *settings, "--epochs", str(config.epochs)], bundle)
-    _run([*run, "--config_file", "['configs/train.json','configs/evaluate.json']", *settings], bundle)
+    settings = {
+        "dataset_dir": data,
+        "output_dir": out,
+        "image_size": config.image_size,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        **config.extra,
+    }
+    for configs, more in ((["train.json"], {"epochs": config.epochs}), (["train.json", "evaluate.json"], {})):
+        if run_bundle(bundle, configs, {**settings, **more}).returncode:
+            raise RuntimeError(f"the bundle run failed: {shown(bundle_command(configs, {**settings, **more}))}")
     summary = json.loads((out / "eval" / "summary.json").read_text())
     print(f"\ndemo done: test Dice {summary['test_mean_dice']['mean']:.4f}, IoU {summary['test_mean_iou']['mean']:.4f}")
     return {"summary": summary, "out_dir": str(out)}

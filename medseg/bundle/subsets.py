@@ -89,12 +89,14 @@ def load_subsets(
     output_dir: str | Path,
     seed: int = 0,
     require_training: bool = True,
+    official_splits: bool = True,
     **options: Any,
 ) -> dict[str, list[dict]]:
     """``{"train", "validation", "test", "all"}`` entries for a bundle run (see the module docstring).
 
     ``require_training=False`` (evaluation, inference) accepts a datalist without folds or splits: its entries
-    are then all in ``"all"``.
+    are then all in ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official
+    splits (cross-validation over all the data, as the loss comparisons of the papers do).
 
     Raises:
         SettingsError: for a datalist without entries, without the fold, or (``require_training``) with an
@@ -106,7 +108,7 @@ def load_subsets(
     entries = data.get("training") or []
     if not entries:
         raise SettingsError(f"--datalist {datalist}: no entries under 'training' (is it a medseg prepare datalist?)")
-    if all("split" in entry for entry in entries):
+    if official_splits and all("split" in entry for entry in entries):
         subsets = official_subsets(entries, seed=seed)
     elif data.get("folds"):
         if fold >= len(data["folds"]):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -110,6 +111,9 @@ LOSSES: dict[str, LossSpec] = {
     "focal_tversky": LossSpec(FocalTverskyLoss, "focal-Tversky (Abraham & Khan 2019)"),
     "dice_bce": LossSpec(DiceCELoss, "Dice + BCE (MONAI DiceCELoss)", logits_only=True),
     "kappa": LossSpec(KappaLoss, "one minus soft Cohen's kappa (Zhang et al.)"),
+    "kappa_published": LossSpec(
+        partial(KappaLoss, published_form=True), "the kappa report's published implementation (its eq. 26)"
+    ),
     "margin": LossSpec(MarginLoss, "margin loss (SegCaps code)", kind="pixel"),
 }
 

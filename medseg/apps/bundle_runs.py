@@ -1,0 +1,83 @@
+"""Running a bundle's configs as a user types them: ``python -m monai.bundle run --config_file ... --key value``.
+
+The demo and the loss-comparison runner train and evaluate through the bundles' own configs, in a subprocess
+each (the exact command a user would type, which it prints or logs), never through a second training loop.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["bundle_command", "run_bundle", "shown", "stop_running"]
+
+#: The bundle processes running now (from any thread), so that an interrupted runner can stop them.
+_RUNNING: set[subprocess.Popen] = set()
+_LOCK = threading.Lock()
+
+
+def bundle_command(configs: Sequence[str], overrides: Mapping[str, Any]) -> list[str]:
+    """``[python, -m, monai.bundle, run, --config_file, "['configs/a.json',...]", --key, value, ...]``."""
+    paths = [f"configs/{name}" for name in configs]
+    config_file = str(paths).replace(" ", "") if len(paths) > 1 else paths[0]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_file]
+    for key, value in overrides.items():
+        if value is not None:
+            command += [f"--{key}", str(value)]
+    return command
+
+
+def shown(command: Sequence[str]) -> str:
+    """A command as a user types it: a config list in double quotes, the rest shell-quoted."""
+    return " ".join(f'"{a}"' if "'" in a and '"' not in a else shlex.quote(a) for a in command)
+
+
+def _wait(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(command, **kwargs)
+    with _LOCK:
+        _RUNNING.add(process)
+    try:
+        return subprocess.CompletedProcess(command, process.wait())
+    finally:
+        with _LOCK:
+            _RUNNING.discard(process)
+
+
+def stop_running(timeout: float = 30.0) -> None:
+    """Stop the bundle processes still running (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+    with _LOCK:
+        running = list(_RUNNING)
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_bundle(
+    bundle: str | Path,
+    configs: Sequence[str],
+    overrides: Mapping[str, Any],
+    log: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run the bundle's ``configs`` with ``overrides`` in the bundle folder; output to ``log`` (appended) or the
+    console. Returns the finished process (its ``returncode`` says whether it succeeded)."""
+    command = bundle_command(configs, overrides)
+    environment = {**os.environ, **(env or {})}
+    if log is None:
+        print(f"\n$ (cd {bundle} && {shown(command)})", flush=True)
+        return _wait(command, cwd=bundle, env=environment)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as stream:
+        stream.write(f"$ (cd {bundle} && {shown(command)})\n")
+        stream.flush()
+        return _wait(command, cwd=bundle, env=environment, stdout=stream, stderr=subprocess.STDOUT)
