@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from medseg.bundle import build_network, save_trained_settings
+from medseg.bundle import save_trained_settings
 from medseg.data.synthetic import make_cxr, make_dicom_ct
 from medseg.inference import InferenceSettings, Predictor, find_cases, run_inference
+from medseg.networks import build_network
 from medseg.tasks import get_task
 from medseg.testing import shared_data_root
 
@@ -56,7 +57,7 @@ def checkpoint_for(bundle: str, folder: Path, network_name: str | None) -> Path:
     if network_name and network_name != settings.network_name:
         settings.network_name, settings.network_kwargs = network_name, {}
     in_channels = get_task(settings.task).channels(**settings.task_options)
-    network = build_network(settings.network_name, in_channels, {settings.network_name: settings.network_kwargs})
+    network = build_network(settings.network_name, in_channels, **settings.network_kwargs)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(network.state_dict(), folder / "model.pt")
     save_trained_settings(

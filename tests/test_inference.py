@@ -24,9 +24,10 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 from scipy import ndimage
 
-from medseg.bundle import build_network, save_trained_settings
+from medseg.bundle import save_trained_settings
 from medseg.cli import main
 from medseg.inference import MaskPostprocessing, find_cases, keep_largest_components
+from medseg.networks import build_network
 from medseg.testing import REPO_ROOT
 
 TINY = {"unet2d": {"features": [4, 8, 16]}}
@@ -36,7 +37,7 @@ def make_checkpoint(folder: Path, task: str, in_channels: int = 1, image_size: i
     """An untrained U-Net checkpoint with the settings.json training writes beside it (geometry tests need no
     trained weights: every input gets the same deterministic network)."""
     torch.manual_seed(seed)
-    network = build_network("unet2d", in_channels, TINY)
+    network = build_network("unet2d", in_channels, **TINY["unet2d"])
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(network.state_dict(), folder / "model.pt")
     save_trained_settings(folder, task=task, task_options={}, network_name="unet2d", network_kwargs=TINY["unet2d"],

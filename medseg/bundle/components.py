@@ -24,16 +24,16 @@ from monai.engines import default_prepare_batch
 from monai.transforms import Compose
 from torch import nn
 
+from medseg import networks
 from medseg.engines import PrepareBatchSegCaps, ResumeLoader, binary_postprocessing
 from medseg.losses import LOSSES, SegCapsLoss, compute_pos_weight, get_loss
-from medseg.networks import NETWORKS, get_network
+from medseg.networks import network_output
 from medseg.tasks import get_task
 
 __all__ = [
     "build_loss",
     "build_network",
     "has_reconstruction",
-    "network_output",
     "postprocessing",
     "resume_handlers",
     "training_pos_weight",
@@ -44,18 +44,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def network_output(network_name: str) -> str:
-    """``"logits"`` or ``"probabilities"``: what the registered network returns."""
-    return NETWORKS[network_name].output
-
-
 def build_network(
     network_name: str, in_channels: int, network_kwargs: Mapping[str, Mapping] | None = None
 ) -> nn.Module:
-    """The registered network with ``in_channels``, any input size (``pad_input=True``), and the bundle's settings
-    for that network (``network_kwargs[network_name]``, e.g. narrower U-Net levels for a CPU budget)."""
-    kwargs = {"in_channels": in_channels, "pad_input": True, **(network_kwargs or {}).get(network_name, {})}
-    return get_network(network_name, **kwargs)
+    """The registered network with ``in_channels``, any input size, and the bundle's settings for that network
+    (``network_kwargs[network_name]``, e.g. narrower U-Net levels for a CPU budget)."""
+    return networks.build_network(network_name, in_channels, **(network_kwargs or {}).get(network_name, {}))
 
 
 def has_reconstruction(network: nn.Module) -> bool:

@@ -29,7 +29,7 @@ from monai.data import MetaTensor
 from monai.inferers import SliceInferer, SlidingWindowInferer
 from monai.transforms import Compose, Invertd
 
-from medseg.bundle import build_network, network_output, transforms
+from medseg.networks import build_network, network_output
 from medseg.tasks import get_task
 
 __all__ = ["InferenceSettings", "Predictor", "inferer", "preprocessing"]
@@ -37,8 +37,8 @@ __all__ = ["InferenceSettings", "Predictor", "inferer", "preprocessing"]
 
 def preprocessing(task: str, image_size: int, **task_options: Any) -> Compose:
     """The task's image path: resized to ``image_size`` for 2D tasks, at native size for volumes."""
-    size = None if get_task(task).volumetric else (image_size, image_size)
-    return transforms(task, size, with_label=False, **task_options)
+    record = get_task(task)
+    return record.image_transforms(None if record.volumetric else (image_size, image_size), **task_options)
 
 
 def inferer(task: str, image_size: int, sw_batch_size: int = 4, progress: bool = False) -> SlidingWindowInferer:
@@ -117,8 +117,8 @@ class Predictor:
         self.volumetric = record.volumetric
         self.preprocessing = preprocessing(settings.task, settings.image_size, **settings.task_options)
         in_channels = record.channels(**settings.task_options)
-        kwargs = {settings.network_name: settings.network_kwargs}
-        self.network = build_network(settings.network_name, in_channels, kwargs).to(self.device).eval()
+        network = build_network(settings.network_name, in_channels, **settings.network_kwargs)
+        self.network = network.to(self.device).eval()
         state = torch.load(checkpoint, map_location=self.device, weights_only=True)
         self.network.load_state_dict(state)
         self.output = network_output(settings.network_name)

@@ -4,7 +4,16 @@ from .backbones import AlexNetEncoder, ResNet50Encoder, VGG16Encoder
 from .capsules import CapsuleConv2d, CapsuleConvTranspose2d, dynamic_routing, squash
 from .fcdensenet import FCDENSENET_VARIANTS, FCDenseNet
 from .fcn import FCN32s, bilinear_kernel
-from .registry import NETWORKS, NetworkSpec, PaddedAttentionUnet, PaddedBasicUNet, PaddedUNet, get_network
+from .registry import (
+    NETWORKS,
+    NetworkSpec,
+    PaddedAttentionUnet,
+    PaddedBasicUNet,
+    PaddedUNet,
+    build_network,
+    get_network,
+    network_output,
+)
 from .segcaps import SegCapsBasic, SegCapsR1, SegCapsR3
 from .unet import UNet2D
 from .utils import check_spatial_multiple, count_parameters, pad_to_multiple
@@ -28,10 +37,12 @@ __all__ = [
     "UNet2D",
     "VGG16Encoder",
     "bilinear_kernel",
+    "build_network",
     "check_spatial_multiple",
     "count_parameters",
     "dynamic_routing",
     "get_network",
+    "network_output",
     "pad_to_multiple",
     "squash",
 ]

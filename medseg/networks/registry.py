@@ -42,7 +42,16 @@ from .segcaps import SegCapsBasic, SegCapsR1, SegCapsR3
 from .unet import UNet2D
 from .utils import run_padded
 
-__all__ = ["NETWORKS", "NetworkSpec", "PaddedAttentionUnet", "PaddedBasicUNet", "PaddedUNet", "get_network"]
+__all__ = [
+    "NETWORKS",
+    "NetworkSpec",
+    "PaddedAttentionUnet",
+    "PaddedBasicUNet",
+    "PaddedUNet",
+    "build_network",
+    "get_network",
+    "network_output",
+]
 
 
 class _SizePolicy(nn.Module):
@@ -138,3 +147,16 @@ def get_network(name: str, **kwargs: Any) -> nn.Module:
     if name not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; valid names: {', '.join(sorted(NETWORKS))}")
     return NETWORKS[name].factory(**kwargs)
+
+
+def network_output(name: str) -> str:
+    """What the network registered as ``name`` returns: ``"logits"`` or ``"probabilities"``."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; valid names: {', '.join(sorted(NETWORKS))}")
+    return NETWORKS[name].output
+
+
+def build_network(name: str, in_channels: int, pad_input: bool = True, **kwargs: Any) -> nn.Module:
+    """The registered network for ``in_channels`` that takes any input size (``pad_input``), other keyword
+    arguments overriding its defaults: what the bundles and the inference script build."""
+    return get_network(name, in_channels=in_channels, pad_input=pad_input, **kwargs)
