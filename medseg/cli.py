@@ -229,8 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted.append(signum)
         signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
 
-    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can a handler be set
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+    # only Python's own handler is replaced (a background job that ignores SIGINT goes on ignoring it), and only
+    # in the main thread, the one place a handler can be set
+    replace = threading.current_thread() is threading.main_thread()
+    replace = replace and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, on_interrupt) if replace else None
     command = "medseg"
     try:
         parser = build_parser()
