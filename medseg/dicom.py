@@ -119,16 +119,23 @@ def _first_line(error: BaseException) -> str:
 
 
 def _check_complete(path: Path, ds: pydicom.Dataset) -> None:
-    """pydicom stops quietly at the end of a file: an element shorter than its announced length is a truncation."""
+    """pydicom stops quietly at the end of a file: an element shorter than its announced length is a truncation,
+    and a data set without its last element, the pixel data, was cut (or is no image)."""
+    size = path.stat().st_size
     for tag in ds.keys():
         raw = ds.get_item(tag)
         if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH and raw.value is not None:
             if len(raw.value) < raw.length:
                 name = keyword_for_tag(tag) or str(tag)
+                syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+                misread = f" (more than the whole file: not encoded as {syntax.name or 'its transfer syntax'}?)"
                 raise DicomError(
-                    f"{path}: truncated file: {name} {tag} announces {raw.length} bytes, "
-                    f"the file holds {len(raw.value)}"
+                    f"{path}: truncated file: {name} {tag} announces {raw.length} bytes, the file holds "
+                    f"{len(raw.value)}" + (misread if raw.length > size else "")
                 )
+    if "PixelData" not in ds:
+        last = keyword_for_tag(next(reversed(ds.keys()))) or "its last element"
+        raise DicomError(f"{path}: no PixelData: the data set ends after {last} (a truncated file, or no image)")
 
 
 def _values(ds: pydicom.Dataset, path: Path, keyword: str, count: int, convert: Callable[[Any], Any]) -> tuple:
@@ -180,9 +187,7 @@ def _check_pixel_data(path: Path, ds: pydicom.Dataset, rows: int, columns: int, 
     """One frame of pixel data of the announced size (native), or one well-formed encapsulated frame (compressed)."""
     (frames,) = _values(ds, path, "NumberOfFrames", 1, _positive(int)) if "NumberOfFrames" in ds else (1,)
     if frames != 1:
-        raise DicomError(f"{path}: {frames} frames in one file; a series folder holds one slice per file")
-    if "PixelData" not in ds:
-        raise DicomError(f"{path}: no PixelData")
+        raise DicomError(f"{path}: {frames} frames in one file; one frame (one slice) per file is read")
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None:
         raise DicomError(f"{path}: no TransferSyntaxUID in the file meta information")
