@@ -126,12 +126,14 @@ def _check_complete(path: Path, ds: pydicom.Dataset) -> None:
         raw = ds.get_item(tag)
         if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH and raw.value is not None:
             if len(raw.value) < raw.length:
-                name = keyword_for_tag(tag) or str(tag)
+                keyword = keyword_for_tag(tag)
                 syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
-                misread = f" (more than the whole file: not encoded as {syntax.name or 'its transfer syntax'}?)"
+                # an unknown tag announcing more than the whole file: bytes read with the wrong encoding
+                misread = not keyword and raw.length > size
+                hint = f" (an unknown tag longer than the file: not encoded as {syntax.name or syntax}?)"
                 raise DicomError(
-                    f"{path}: truncated file: {name} {tag} announces {raw.length} bytes, the file holds "
-                    f"{len(raw.value)}" + (misread if raw.length > size else "")
+                    f"{path}: truncated file: {keyword or 'element'} {tag} announces {raw.length} bytes, the file "
+                    f"holds {len(raw.value)}" + (hint if misread else "")
                 )
     if "PixelData" not in ds:
         last = keyword_for_tag(next(reversed(ds.keys()))) or "its last element"
@@ -268,7 +270,7 @@ def check_dicom_file(path: str | Path) -> pydicom.Dataset:
     if end_of_file is not None:  # pydicom then returns what it read, or nothing: the file is cut short
         raise DicomError(f"{path}: truncated file: {end_of_file.replace(f' in file {path}', '')}")
     if len(ds) == 0:
-        raise DicomError(f"{path}: no data element after the file meta information")
+        raise DicomError(f"{path}: no data set after the file meta information (a truncated file?)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _check_complete(path, ds)

@@ -41,6 +41,7 @@ FIRST, LAST = 30, 49  # IMG0030.dcm ... IMG0049.dcm, slices 29 ... 48 of the mas
 
 #: The failure a message describes (first match), for the counts.
 ERROR_KINDS = {
+    "ITK cannot read": r"ITK cannot read",
     "no pixel data": r"no PixelData",
     "pixel data size": r"pixel data of \d+ bytes|truncated pixel data",
     "transfer syntax": r"transfer syntax|not encoded as",
@@ -54,7 +55,6 @@ ERROR_KINDS = {
     "invalid value": r"invalid \w+|value\(s\), expected|is not 1, 8|exceeds|outside the|not two orthogonal",
     "not DICOM": r"not a DICOM file",
     "unparsable DICOM": r"unreadable DICOM file",
-    "ITK cannot read": r"ITK cannot read",
     "size mismatch with the mask": r"size mismatch",
 }
 
