@@ -442,10 +442,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted.append(signum)
         signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
 
-    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can a handler be set
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
-    # SIGTERM (kill, a scheduler's stop) ends the run the same way, so that no temporary file is left behind
-    previous_term = signal.signal(signal.SIGTERM, on_interrupt) if in_main_thread else None
+    # only Python's own handlers are replaced (a background job that ignores SIGINT goes on ignoring it), and only
+    # in the main thread, the one place a handler can be set; SIGTERM (kill, a scheduler's stop) ends the run the
+    # same way, so that no temporary file is left behind
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    replace_int = in_main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, on_interrupt) if replace_int else None
+    replace_term = in_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    previous_term = signal.signal(signal.SIGTERM, on_interrupt) if replace_term else None
     command = "medseg"
     try:
         parser = build_parser()

@@ -119,16 +119,25 @@ def _first_line(error: BaseException) -> str:
 
 
 def _check_complete(path: Path, ds: pydicom.Dataset) -> None:
-    """pydicom stops quietly at the end of a file: an element shorter than its announced length is a truncation."""
+    """pydicom stops quietly at the end of a file: an element shorter than its announced length is a truncation,
+    and a data set without its last element, the pixel data, was cut (or is no image)."""
+    size = path.stat().st_size
     for tag in ds.keys():
         raw = ds.get_item(tag)
         if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH and raw.value is not None:
             if len(raw.value) < raw.length:
-                name = keyword_for_tag(tag) or str(tag)
+                keyword = keyword_for_tag(tag)
+                syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+                # an unknown tag announcing more than the whole file: bytes read with the wrong encoding
+                misread = not keyword and raw.length > size
+                hint = f" (an unknown tag longer than the file: not encoded as {syntax.name or syntax}?)"
                 raise DicomError(
-                    f"{path}: truncated file: {name} {tag} announces {raw.length} bytes, "
-                    f"the file holds {len(raw.value)}"
+                    f"{path}: truncated file: {keyword or 'element'} {tag} announces {raw.length} bytes, the file "
+                    f"holds {len(raw.value)}" + (hint if misread else "")
                 )
+    if "PixelData" not in ds:
+        last = keyword_for_tag(next(reversed(ds.keys()))) or "its last element"
+        raise DicomError(f"{path}: no PixelData: the data set ends after {last} (a truncated file, or no image)")
 
 
 def _values(ds: pydicom.Dataset, path: Path, keyword: str, count: int, convert: Callable[[Any], Any]) -> tuple:
@@ -180,9 +189,7 @@ def _check_pixel_data(path: Path, ds: pydicom.Dataset, rows: int, columns: int, 
     """One frame of pixel data of the announced size (native), or one well-formed encapsulated frame (compressed)."""
     (frames,) = _values(ds, path, "NumberOfFrames", 1, _positive(int)) if "NumberOfFrames" in ds else (1,)
     if frames != 1:
-        raise DicomError(f"{path}: {frames} frames in one file; a series folder holds one slice per file")
-    if "PixelData" not in ds:
-        raise DicomError(f"{path}: no PixelData")
+        raise DicomError(f"{path}: {frames} frames in one file; one frame (one slice) per file is read")
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None:
         raise DicomError(f"{path}: no TransferSyntaxUID in the file meta information")
@@ -263,7 +270,7 @@ def check_dicom_file(path: str | Path) -> pydicom.Dataset:
     if end_of_file is not None:  # pydicom then returns what it read, or nothing: the file is cut short
         raise DicomError(f"{path}: truncated file: {end_of_file.replace(f' in file {path}', '')}")
     if len(ds) == 0:
-        raise DicomError(f"{path}: no data element after the file meta information")
+        raise DicomError(f"{path}: no data set after the file meta information (a truncated file?)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _check_complete(path, ds)

@@ -14,7 +14,8 @@ element by element is included for reference.
 The cost of the input checks (:mod:`medseg.losses.checks`, forward hooks on every loss from ``get_loss``) is
 measured in the same rounds: each medseg loss, and MONAI's Dice loss with its hooks, is also timed through its
 ``forward`` method, which skips the hooks (``, inputs unchecked``), and a second table gives the ratio. The timed
-calls are the steady state: each loss object's first calls (calibration and warm-up) run the exact check.
+calls are the steady state: each loss object's first calls (before the rounds) run the exact check;
+``--exact-checks`` runs it on every call instead, to measure what it would cost.
 
     python scripts/benchmark_losses.py [--rounds 30] [--device cpu|cuda|all] [--threads N] [--clock wall|process]
 
@@ -25,6 +26,7 @@ other jobs' load does not inflate (with several threads, waiting threads spin an
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import time
@@ -66,7 +68,7 @@ def is_medseg(name: str) -> bool:
     return name in LOSSES and LOSSES[name].factory.__module__.startswith("medseg.")
 
 
-def candidates(pos_weight: float) -> dict[str, Callable]:
+def candidates(pos_weight: float, exact_checks: bool = False) -> dict[str, Callable]:
     losses: dict[str, Callable] = {
         REGION_BASELINE: DiceLoss(sigmoid=True),
         WEIGHTED_BCE_BASELINE: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight)),
@@ -75,6 +77,8 @@ def candidates(pos_weight: float) -> dict[str, Callable]:
     for name in sorted(LOSSES):
         weight = {"pos_weight": pos_weight} if LOSSES[name].needs_pos_weight else {}
         losses[name] = get_loss(name, network_output="logits", **weight)
+        if exact_checks:
+            losses[name].input_checks.exact_left = math.inf
         if is_medseg(name) or name == "dice":
             losses[name + UNCHECKED] = losses[name].forward  # forward itself skips the check hooks
     losses[NAIVE_IOU] = naive_soft_iou
@@ -104,7 +108,12 @@ def time_sample(
 
 
 def benchmark(
-    shape: tuple[int, ...], device: torch.device, rounds: int, clock: Callable[[], float], warmup: int = 3
+    shape: tuple[int, ...],
+    device: torch.device,
+    rounds: int,
+    clock: Callable[[], float],
+    exact_checks: bool = False,
+    warmup: int = 3,
 ) -> dict[str, float]:
     gen = torch.Generator().manual_seed(0)
     target = (torch.rand(shape, generator=gen) < 0.2).float()
@@ -113,7 +122,7 @@ def benchmark(
     pos_weight = compute_pos_weight([target.cpu()])
     losses = {
         name: loss.to(device) if isinstance(loss, torch.nn.Module) else loss
-        for name, loss in candidates(pos_weight).items()
+        for name, loss in candidates(pos_weight, exact_checks).items()
     }
     names = list(losses)
     for loss in losses.values():  # past each loss object's first calls, which run the exact input check
@@ -160,6 +169,9 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="cuda is skipped when absent")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall (default) or process CPU time")
+    parser.add_argument(
+        "--exact-checks", action="store_true", help="the exact input check on every call (its cost, for comparison)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,10 +181,11 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, forward+backward, "
         f"{args.rounds} interleaved rounds, {args.clock} clock"
+        + (", exact input check on every call" if args.exact_checks else "")
     )
     for device in devices:
         for shape in SHAPES:
-            report(shape, device, benchmark(shape, device, args.rounds, CLOCKS[args.clock]))
+            report(shape, device, benchmark(shape, device, args.rounds, CLOCKS[args.clock], args.exact_checks))
 
 
 if __name__ == "__main__":

@@ -248,7 +248,12 @@ def test_the_library_refuses_what_the_parser_refuses(pairs, tmp_path):
 
 def _interrupt(argv: list[str], tmp_path: Path, ready: Callable[[], bool]) -> tuple[int, str]:
     """Run ``medseg`` in a child process, send SIGINT once ``ready()``, return its status and stderr."""
-    process = subprocess.Popen([sys.executable, "-m", "medseg", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medseg", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal, not a background job
+    )
     deadline = time.monotonic() + 120
     while not ready() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

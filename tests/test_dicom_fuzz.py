@@ -41,19 +41,20 @@ FIRST, LAST = 30, 49  # IMG0030.dcm ... IMG0049.dcm, slices 29 ... 48 of the mas
 
 #: The failure a message describes (first match), for the counts.
 ERROR_KINDS = {
-    "truncated": r"truncated",
+    "ITK cannot read": r"ITK cannot read",
+    "no pixel data": r"no PixelData",
+    "pixel data size": r"pixel data of \d+ bytes|truncated pixel data",
+    "transfer syntax": r"transfer syntax|not encoded as",
+    "truncated file": r"truncated file",
     "missing slice": r"missing slice",
     "uneven spacing": r"uneven slice spacing",
     "same position": r"same slice position",
     "several series": r"series in one folder",
     "differs from the series": r"differs from the series",
-    "pixel data size": r"pixel data of \d+ bytes",
-    "transfer syntax": r"transfer syntax",
     "missing element": r": no \w+",
     "invalid value": r"invalid \w+|value\(s\), expected|is not 1, 8|exceeds|outside the|not two orthogonal",
     "not DICOM": r"not a DICOM file",
     "unparsable DICOM": r"unreadable DICOM file",
-    "ITK cannot read": r"ITK cannot read",
     "size mismatch with the mask": r"size mismatch",
 }
 
@@ -85,7 +86,8 @@ def _prepare(root: Path, out: Path) -> tuple[object, str]:
 
 
 def _error_kind(message: str) -> str:
-    reason = message.split("unreadable: ", 1)[-1]  # past "medseg prepare: error: <root>: no valid ct pair ..."
+    # past "medseg prepare: error: <root>: no valid ct pair among 1 found (<pair>: unreadable: ..."
+    reason = message.split("unreadable: ", 1)[-1] if "unreadable: " in message else message.split(" found (", 1)[-1]
     return next((kind for kind, pattern in ERROR_KINDS.items() if re.search(pattern, reason)), "other")
 
 
@@ -128,7 +130,9 @@ def test_mutated_real_series_through_prepare(series, tmp_path):
         "outcomes": {f"{kind}: {outcome}": count for (kind, outcome), count in sorted(outcomes.items())},
     }
     if os.environ.get("MEDSEG_FUZZ_REPORT"):
-        Path(os.environ["MEDSEG_FUZZ_REPORT"]).write_text(json.dumps(report, indent=1) + "\n")
+        path = Path(os.environ["MEDSEG_FUZZ_REPORT"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
     assert not problems, "\n".join(problems)
     assert sum(outcomes.values()) == N_MUTANTS
