@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.medseg-installed
 
-.PHONY: venv demo test bench clean distclean
+.PHONY: venv demo test bench fuzz clean distclean
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ demo: venv
 # pytest exits 5 when it collects no test: that fails the target like any other failure.
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the fuzz test of medseg prepare with more mutants of the real DICOM series (100 run in make test)
+fuzz: venv
+	MEDSEG_FUZZ_MUTANTS=$${MEDSEG_FUZZ_MUTANTS:-1000} MEDSEG_FUZZ_REPORT=outputs/fuzz.json $(BIN)/python -m pytest -q -s tests/test_dicom_fuzz.py
 
 bench: venv
 	@set -e; found=0; for script in scripts/benchmark_*.py; do \

@@ -200,6 +200,10 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     assert loss.segmentation_loss.pos_weight.item() > 1  # SegCaps' negative/positive ratio of the training masks
     assert isinstance(luna.get_parsed_content("train#trainer").prepare_batch, PrepareBatchSegCaps)
     assert tuple(luna.get_parsed_content("optimizer").defaults["betas"]) == (0.99, 0.999)
+    # CT slices: region losses summed over the batch (an empty slice's own ratio is the smoothing's, docs/losses.md)
+    luna.update({"loss_name": "iou"})
+    iou = luna.get_parsed_content("loss", lazy=False)
+    assert isinstance(iou.segmentation_loss, SoftIoULoss) and iou.segmentation_loss.batch
 
 
 def test_loss_and_network_overrides_change_what_is_trained(synthetic, tmp_path):

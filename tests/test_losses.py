@@ -272,9 +272,18 @@ def _registry_kwargs(name):
     return {"pos_weight": 3.0} if LOSSES[name].needs_pos_weight else {}
 
 
+def _perfect_loss(name):
+    """The loss of a perfect prediction of the test's target (56 of 256 pixels per image): zero, except for the
+    kappa report's eq. 26, whose value for p = g is 1 - (2 S - S^2 / n) / (2 S - 2 S / n) with S = 56, n = 256."""
+    if name != "kappa_published":
+        return 0.0
+    s, n = 56.0, 256.0
+    return 1 - (2 * s - s * s / n) / (2 * s - 2 * s / n)
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_registry_builds_each_loss_for_the_network_output(name):
-    """A perfect prediction, given as the network's raw output, is (nearly) zero loss; a wrong one is not.
+    """A perfect prediction, given as the network's raw output, has the closed-form loss; a wrong one is far above.
 
     Logits of a perfect prediction: +-12 (sigmoid 1 - 6e-6); probabilities: exactly 0 and 1 (SegCaps' capsule
     lengths), for which a logits-only loss (MONAI's focal, Dice-CE) must be wrapped to read probabilities.
@@ -287,7 +296,7 @@ def test_registry_builds_each_loss_for_the_network_output(name):
     ):
         loss = get_loss(name, network_output=output, **_registry_kwargs(name))
         best, worst = loss(perfect, target).item(), loss(wrong, target).item()
-        assert best < 1e-3 and worst > 0.2, (name, output, best, worst)
+        assert best == pytest.approx(_perfect_loss(name), abs=1e-3) and worst > 0.2, (name, output, best, worst)
         # MONAI's convention without network_output: what the caller passes is what the loss gets
         assert type(get_loss(name, **_registry_kwargs(name))) is type(LOSSES[name].factory(**_registry_kwargs(name)))
 
