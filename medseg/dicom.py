@@ -40,7 +40,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, RLELossless
 
-__all__ = ["DicomError", "SeriesInfo", "check_dicom_file", "check_dicom_series", "series_files"]
+__all__ = ["DicomError", "SeriesInfo", "check_dicom_file", "check_dicom_series", "is_dicom_file", "series_files"]
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 #: Transfer syntaxes whose frames end with the JPEG end-of-image marker (JPEG, JPEG-LS, JPEG 2000, HTJ2K).
@@ -97,6 +97,15 @@ class _Slice:
     bits_allocated: int
     samples_per_pixel: int
     pixel_representation: int
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """Whether ``path`` is a DICOM file: a ``.dcm`` name, or the ``DICM`` marker after the 128-byte preamble."""
+    path = Path(path)
+    try:
+        return path.suffix.lower() == ".dcm" or (path.is_file() and pydicom.misc.is_dicom(str(path)))
+    except OSError:
+        return False
 
 
 def series_files(folder: str | Path) -> list[Path]:

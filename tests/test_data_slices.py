@@ -107,6 +107,10 @@ def test_prepared_datalist_spares_the_indexing_pass_and_a_bounded_cache_reads_on
     assert set(reads.values()) == {1} and len(reads) == 6
     sampler.set_epoch(1)
     assert list(sampler) != order
+    # the volumes' slice lists (of different lengths) stay out of the items, so that slices batch together
+    assert len({len(e["foreground_slices"]) for e in entries}) > 1
+    batch = next(iter(DataLoader(dataset, batch_size=len(dataset), sampler=sampler)))
+    assert batch["image"].shape[0] == len(dataset) and "foreground_slices" not in batch
 
 
 def test_slices_feed_the_augmentation_and_a_data_loader(luna16):

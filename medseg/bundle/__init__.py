@@ -5,9 +5,11 @@ lives here (and in :mod:`medseg.engines`), never in the bundle folders.
 """
 
 from .components import (
+    LR_SCHEDULES,
     build_loss,
     build_network,
     has_reconstruction,
+    lr_scheduler,
     postprocessing,
     resume_handlers,
     training_pos_weight,
@@ -26,6 +28,7 @@ from .subsets import SUBSETS, inference_entries, load_subsets, official_subsets,
 from .summary import evaluation_summary, print_outputs, write_summary
 
 __all__ = [
+    "LR_SCHEDULES",
     "SUBSETS",
     "TRAINED_SETTINGS",
     "SettingsError",
@@ -38,6 +41,7 @@ __all__ = [
     "has_reconstruction",
     "inference_entries",
     "load_subsets",
+    "lr_scheduler",
     "official_subsets",
     "postprocessing",
     "prepared_datalist",

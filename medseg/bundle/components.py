@@ -25,15 +25,19 @@ from monai.transforms import Compose
 from torch import nn
 
 from medseg import networks
-from medseg.engines import PrepareBatchSegCaps, ResumeLoader, binary_postprocessing
+from medseg.engines import BudgetCosineLR, PrepareBatchSegCaps, ResumeLoader, WallClockBudget, binary_postprocessing
 from medseg.losses import LOSSES, SegCapsLoss, compute_pos_weight, get_loss
 from medseg.networks import network_output
 from medseg.tasks import get_task
 
+from .settings import SettingsError
+
 __all__ = [
+    "LR_SCHEDULES",
     "build_loss",
     "build_network",
     "has_reconstruction",
+    "lr_scheduler",
     "postprocessing",
     "resume_handlers",
     "training_pos_weight",
@@ -122,12 +126,14 @@ def transforms(
     """The task's pipeline at ``spatial_size`` (image and label, or image only), then ``augmentation`` if any.
 
     MONAI's ``CacheDataset`` caches everything before the first random transform, so the deterministic loading
-    and pre-processing runs once per image and only the augmentation runs every epoch.
+    and pre-processing runs once per image and only the augmentation runs every epoch. The pipeline is flat:
+    ``CacheDataset`` takes a nested ``Compose`` (randomizable as a whole) for a random transform and would cache
+    nothing.
     """
     record = get_task(task)
     size = None if spatial_size is None else tuple(spatial_size)
     steps = [record.pair_transforms(size, **options) if with_label else record.image_transforms(size, **options)]
-    return Compose([*steps, *([augmentation] if augmentation is not None else [])])
+    return Compose([*steps, *([augmentation] if augmentation is not None else [])]).flatten()
 
 
 def resume_handlers(resume: bool, path: str | Path, load_dict: Mapping[str, Any], map_location: Any = None) -> list:
@@ -142,3 +148,31 @@ def resume_handlers(resume: bool, path: str | Path, load_dict: Mapping[str, Any]
         logger.warning(f"--resume: no last state at {path}; training starts from the beginning")
         return []
     return [ResumeLoader(load_path=str(path), load_dict=dict(load_dict), map_location=map_location)]
+
+
+#: ``--lr_schedule`` values: what each does to the learning rate.
+LR_SCHEDULES = {
+    "plateau": "multiplied by lr_factor after lr_patience validations without a better Dice (the papers')",
+    "cosine": "cosine from the initial rate to 1 % of it over the budget (--minutes, else --epochs)",
+}
+
+
+def lr_scheduler(
+    schedule: str,
+    optimizer: torch.optim.Optimizer,
+    budget: WallClockBudget,
+    max_epochs: int,
+    epoch_length: int,
+    factor: float,
+    patience: int,
+) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """The ``--lr_schedule`` scheduler: ``ReduceLROnPlateau`` on validation Dice, or :class:`BudgetCosineLR`.
+
+    The configs step the first after each validation and the second after each training iteration.
+    """
+    if schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=factor, patience=patience)
+    if schedule == "cosine":
+        return BudgetCosineLR(optimizer, budget, max_epochs, epoch_length)
+    valid = "; ".join(f"{name}: {meaning}" for name, meaning in LR_SCHEDULES.items())
+    raise SettingsError(f"unknown --lr_schedule {schedule!r}; valid: {valid}")

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from medseg.dicom import is_dicom_file
+
 __all__ = [
     "IMAGE_SUFFIXES_2D",
     "VOLUME_SUFFIXES",
@@ -91,11 +93,9 @@ def is_dicom_series(folder: Path) -> bool:
     """Whether ``folder`` directly holds DICOM files (``.dcm``, or files with the ``DICM`` preamble)."""
     if not folder.is_dir():
         return False
-    from pydicom.misc import is_dicom
-
     for child in sorted(folder.iterdir()):
         if child.is_file():
-            return child.suffix.lower() == ".dcm" or is_dicom(str(child))
+            return is_dicom_file(child)
     return False
 
 

@@ -29,6 +29,10 @@ from torch.utils.data import Dataset, Sampler
 
 __all__ = ["SliceDataset", "SliceSampler", "foreground_slices"]
 
+#: Datalist keys that index a volume's slices: kept out of the slice items (their lengths differ between volumes,
+#: so a batch of slices could not be collated).
+_VOLUME_INDEX_KEYS = ("num_slices", "foreground_slices")
+
 
 def foreground_slices(label: torch.Tensor, axis: int = -1) -> list[int]:
     """Indices along spatial ``axis`` of the slices of a channel-first ``label`` with a non-zero voxel."""
@@ -56,8 +60,8 @@ class SliceDataset(Dataset):
             for volumes read by ITK as (x, y, z), i.e. axial slices.
         cache_size: number of volumes kept; ``None``: all.
 
-    Each item holds the 2D slices (C, x, y) under ``keys``, the entry's other keys, and ``"slice"``,
-    the slice index.
+    Each item holds the 2D slices (C, x, y) under ``keys``, the entry's other keys but ``"num_slices"`` and
+    ``"foreground_slices"``, and ``"slice"``, the slice index.
     """
 
     def __init__(
@@ -113,7 +117,7 @@ class SliceDataset(Dataset):
     def __getitem__(self, index: int) -> Mapping:
         volume, k = self.index[index]
         cached = self.volume(volume)
-        item = {key: value for key, value in cached.items() if key not in self.keys}
+        item = {key: value for key, value in cached.items() if key not in self.keys and key not in _VOLUME_INDEX_KEYS}
         for key in self.keys:
             spatial_dims = cached[key].ndim - 1
             dim = self.axis % cached[key].ndim

@@ -25,6 +25,7 @@ from .metrics import (
     pixel_accuracy,
     segmentation_metrics,
 )
+from .schedules import BudgetCosineLR
 from .workflows import VAL_METRIC, binary_postprocessing, supervised_workflow
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "AtomicDiskSaver",
     "AtomicMetricsSaver",
     "BestMetricState",
+    "BudgetCosineLR",
     "CohenKappa",
     "CohenKappaMetric",
     "ConfusionScoreMetric",

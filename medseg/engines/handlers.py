@@ -188,6 +188,15 @@ class ResumeLoader(CheckpointLoader):
         super().attach(engine)
 
 
+def _max_over_ranks(value: float) -> float:
+    """``value`` under one process; its maximum over the ranks under ``torch.distributed``."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        flag = torch.tensor([float(value)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return float(flag.item())
+    return value
+
+
 class WallClockBudget:
     """Stop training cleanly when ``minutes`` of wall-clock time are spent (``None``: no budget).
 
@@ -235,13 +244,15 @@ class WallClockBudget:
     def _start_epoch(self, engine: Engine) -> None:
         self._epoch_started = self.elapsed()
 
+    def progress(self) -> float:
+        """The spent share of the budget in [0, 1] (0 without a budget), the largest over the ranks."""
+        if self.budget is None:
+            return 0.0
+        return min(1.0, _max_over_ranks(self.elapsed() / self.budget))
+
     @staticmethod
     def _agree(over: bool) -> bool:
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            flag = torch.tensor([float(over)])
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            return bool(flag.item())
-        return over
+        return bool(_max_over_ranks(float(over)))
 
     def _stop(self, engine: Engine, when: str) -> None:
         engine.logger.info(f"time budget of {self.budget / 60:g} min spent {when}: training stops, the best model kept")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medseg.data.layout import IMAGE_SUFFIXES_2D, VOLUME_SUFFIXES, split_suffix
+from medseg.dicom import is_dicom_file
 
 __all__ = ["Case", "InputError", "dicom_series_groups", "find_cases"]
 
@@ -54,17 +55,8 @@ class Case:
         return self.kind in ("dicom-file", "dicom-series")
 
 
-def _is_dicom_file(path: Path) -> bool:
-    from pydicom.misc import is_dicom
-
-    try:
-        return path.suffix.lower() == ".dcm" or is_dicom(str(path))
-    except OSError:
-        return False
-
-
 def _dicom_children(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and _is_dicom_file(p))
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_dicom_file(p))
 
 
 def dicom_series_groups(files: list[Path]) -> dict[str, list[Path]]:
@@ -108,7 +100,7 @@ def _file_case(path: Path) -> Case:
         kind = "volume"
     elif suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
         kind = "image"
-    elif _is_dicom_file(path):
+    elif is_dicom_file(path):
         kind = "dicom-file"
     else:
         kind = "unknown"

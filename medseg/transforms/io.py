@@ -187,8 +187,12 @@ class CheckedLoadImaged(LoadImaged):
 
 
 def image_readers_2d() -> tuple[ImageReader, ...]:
-    """Readers for 2D images: pydicom (single-frame DICOM, ``MONOCHROME1`` inverted), then Pillow (PNG, JPEG, PPM)."""
-    return (PILReader(), RadiographReader())
+    """Readers for 2D images: Pillow (PNG, JPEG, PPM), then pydicom (single-frame DICOM, ``MONOCHROME1`` inverted).
+
+    ``LoadImage`` tries a given list of readers last first and logs each one that fails, so the common case
+    (PNG, JPEG) is last in the list: it is read by the first reader tried.
+    """
+    return (RadiographReader(), PILReader())
 
 
 def mask_reader_2d() -> ImageReader:
