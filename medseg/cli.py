@@ -146,7 +146,9 @@ def _infer(args: argparse.Namespace) -> int:
 
     predictor, cases, output = _inference_setup(args)
     options = InferenceOptions(
-        postprocessing=MaskPostprocessing(args.threshold, args.keep_largest, args.min_ratio, args.fill_holes),
+        postprocessing=MaskPostprocessing(
+            args.threshold, args.keep_largest, args.min_ratio, args.fill_holes, args.clear_border
+        ),
         probabilities=args.probabilities,
         dicom_seg=args.dicom_seg,
         overlay=args.overlay,
@@ -419,6 +421,10 @@ def _add_infer(commands: argparse._SubParsersAction) -> None:
         "largest (SegCaps: --keep-largest 2 --min-ratio 0.2)",
     )  # fmt: skip
     infer.add_argument("--fill-holes", action="store_true", help="fill the holes of the mask")
+    infer.add_argument(
+        "--clear-border", action="store_true", help="first remove what touches the in-plane image border (the air "
+        "around the body in CT), slice by slice",
+    )  # fmt: skip
     infer.add_argument("--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs")
     infer.add_argument("--overlay", action="store_true", help="also write a PNG of the mask's outline on the image")
     infer.add_argument("--probabilities", action="store_true", help="also write the probability map")

@@ -289,3 +289,12 @@ def test_postprocessing_against_references():
     filled = MaskPostprocessing(fill_holes=True)(ring)
     np.testing.assert_array_equal(filled, ndimage.binary_fill_holes(ring > 0.5).astype(np.uint8))
     assert filled[4, 4] == 1
+    # border clearing, by hand: a frame of "outside air" touching the edge goes, the inner blob stays; in a volume
+    # the blob touching the first and last slices stays (only the in-plane border counts)
+    air = np.zeros((12, 12, 5), np.float32)
+    air[:, :2] = air[4:8, 4:8] = 0.9
+    cleared = MaskPostprocessing(clear_border=True)(air)
+    expected = np.zeros(air.shape, np.uint8)
+    expected[4:8, 4:8] = 1
+    np.testing.assert_array_equal(cleared, expected)
+    np.testing.assert_array_equal(MaskPostprocessing(clear_border=True)(air[..., 0]), expected[..., 0])

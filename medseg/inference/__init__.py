@@ -6,7 +6,7 @@ pre-processing and inferer with the same :func:`preprocessing` and :func:`infere
 
 from .cases import Case, InputError, dicom_series_groups, find_cases
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
-from .postprocess import MaskPostprocessing, keep_largest_components
+from .postprocess import MaskPostprocessing, clear_inplane_border, keep_largest_components
 from .predictor import InferenceSettings, Predictor, inferer, preprocessing
 from .runner import InferenceOptions, run_inference
 
@@ -18,6 +18,7 @@ __all__ = [
     "InputError",
     "MaskPostprocessing",
     "Predictor",
+    "clear_inplane_border",
     "dicom_series_groups",
     "find_cases",
     "inferer",
