@@ -148,6 +148,24 @@ def test_real_openist_masks_binarised_as_the_readme_says(real_data):
         assert 0.15 <= fraction <= 0.46  # "lungs cover 15-46 % of an image"
 
 
+@pytest.mark.parametrize("size", [(500, 403), (512, 512)])
+def test_resized_mask_is_the_resized_image_of_it_thresholded_at_half(size, tmp_path):
+    """A radiograph equal to its mask: the mask path must land on the image path's pixels (at 500 -> 256 too)."""
+    columns, rows = size
+    yy, xx = np.mgrid[:rows, :columns]
+    mask = (((xx - 0.3 * columns) / 90.0) ** 2 + ((yy - 0.5 * rows) / 170.0) ** 2 < 1) | (
+        ((xx - 0.7 * columns) / 80.0) ** 2 + ((yy - 0.45 * rows) / 160.0) ** 2 < 1
+    )
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "cxr.png")
+    item = cxr_transforms(spatial_size=(256, 256))(
+        {"image": str(tmp_path / "cxr.png"), "label": str(tmp_path / "cxr.png")}
+    )
+    np.testing.assert_array_equal(item["label"].numpy(), (item["image"].numpy() >= 0.5).astype(np.float32))
+    if size == (512, 512):  # a whole factor: each output pixel is the mean of a 2x2 block, by hand
+        blocks = mask.T.reshape(256, 2, 256, 2).mean(axis=(1, 3))
+        np.testing.assert_array_equal(item["label"][0].numpy(), blocks >= 0.5)
+
+
 def test_png_and_dicom_readers_agree_on_axes(tmp_path):
     array = np.arange(6 * 9, dtype=np.uint8).reshape(6, 9) * 4  # 6 rows, 9 columns, no symmetry
     Image.fromarray(array).save(tmp_path / "a.png")

@@ -5,8 +5,8 @@ Each task has two MONAI pipelines:
 - ``*_image_transforms`` loads ``"image"`` with explicitly chosen readers (:mod:`medseg.transforms.io`) and
   applies the paper's intensity pre-processing and resizing. It needs no label, so training, evaluation and
   inference run exactly the same image path.
-- ``*_label_transforms`` loads ``"label"``, decodes it to one binary channel and resizes it with nearest
-  neighbour.
+- ``*_label_transforms`` loads ``"label"``, decodes it to one binary channel and resizes it onto the image's
+  pixel grid: area averaging, then foreground where at least half of a pixel is.
 
 Convention: images and labels come out as float32 MetaTensors carrying the file's affine; labels hold only 0
 and 1. The ``*_transforms`` functions compose the two halves for an image/mask pair.
@@ -27,7 +27,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-from monai.transforms import Compose, EnsureTyped, MapLabelValued, Resized, ScaleIntensityd, ScaleIntensityRanged
+from monai.transforms import (
+    AsDiscreted,
+    Compose,
+    EnsureTyped,
+    MapLabelValued,
+    Resized,
+    ScaleIntensityd,
+    ScaleIntensityRanged,
+)
 
 from .intensity import ToGreyscaled
 from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
@@ -66,8 +74,16 @@ def _image_resize(key: str, spatial_size: Sequence[int] | None) -> list:
 
 
 def _label_resize(key: str, spatial_size: Sequence[int] | None) -> list:
-    """Nearest neighbour: the mask stays binary."""
-    return _resize(key, spatial_size, "nearest")
+    """Area averaging, then foreground where at least half of a pixel is foreground.
+
+    The mask lands on the same pixel grid as the area-averaged image, and each pixel says whether the
+    original mask covers most of it. Nearest neighbour would shift the mask by up to half an input pixel
+    against the image and make the boundary jagged where the scale is not a whole number (500 -> 256:
+    IoU 0.978 against this resampling on the chest X-rays of ``cxr_openist``).
+    """
+    if spatial_size is None:
+        return []
+    return [*_resize(key, spatial_size, "area"), AsDiscreted(key, threshold=0.5)]
 
 
 def _float(key: str) -> EnsureTyped:
