@@ -1,0 +1,70 @@
+"""IoU and Dice of a 2D bundle's checkpoint at each mask's own resolution, through ``medseg infer``'s path.
+
+A bundle's ``evaluate.json`` scores on the network's grid (e.g. 256x256) against the resized reference masks.
+This script scores what a user gets from ``medseg infer``: the probabilities mapped back onto the input's pixels
+(:class:`medseg.inference.Predictor`, MONAI's ``Invertd``), thresholded (and post-processed as ``medseg infer``
+would with the given flags), against the reference mask read at its own size. It takes the test subset of the
+run's datalist and fold, as ``evaluate.json`` does, and prints the mean and the per-case values.
+
+    python scripts/evaluate_native.py --bundle bundles/cxr_lung_unet --output_dir runs/cxr \
+        --dataset_dir ../shared/data/cxr_openist [--keep-largest 2 --fill-holes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.bundle import ConfigParser
+from monai.metrics import compute_iou
+
+from medseg.inference import InferenceSettings, MaskPostprocessing, Predictor
+from medseg.tasks import get_task
+
+
+def test_entries(bundle: Path, output_dir: Path, overrides: dict) -> list[dict]:
+    """The entries ``evaluate.json`` scores for this run (its datalist, fold and subset)."""
+    config = ConfigParser()
+    config.read_config([str(bundle / "configs" / "train.json"), str(bundle / "configs" / "evaluate.json")])
+    config.update({"bundle_root": str(bundle), "output_dir": str(output_dir), **overrides})
+    return config.get_parsed_content("validate#dataset#data")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--output_dir", type=Path, required=True, help="the training run (models/model.pt)")
+    parser.add_argument("--dataset_dir", help="as given to the training run")
+    parser.add_argument("--datalist", help="as given to the training run")
+    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--keep-largest", type=int)
+    parser.add_argument("--fill-holes", action="store_true")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    overrides = {key: value for key, value in vars(args).items() if key in ("dataset_dir", "datalist", "fold")}
+    entries = test_entries(args.bundle.resolve(), args.output_dir.resolve(), overrides)
+    checkpoint = args.output_dir / "models" / "model.pt"
+    settings = InferenceSettings.from_checkpoint(checkpoint)
+    predictor = Predictor(settings, checkpoint)
+    postprocessing = MaskPostprocessing(keep_largest=args.keep_largest, fill_holes=args.fill_holes)
+    reference = get_task(settings.task).label_transforms(None, **settings.task_options)
+    scores = []
+    for entry in entries:
+        probabilities = predictor.predict(predictor.load(entry["image"]))[0].numpy()
+        mask = torch.as_tensor(postprocessing(probabilities)[None, None], dtype=torch.float32)
+        label = reference({"label": entry["label"]})["label"][None]
+        if mask.shape != label.shape:
+            raise ValueError(f"{entry['image']}: prediction {tuple(mask.shape)} but mask {tuple(label.shape)}")
+        iou = float(compute_iou(mask, label, include_background=True).item())
+        scores.append({"case": entry.get("case", entry["image"]), "iou": iou, "dice": 2 * iou / (1 + iou)})
+    iou, dice = (np.array([score[key] for score in scores]) for key in ("iou", "dice"))
+    print(json.dumps(scores, indent=1))
+    summary = f"IoU {iou.mean():.4f} ± {iou.std():.4f}, Dice {dice.mean():.4f} ± {dice.std():.4f}"
+    print(f"{len(scores)} cases at their own resolution: {summary}")
+
+
+if __name__ == "__main__":
+    main()
