@@ -159,6 +159,46 @@ def test_chest_xray_png_end_to_end(real_data, tmp_path):
     assert record["foreground_mm2"] == pytest.approx(record["foreground_pixels"])  # 1 mm pixels for a JPEG
 
 
+def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_in_order(tmp_path, monkeypatch):
+    """A failure at any step (reading, the network, writing) is that case's alone, recorded with its file, and the
+    summary keeps the input order."""
+    from medseg.inference import InferenceSettings, Predictor, run_inference, runner
+
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    for name in "abcdef":
+        Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(inputs / f"{name}.png")
+    (inputs / "c.png").write_bytes(b"not a png")  # fails while read
+    checkpoint = make_checkpoint(tmp_path / "model", "cxr")
+    predict, write_image = Predictor.predict, runner.write_image
+
+    def failing_predict(self, item, progress=False):
+        if Path(item["image"].meta["filename_or_obj"]).name == "b.png":
+            raise RuntimeError("CUDA out of memory")
+        return predict(self, item, progress)
+
+    def failing_write(array, geometry, path):
+        if path.name.startswith("e_"):
+            raise OSError("No space left on device")
+        return write_image(array, geometry, path)
+
+    monkeypatch.setattr(Predictor, "predict", failing_predict)
+    monkeypatch.setattr(runner, "write_image", failing_write)
+    predictor = Predictor(InferenceSettings.from_checkpoint(checkpoint), checkpoint)
+    out = tmp_path / "out"
+    summary = run_inference(predictor, find_cases([inputs]), out, progress=False)
+    assert [record["case"] for record in summary["cases"]] == list("abcdef")
+    assert [record["status"] for record in summary["cases"]] == ["ok", "failed", "failed", "ok", "failed", "ok"]
+    errors = {record["case"]: record["error"] for record in summary["cases"]}
+    assert errors["b"] == f"{inputs / 'b.png'}: CUDA out of memory"
+    assert str(inputs / "c.png") in errors["c"]
+    assert errors["e"] == f"{inputs / 'e.png'}: No space left on device"
+    assert summary["counts"] == {"ok": 3, "failed": 3, "skipped": 0}
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert sorted(p.name for p in out.iterdir()) == ["a_seg.nii.gz", "d_seg.nii.gz", "f_seg.nii.gz", "summary.json"]
+
+
 @pytest.fixture
 def batch(real_data, tmp_path):
     """Two good inputs (the CT series and its NRRD) and three bad ones."""

@@ -5,7 +5,8 @@ For each case (:mod:`medseg.inference.cases`) the runner checks that the input i
 probability on the input's grid (:class:`medseg.inference.Predictor`), post-processes it
 (:class:`medseg.inference.MaskPostprocessing`) and writes the outputs (:mod:`medseg.inference.outputs`). A case
 that fails is recorded with the reason, naming its file, and the next case goes on. ``summary.json`` is rewritten
-(atomically) after every case, so an interrupted run keeps the record of what it finished.
+(atomically) as cases finish, at most once a second, and at the end, so that an interrupted run keeps the record
+of what it finished (all of it after Ctrl-C or SIGTERM, all but its last second after SIGKILL).
 
 Existing outputs are never overwritten without ``overwrite``: a case whose outputs all exist is skipped, and a case
 interrupted half-way (its mask written, not yet its probabilities) gets only the missing files. The hidden
@@ -41,6 +42,8 @@ __all__ = ["InferenceOptions", "run_inference"]
 
 #: Slices from which a volume gets its own progress bar.
 LONG_VOLUME = 32
+#: Seconds between two rewrites of ``summary.json`` while a run goes on.
+SUMMARY_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -155,9 +158,36 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
     return {**record, "status": "ok", "error": None}
 
 
-def _write_summary(path: Path, summary: dict) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(summary, indent=1) + "\n")
+def _run_case(predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Any]:
+    """The case's record, with the seconds it took; a case that fails is recorded, its reason naming the file."""
+    start = time.perf_counter()
+    try:
+        record = _process(predictor, case, output_dir, options)
+    except Exception as error:  # one bad input never stops the batch: it is recorded with its reason
+        reason = _root_cause(error)
+        named = reason if str(case.path) in reason or case.path.name in reason else f"{case.path}: {reason}"
+        record = {"case": case.name, "input": str(case.path), "kind": case.kind, "status": "failed", "error": named}
+    return {**record, "seconds": round(time.perf_counter() - start, 3)}
+
+
+class _SummaryFile:
+    """``summary.json``, rewritten atomically as cases finish, at most every ``interval`` seconds, and at the end.
+
+    Rewriting it after every case would cost time growing with the cases done (quadratic over a batch).
+    """
+
+    def __init__(self, path: Path, summary: dict[str, Any], interval: float = SUMMARY_INTERVAL) -> None:
+        self.path, self.summary, self.interval, self._written = path, summary, interval, -float("inf")
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.summary["cases"].append(record)
+        if time.monotonic() - self._written >= self.interval:
+            self.write()
+
+    def write(self) -> None:
+        with atomic_path(self.path) as temporary:
+            temporary.write_text(json.dumps(self.summary, indent=1) + "\n")
+        self._written = time.monotonic()
 
 
 def run_inference(
@@ -181,21 +211,15 @@ def run_inference(
         "postprocessing": asdict(options.postprocessing),
         "cases": [],
     }
-    summary_path = output_dir / "summary.json"
+    summary_file = _SummaryFile(output_dir / "summary.json", summary)
     task = get_task(predictor.settings.task)
-    for case in tqdm(cases, desc=f"medseg infer ({task.name})", unit="case", disable=not progress):
-        start = time.perf_counter()
-        try:
-            record = _process(predictor, case, output_dir, options)
-        except Exception as error:  # one bad input never stops the batch: it is recorded with its reason
-            reason = _root_cause(error)
-            named = reason if str(case.path) in reason or case.path.name in reason else f"{case.path}: {reason}"
-            record = {"case": case.name, "input": str(case.path), "kind": case.kind, "status": "failed", "error": named}
-        record["seconds"] = round(time.perf_counter() - start, 3)
-        summary["cases"].append(record)
-        _write_summary(summary_path, summary)
-    summary["counts"] = {
-        status: sum(record["status"] == status for record in summary["cases"]) for status in ("ok", "failed", "skipped")
-    }
-    _write_summary(summary_path, summary)
+    try:
+        for case in tqdm(cases, desc=f"medseg infer ({task.name})", unit="case", disable=not progress):
+            summary_file.add(_run_case(predictor, case, output_dir, options))
+    finally:  # also when stopped (Ctrl-C, SIGTERM): the summary of the cases done
+        summary["counts"] = {
+            status: sum(record["status"] == status for record in summary["cases"])
+            for status in ("ok", "failed", "skipped")
+        }
+        summary_file.write()
     return summary
