@@ -21,7 +21,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
-from monai.losses import DiceLoss, FocalLoss
+from monai.losses import DiceCELoss, DiceLoss, FocalLoss
 
 from medseg.engines import PrepareBatchSegCaps
 from medseg.losses import ProbabilityInput, SegCapsLoss, SoftIoULoss, WeightedBCELoss
@@ -186,7 +186,7 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     network = cxr.get_parsed_content("network_def")  # MONAI's UNet 16-256: ~70 epochs in 10 CPU minutes (README)
     assert isinstance(network, PaddedUNet) and tuple(network.channels) == (16, 32, 64, 128, 256)
     loss = cxr.get_parsed_content("loss")  # measured best on real radiographs (README); the study's is focal-Tversky
-    assert isinstance(loss, FocalLoss) and loss.gamma == 2 and not loss.use_softmax
+    assert isinstance(loss, DiceCELoss) and loss.dice.sigmoid and loss.lambda_dice == loss.lambda_ce == 1.0
     assert type(cxr.get_parsed_content("optimizer")) is torch.optim.Adam
     lfw = _parsed("lfw_face_fcn", dataset_dir=str(synthetic("lfw", n=12)), output_dir=str(tmp_path / "lfw"))
     lfw.update({"network_kwargs#bfcn32s#fc_channels": 8})
