@@ -9,14 +9,16 @@ writing the mask atomically):
 - chest X-rays (the first ``--radiographs`` of ``shared/data/cxr_openist`` when present, else synthetic ones)
   through ``cxr_lung_unet``'s, as one batch: seconds per case is the batch's time over its cases.
 
-The networks have random weights (speed does not depend on them). The radiographs' first case runs once untimed first (a
-warm-up: the first call of a network and of each transform allocates and imports; the CT series takes minutes,
-which makes that negligible). The forward pass is timed with hooks on
+The networks have random weights unless ``--cxr-checkpoint`` gives a trained chest X-ray model (a bundle's
+``models/model.pt`` with its ``settings.json``). The forward pass does not depend on the weights, but writing does:
+a random network's speckled mask takes longer to compress than a trained one's two lungs. The radiographs' first
+case runs once untimed first (a warm-up: the first call of a network and of each transform allocates and imports;
+the CT series takes minutes, which makes that negligible). The forward pass is timed with hooks on
 the network; everything else (reading, pre- and post-processing, writing) is the rest. Target: at least 80 % of
 the time in the forward pass on CPU.
 
     python scripts/benchmark_inference.py [--ct-network segcaps_r3] [--cxr-network unet2d] [--slices 100]
-                                          [--radiographs 10]
+                                          [--radiographs 10] [--cxr-checkpoint models/model.pt]
 """
 
 from __future__ import annotations
@@ -102,6 +104,11 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=100)
     parser.add_argument("--radiographs", type=int, default=10, help="chest X-rays in the timed batch")
     parser.add_argument("--batch-size", type=int, default=4, help="slices or windows per forward pass")
+    parser.add_argument(
+        "--cxr-checkpoint",
+        type=Path,
+        help="trained chest X-ray model.pt, settings.json beside it (replaces --cxr-network)",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
@@ -117,10 +124,11 @@ def main() -> None:
         print("|---|---|---:|---:|---:|---:|---:|")
         ct = checkpoint_for("luna16_segcaps", root / "ct-model", args.ct_network)
         measure(f"CT DICOM series 512x512x{args.slices}", ct, [series], root / "out-ct", args.batch_size, False)
-        cxr = checkpoint_for("cxr_lung_unet", root / "cxr-model", args.cxr_network)
+        cxr = args.cxr_checkpoint or checkpoint_for("cxr_lung_unet", root / "cxr-model", args.cxr_network)
         kind = radiographs[0].suffix[1:].upper()
         size = "x".join(map(str, sizes[0])) + (f" to {'x'.join(map(str, sizes[-1]))}" if len(sizes) > 1 else "")
-        measure(f"chest X-ray {kind} {size}", cxr, radiographs, root / "out-cxr", args.batch_size, True)
+        name = f"chest X-ray {kind} {size}, {'trained' if args.cxr_checkpoint else 'random'} weights"
+        measure(name, cxr, radiographs, root / "out-cxr", args.batch_size, True)
 
 
 if __name__ == "__main__":

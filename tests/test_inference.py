@@ -170,6 +170,8 @@ def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_i
     for name in "abcdef":
         Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(inputs / f"{name}.png")
     (inputs / "c.png").write_bytes(b"not a png")  # fails while read
+    Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(inputs / "g.jpg")
+    (inputs / "g.jpg").write_bytes((inputs / "g.jpg").read_bytes()[:300])  # a JPEG cut short in its header
     checkpoint = make_checkpoint(tmp_path / "model", "cxr")
     predict, write_image = Predictor.predict, runner.write_image
 
@@ -188,13 +190,15 @@ def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_i
     predictor = Predictor(InferenceSettings.from_checkpoint(checkpoint), checkpoint)
     out = tmp_path / "out"
     summary = run_inference(predictor, find_cases([inputs]), out, progress=False)
-    assert [record["case"] for record in summary["cases"]] == list("abcdef")
-    assert [record["status"] for record in summary["cases"]] == ["ok", "failed", "failed", "ok", "failed", "ok"]
+    assert [record["case"] for record in summary["cases"]] == list("abcdefg")
+    statuses = [record["status"] for record in summary["cases"]]
+    assert statuses == ["ok", "failed", "failed", "ok", "failed", "ok", "failed"]
     errors = {record["case"]: record["error"] for record in summary["cases"]}
     assert errors["b"] == f"{inputs / 'b.png'}: CUDA out of memory"
-    assert str(inputs / "c.png") in errors["c"]
+    assert errors["c"].startswith(f"{inputs / 'c.png'}: not an image")  # medseg's diagnosis, not the reader's
+    assert errors["g"].startswith(f"{inputs / 'g.jpg'}: truncated image header")
     assert errors["e"] == f"{inputs / 'e.png'}: No space left on device"
-    assert summary["counts"] == {"ok": 3, "failed": 3, "skipped": 0}
+    assert summary["counts"] == {"ok": 3, "failed": 4, "skipped": 0}
     assert json.loads((out / "summary.json").read_text()) == summary
     assert sorted(p.name for p in out.iterdir()) == ["a_seg.nii.gz", "d_seg.nii.gz", "f_seg.nii.gz", "summary.json"]
 

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from medseg.dicom import check_dicom_file, check_dicom_series
+from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
 from medseg.files import atomic_path, remove_stale_temporaries
 from medseg.tasks import get_task
-from medseg.transforms import check_image_file
+from medseg.transforms import ImageFileError, check_image_file
 
 from .cases import Case
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
@@ -98,12 +98,30 @@ def _check(case: Case, volumetric: bool) -> None:
         raise ValueError(f"{case.path}: no series with the requested --series-uid; series found: {found}")
     if case.kind == "dicom-file":
         check_dicom_file(case.path)
-    elif case.kind != "dicom-series":
-        check_image_file(case.path)
+
+
+def _read(predictor: Predictor, case: Case, source: Path) -> tuple[dict, Geometry, list[Path]]:
+    """The case's pre-processed image, its grid and its DICOM source files.
+
+    A DICOM series is checked slice by slice first. A file is read directly, and only when that fails does
+    :func:`medseg.transforms.check_image_file` look at it (decoding it again) to say what is wrong with it: a
+    good image is decoded once.
+    """
+    if case.kind == "dicom-series":
+        series = check_dicom_series(source)
+        sources = [case.path / path.name for path in series.files]
+        return predictor.load(source), Geometry.of_series(series), sources
+    try:
+        item, geometry = predictor.load(source), Geometry.of_file(case.path)
+    except Exception:
+        check_image_file(case.path)  # raises naming the file and the problem when it finds one
+        raise
+    return item, geometry, [case.path] if case.is_dicom else []
 
 
 def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None:
+    """The first line of medseg's own diagnosis of the file when there is one, else of the innermost error."""
+    while error.__cause__ is not None and not isinstance(error, (ImageFileError, DicomError)):
         error = error.__cause__
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
@@ -127,12 +145,7 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         targets = {kind: path for kind, path in targets.items() if not path.exists()}  # finish an interrupted case
     _check(case, predictor.volumetric)
     with _series_folder(case) as source:
-        if case.kind == "dicom-series":
-            series = check_dicom_series(source)
-            geometry, dicom_sources = Geometry.of_series(series), [case.path / path.name for path in series.files]
-        else:
-            geometry, dicom_sources = Geometry.of_file(case.path), [case.path] if case.is_dicom else []
-        item = predictor.load(source)
+        item, geometry, dicom_sources = _read(predictor, case, source)
     slices = item["image"].shape[-1] if predictor.volumetric else 1
     probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME)[0].numpy()
     mask = options.postprocessing(probabilities)

@@ -62,7 +62,8 @@ def check_image_file(path: PathLike) -> None:
 
     An empty file raises :class:`ImageFileError` ``"empty file"``; a DICOM file (``DICM`` marker) is checked by
     :func:`medseg.dicom.check_dicom_file` (:class:`~medseg.dicom.DicomError`); a file Pillow recognises but cannot
-    decode is a ``"truncated"`` (Pillow's own diagnosis) or ``"corrupt"`` image of its format; a file with an
+    decode, or whose header it cannot parse, is a ``"truncated"`` (Pillow's own diagnosis) or ``"corrupt"`` image
+    (of its format, once the header is read); a file with an
     image suffix that neither Pillow nor pydicom recognises is ``"not an image"``. Folders (DICOM series) are
     :class:`VolumeReader`'s, and volume formats Pillow does not know are left to ITK's message.
     """
@@ -86,12 +87,18 @@ def check_image_file(path: PathLike) -> None:
                 f"{path}: not an image: no {_KNOWN_FORMATS} signature (it begins with {head[:12]!r})"
             ) from error
         return
+    except Exception as error:  # a signature Pillow knows, then a header cut short or broken
+        raise ImageFileError(f"{path}: {_state(error)} image header ({error})") from error
     with image:
         try:
             image.load()
         except Exception as error:  # Pillow's decoders fail with OSError, SyntaxError, ValueError, EOFError
-            state = "truncated" if "truncated" in str(error) else "corrupt"
-            raise ImageFileError(f"{path}: {state} {image.format} image ({error})") from error
+            raise ImageFileError(f"{path}: {_state(error)} {image.format} image ({error})") from error
+
+
+def _state(error: Exception) -> str:
+    """Pillow's diagnosis in a word: ``"truncated"`` when it says so, else ``"corrupt"``."""
+    return "truncated" if "truncated" in str(error).lower() else "corrupt"
 
 
 class RadiographReader(PydicomReader):
