@@ -324,9 +324,31 @@ def test_mlflow_tracking_where_installed(synthetic, tmp_path):
     assert (out / "mlruns.db").is_file()
 
 
+def test_augmentation_runs_untracked_and_validation_keeps_its_metadata():
+    """Training batches are plain tensors (no MetaTensor cost); MONAI's tracking flag is restored, also after an
+    error, so the validation and inference pipelines keep their metadata (Invertd and MetricsSaver need it)."""
+    from monai.data import MetaTensor, get_track_meta
+    from monai.transforms import Lambdad, RandFlipd
+
+    from medseg.transforms import UntrackedCompose
+
+    image = MetaTensor(torch.arange(12.0).reshape(1, 3, 4), meta={"filename_or_obj": "case.png"})
+    item = {"image": image, "label": (image > 5).float(), "case": "case"}
+    flip = UntrackedCompose([RandFlipd(keys=["image", "label"], prob=1.0, spatial_axis=0)])
+    for transform in (flip, UntrackedCompose([RandFlipd(keys="image", prob=0.0)])):  # fired, and not fired
+        out = transform(item)
+        assert type(out["image"]) is torch.Tensor and type(out["label"]) is torch.Tensor and out["case"] == "case"
+        assert get_track_meta()
+    torch.testing.assert_close(flip(item)["image"], torch.flip(image.as_tensor(), dims=[1]))
+    with pytest.raises(RuntimeError):
+        UntrackedCompose([Lambdad("image", lambda x: 1 / 0)])(item)
+    assert get_track_meta()
+    assert type(RandFlipd(keys="image", prob=1.0, spatial_axis=0)(item)["image"]) is MetaTensor
+
+
 def test_training_pipeline_is_cached_up_to_the_augmentation(tmp_path):
     """The bundles' ``CacheDataset`` loads each image once: the items still come after the files are gone."""
-    from monai.data import CacheDataset
+    from monai.data import CacheDataset, MetaTensor
     from monai.transforms import Compose, RandFlipd
     from PIL import Image
 
@@ -341,11 +363,14 @@ def test_training_pipeline_is_cached_up_to_the_augmentation(tmp_path):
         data.append({"image": str(image), "label": str(mask)})
     flip = Compose([RandFlipd(keys=["image", "label"], prob=1.0, spatial_axis=1)])
     dataset = CacheDataset(data, transforms("cxr", (32, 32), flip), progress=False)
+    validation = CacheDataset(data[:1], transforms("cxr", (32, 32)), progress=False)
+    assert type(validation[0]["image"]) is MetaTensor  # without augmentation (validation), metadata is kept
     for entry in data:
         os.remove(entry["image"])
         os.remove(entry["label"])
     item = dataset[0]
     assert item["image"].shape == item["label"].shape == (1, 32, 32)
+    assert type(item["image"]) is torch.Tensor  # the augmentation runs untracked
     # the augmentation still runs on every access: a flip of the cached item, not a cached flip
     cached = dataset._cache[0]["image"]
     torch.testing.assert_close(torch.as_tensor(item["image"]), torch.flip(torch.as_tensor(cached), dims=[2]))

@@ -29,6 +29,7 @@ from medseg.engines import BudgetCosineLR, PrepareBatchSegCaps, ResumeLoader, Wa
 from medseg.losses import LOSSES, SegCapsLoss, compute_pos_weight, get_loss
 from medseg.networks import network_output
 from medseg.tasks import get_task
+from medseg.transforms import UntrackedCompose
 
 from .settings import SettingsError
 
@@ -126,14 +127,18 @@ def transforms(
     """The task's pipeline at ``spatial_size`` (image and label, or image only), then ``augmentation`` if any.
 
     MONAI's ``CacheDataset`` caches everything before the first random transform, so the deterministic loading
-    and pre-processing runs once per image and only the augmentation runs every epoch. The pipeline is flat:
+    and pre-processing runs once per image and only the augmentation runs every epoch. The augmentation runs
+    untracked (:class:`medseg.transforms.UntrackedCompose`): training batches are plain tensors, without the cost
+    of MONAI's metadata, which only validation and inference need. The pipeline is flat:
     ``CacheDataset`` takes a nested ``Compose`` (randomizable as a whole) for a random transform and would cache
     nothing.
     """
     record = get_task(task)
     size = None if spatial_size is None else tuple(spatial_size)
     steps = [record.pair_transforms(size, **options) if with_label else record.image_transforms(size, **options)]
-    return Compose([*steps, *([augmentation] if augmentation is not None else [])]).flatten()
+    if augmentation is not None:  # training: plain tensors from here on (see medseg.transforms.untracked)
+        steps.append(UntrackedCompose([augmentation]))
+    return Compose(steps).flatten()
 
 
 def resume_handlers(resume: bool, path: str | Path, load_dict: Mapping[str, Any], map_location: Any = None) -> list:

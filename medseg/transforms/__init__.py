@@ -42,6 +42,7 @@ from .presets import (
     luna16_transforms,
 )
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
+from .untracked import UntrackedCompose
 from .writers import AtomicITKWriter, AtomicPILWriter, MaskMetad
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "RandSaltAndPepperd",
     "ToGreyscale",
     "ToGreyscaled",
+    "UntrackedCompose",
     "VolumeReader",
     "affine_from_points",
     "check_image_file",
