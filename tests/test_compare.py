@@ -68,6 +68,22 @@ def test_two_losses_two_folds_end_to_end_and_a_stopped_comparison_resumes(datali
         assert (out / figure).stat().st_size > 1000
 
 
+def test_no_bundle_run_starts_after_a_stop_until_allowed(tmp_path):
+    """A worker thread between two runs (or between training and evaluation) when the runner is stopped must not
+    start the next process: the race that once let a stopped comparison finish its second run."""
+    from medseg.apps.bundle_runs import RunsStopped, allow_runs, run_bundle, stop_running
+
+    missing = tmp_path / "no-bundle"  # Popen fails at once on the missing folder: a process would have started
+    stop_running()
+    try:
+        with pytest.raises(RunsStopped, match="not started, the runner is stopping"):
+            run_bundle(missing, ["train.json"], {"epochs": 1})
+    finally:
+        allow_runs()
+    with pytest.raises(FileNotFoundError):
+        run_bundle(missing, ["train.json"], {"epochs": 1})
+
+
 def test_unknown_loss_fails_before_any_run(datalist, tmp_path, capsys):
     out = tmp_path / "comparison"
     code = None

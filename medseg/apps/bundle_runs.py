@@ -15,11 +15,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bundle_command", "run_bundle", "shown", "stop_running"]
+__all__ = ["RunsStopped", "allow_runs", "bundle_command", "run_bundle", "shown", "stop_running"]
 
 #: The bundle processes running now (from any thread), so that an interrupted runner can stop them.
 _RUNNING: set[subprocess.Popen] = set()
 _LOCK = threading.Lock()
+#: Set by :func:`stop_running`: no bundle process starts until :func:`allow_runs`.
+_STOPPED = threading.Event()
+
+
+class RunsStopped(RuntimeError):
+    """A bundle run asked for after :func:`stop_running`: it is not started (it resumes with the next runner)."""
 
 
 def bundle_command(configs: Sequence[str], overrides: Mapping[str, Any]) -> list[str]:
@@ -39,8 +45,10 @@ def shown(command: Sequence[str]) -> str:
 
 
 def _wait(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
-    process = subprocess.Popen(command, **kwargs)
-    with _LOCK:
+    with _LOCK:  # the same lock as stop_running's: a process either starts before the stop (and is stopped) or not
+        if _STOPPED.is_set():
+            raise RunsStopped(f"not started, the runner is stopping: {shown(command)}")
+        process = subprocess.Popen(command, **kwargs)
         _RUNNING.add(process)
     try:
         return subprocess.CompletedProcess(command, process.wait())
@@ -50,8 +58,11 @@ def _wait(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
 
 
 def stop_running(timeout: float = 30.0) -> None:
-    """Stop the bundle processes still running (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+    """Stop the bundle processes still running (SIGTERM, then SIGKILL after ``timeout`` seconds) and start no
+    other until :func:`allow_runs`: a worker thread between two runs, or between training and evaluation, must not
+    start the next one while the runner stops."""
     with _LOCK:
+        _STOPPED.set()
         running = list(_RUNNING)
     for process in running:
         process.terminate()
@@ -60,6 +71,11 @@ def stop_running(timeout: float = 30.0) -> None:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def allow_runs() -> None:
+    """Let bundle processes start again (a runner starting in a process where an earlier one was stopped)."""
+    _STOPPED.clear()
 
 
 def run_bundle(

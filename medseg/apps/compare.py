@@ -35,7 +35,7 @@ from scipy import stats
 
 from medseg.files import atomic_path
 
-from .bundle_runs import run_bundle, stop_running
+from .bundle_runs import allow_runs, run_bundle, stop_running
 
 __all__ = ["METRICS", "Comparison", "Run", "paired_tests", "run_comparison", "write_report", "write_results"]
 
@@ -180,6 +180,7 @@ def _environments(comparison: Comparison) -> list[dict[str, str]]:
 
 def run_comparison(comparison: Comparison, print_fn: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run every (network, loss, fold) not finished yet, then write ``results.csv``, ``report.md`` and the plots."""
+    allow_runs()
     runs = comparison.runs()
     records: dict[Run, dict] = {run: record for run in runs if (record := _finished(run, comparison.out))}
     todo = [run for run in runs if run not in records]

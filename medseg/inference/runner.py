@@ -1,7 +1,8 @@
 """``medseg infer``: every case segmented, written atomically and summarised; a bad case never stops the others.
 
-For each case (:mod:`medseg.inference.cases`) the runner checks that the input is an image the bundle can read
-(DICOM series are checked slice by slice with :func:`medseg.dicom.check_dicom_series`), predicts the foreground
+For each case (:mod:`medseg.inference.cases`) the runner checks that the input is of a kind the bundle reads,
+reads it (DICOM series are checked slice by slice with :func:`medseg.dicom.check_dicom_series` first; a file is
+examined by :func:`medseg.transforms.check_image_file` only when its reader fails, to say why), predicts the foreground
 probability on the input's grid (:class:`medseg.inference.Predictor`), post-processes it
 (:class:`medseg.inference.MaskPostprocessing`) and writes the outputs (:mod:`medseg.inference.outputs`). A case
 that fails is recorded with the reason, naming its file, and the next case goes on. ``summary.json`` is rewritten
