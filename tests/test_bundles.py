@@ -328,7 +328,7 @@ def test_augmentation_runs_untracked_and_validation_keeps_its_metadata():
     """Training batches are plain tensors (no MetaTensor cost); MONAI's tracking flag is restored, also after an
     error, so the validation and inference pipelines keep their metadata (Invertd and MetricsSaver need it)."""
     from monai.data import MetaTensor, get_track_meta
-    from monai.transforms import Lambdad, RandFlipd
+    from monai.transforms import Compose, Lambdad, RandAffined, RandFlipd
 
     from medseg.transforms import UntrackedCompose
 
@@ -344,6 +344,17 @@ def test_augmentation_runs_untracked_and_validation_keeps_its_metadata():
         UntrackedCompose([Lambdad("image", lambda x: 1 / 0)])(item)
     assert get_track_meta()
     assert type(RandFlipd(keys="image", prob=1.0, spatial_axis=0)(item)["image"]) is MetaTensor
+    # the same random draws give the same augmentation as MONAI's tracked path, to the bit
+    tracked, untracked = (
+        kind([RandAffined(keys=["image", "label"], prob=1.0, rotate_range=0.3, scale_range=0.2, padding_mode="zeros")])
+        for kind in (Compose, UntrackedCompose)
+    )
+    tracked.set_random_state(seed=3)
+    untracked.set_random_state(seed=3)
+    for _ in range(3):
+        expected, out = tracked(item), untracked(item)
+        torch.testing.assert_close(out["image"], expected["image"].as_tensor(), rtol=0, atol=0)
+        torch.testing.assert_close(out["label"], expected["label"].as_tensor(), rtol=0, atol=0)
 
 
 def test_training_pipeline_is_cached_up_to_the_augmentation(tmp_path):
