@@ -1,10 +1,11 @@
 """IoU and Dice of a 2D bundle's checkpoint at each mask's own resolution, through ``medseg infer``'s path.
 
 A bundle's ``evaluate.json`` scores on the network's grid (e.g. 256x256) against the resized reference masks.
-This script scores what a user gets from ``medseg infer``: the probabilities mapped back onto the input's pixels
-(:class:`medseg.inference.Predictor`, MONAI's ``Invertd``), thresholded (and post-processed as ``medseg infer``
-would with the given flags), against the reference mask read at its own size. It takes the test subset of the
-run's datalist and fold, as ``evaluate.json`` does, and prints the mean and the per-case values.
+This script scores what a user gets from ``medseg infer --bundle``: the probabilities mapped back onto the input's
+pixels (:class:`medseg.inference.Predictor` with the bundle's settings, MONAI's ``Invertd``), thresholded (and
+post-processed as ``medseg infer`` would with the given flags), against the reference mask read at its own size.
+It takes the test subset of the run's datalist and fold, as ``evaluate.json`` does, and prints the mean and the
+per-case values.
 
     python scripts/evaluate_native.py --bundle bundles/cxr_lung_unet --output_dir runs/cxr \
         --dataset_dir ../shared/data/cxr_openist [--keep-largest 2 --fill-holes]
@@ -47,7 +48,7 @@ def main() -> None:
     overrides = {key: value for key, value in vars(args).items() if key in ("dataset_dir", "datalist", "fold")}
     entries = test_entries(args.bundle.resolve(), args.output_dir.resolve(), overrides)
     checkpoint = args.output_dir / "models" / "model.pt"
-    settings = InferenceSettings.from_checkpoint(checkpoint)
+    settings = InferenceSettings.from_bundle(args.bundle, checkpoint)  # as `medseg infer --bundle` (test-time flips)
     predictor = Predictor(settings, checkpoint)
     postprocessing = MaskPostprocessing(keep_largest=args.keep_largest, fill_holes=args.fill_holes)
     reference = get_task(settings.task).label_transforms(None, **settings.task_options)

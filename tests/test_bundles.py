@@ -25,6 +25,8 @@ from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss
 
 from medseg.engines import PrepareBatchSegCaps
+from medseg.inference import InferenceSettings
+from medseg.inferers import FlipAveragingInferer
 from medseg.losses import ProbabilityInput, SegCapsLoss, SoftIoULoss, WeightedBCELoss
 from medseg.networks import FCN32s, PaddedBasicUNet, PaddedUNet, SegCapsR1, SegCapsR3
 from medseg.testing import REPO_ROOT
@@ -196,6 +198,16 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     assert isinstance(lfw.get_parsed_content("loss"), SoftIoULoss) and lfw.get_parsed_content("loss").sigmoid
     optimizer = lfw.get_parsed_content("optimizer")
     assert type(optimizer) is torch.optim.RMSprop and optimizer.defaults["lr"] == 1e-4
+    # faces: mirrored in training, so validation, evaluation and inference average the mirrored face (README)
+    for bundle, parser, axes in (("cxr_lung_unet", cxr, ()), ("lfw_face_fcn", lfw, (0,))):
+        validation = parser.get_parsed_content("validate#inferer")
+        assert isinstance(validation, FlipAveragingInferer) and validation.spatial_axes == axes
+        assert InferenceSettings.from_bundle(BUNDLES / bundle, tmp_path / "model.pt").flip_axes == axes
+        inference = ConfigParser()
+        inference.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
+        inference.update({"bundle_root": str(BUNDLES / bundle)})
+        inferer = inference.get_parsed_content("inferer")
+        assert getattr(inferer, "spatial_axes", ()) == axes
     luna = _parsed("luna16_segcaps", dataset_dir=str(synthetic("luna16", n=4)), output_dir=str(tmp_path / "luna"))
     assert isinstance(luna.get_parsed_content("network_def"), SegCapsR3)
     loss = luna.get_parsed_content("loss")
@@ -279,6 +291,20 @@ def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path):
     assert (out / "models" / "model.pt").is_file()
 
 
+def test_model_selection_last_saves_the_last_validated_network(synthetic, tmp_path):
+    out = tmp_path / "out"
+    ok(bundle_run("cxr_lung_unet", ["train.json"], "--dataset_dir", str(synthetic("cxr", n=12)),
+                  "--output_dir", str(out), "--image_size", "32", "--batch_size", "4", "--epochs", "3",
+                  "--model_selection", "last"))  # fmt: skip
+    model = torch.load(out / "models" / "model.pt", weights_only=True)
+    last = torch.load(out / "models" / "last_state.pt", weights_only=True)
+    trainer = last["trainer"]
+    assert trainer["iteration"] // trainer["epoch_length"] == 3
+    assert last["best_saver"] == {}  # no best-Dice record: nothing was kept by its Dice
+    assert model.keys() == last["model"].keys()
+    assert all(torch.equal(model[key], last["model"][key]) for key in model)
+
+
 def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_path):
     out = tmp_path / "out"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
@@ -299,6 +325,7 @@ def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_pa
         (["--network_name", "vnet"], "unknown --network_name 'vnet'; valid: attentionunet, basicunet"),
         (["--dataset_dir", "/nonexistent/cxr"], "--dataset_dir /nonexistent/cxr: no such folder"),
         (["--datalist", "EMPTY"], "no entries under 'training'"),
+        (["--model_selection", "final"], "unknown --model_selection 'final'; valid: best, last"),
     ],
 )
 def test_bad_overrides_fail_at_once_without_a_checkpoint(overrides, message, synthetic, tmp_path):

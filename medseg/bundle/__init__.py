@@ -17,6 +17,7 @@ from .components import (
     transforms,
 )
 from .settings import (
+    MODEL_SELECTIONS,
     TRAINED_SETTINGS,
     SettingsError,
     check_checkpoint,
@@ -29,6 +30,7 @@ from .summary import evaluation_summary, print_outputs, write_summary
 
 __all__ = [
     "LR_SCHEDULES",
+    "MODEL_SELECTIONS",
     "SUBSETS",
     "TRAINED_SETTINGS",
     "SettingsError",

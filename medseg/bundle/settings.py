@@ -20,6 +20,7 @@ from medseg.networks import NETWORKS
 from medseg.tasks import get_task
 
 __all__ = [
+    "MODEL_SELECTIONS",
     "TRAINED_SETTINGS",
     "SettingsError",
     "check_checkpoint",
@@ -43,6 +44,11 @@ def _positive(name: str, value: object, allow_none: bool = False) -> None:
         raise SettingsError(f"--{name} must be a positive number, got {value!r}")
 
 
+#: What training saves as ``models/model.pt``: the network of the best validation Dice (the papers'), or of the
+#: last validation (the end of a decaying schedule, the checkpoint nnU-Net keeps).
+MODEL_SELECTIONS = ("best", "last")
+
+
 def check_settings(
     task: str,
     loss_name: str,
@@ -55,9 +61,10 @@ def check_settings(
     batch_size: int = 1,
     image_size: int = 1,
     val_interval: int = 1,
+    model_selection: str = "best",
 ) -> None:
-    """Raise :class:`SettingsError` for an unknown task, loss or network, a missing dataset or datalist, or a
-    number out of range."""
+    """Raise :class:`SettingsError` for an unknown task, loss, network or model selection, a missing dataset or
+    datalist, or a number out of range."""
     try:
         get_task(task)
     except ValueError as error:
@@ -80,6 +87,8 @@ def check_settings(
         _positive(name, value)
     _positive("val_interval", val_interval)
     _positive("minutes", minutes, allow_none=True)
+    if model_selection not in MODEL_SELECTIONS:
+        raise SettingsError(f"unknown --model_selection {model_selection!r}; valid: {', '.join(MODEL_SELECTIONS)}")
 
 
 def check_checkpoint(path: str | Path, bundle_root: str | Path = ".") -> Path:

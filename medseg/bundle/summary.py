@@ -57,7 +57,7 @@ def print_outputs(output_dir: str | Path) -> list[Path]:
     """Print where a bundle run put its outputs (those that exist); return them."""
     root = Path(output_dir)
     outputs = {
-        "best model": root / "models" / "model.pt",
+        "model": root / "models" / "model.pt",
         "last state (--resume)": root / "models" / "last_state.pt",
         "training curves": root / "training_curves.png",
         "validation overlays": root / "validation_overlays.png",

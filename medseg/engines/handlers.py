@@ -84,7 +84,8 @@ class AtomicCheckpointSaver(CheckpointSaver):
     """MONAI's ``CheckpointSaver`` whose files are written atomically; its key-metric record can be saved.
 
     Same arguments as :class:`monai.handlers.CheckpointSaver`. :meth:`state_dict` returns the record of the best
-    checkpoint(s) so that a resumed run does not overwrite a better ``model.pt`` with a worse one.
+    checkpoint(s) so that a resumed run does not overwrite a better ``model.pt`` with a worse one. Attached to an
+    evaluator with ``save_final``, it saves the network after every validation (the last validated network).
     """
 
     def __init__(self, save_dir: str, save_dict: dict, **kwargs: Any) -> None:
@@ -98,6 +99,12 @@ class AtomicCheckpointSaver(CheckpointSaver):
             checkpoint = getattr(self, attribute)
             if checkpoint is not None:
                 checkpoint.save_handler = AtomicDiskSaver(save_dir, filename)
+
+    def completed(self, engine: Engine) -> None:
+        """MONAI's final checkpoint, written over the previous one by the atomic rename. MONAI's own method deletes
+        the previous file first and logs "train completed", which after every validation would be wrong."""
+        self._final_checkpoint._saved.clear()  # Ignite saves only above the priority of what it has saved
+        self._final_checkpoint(engine)
 
     def state_dict(self) -> dict:
         checkpoint = self._key_metric_checkpoint
@@ -255,7 +262,7 @@ class WallClockBudget:
         return bool(_max_over_ranks(float(over)))
 
     def _stop(self, engine: Engine, when: str) -> None:
-        engine.logger.info(f"time budget of {self.budget / 60:g} min spent {when}: training stops, the best model kept")
+        engine.logger.info(f"time budget of {self.budget / 60:g} min spent {when}: training stops, models kept")
         engine.state.budget_spent = True
         engine.terminate()
 

@@ -6,7 +6,8 @@ The same functions build the pieces for ``medseg infer`` and for the bundles' ``
   (2D tasks resize to the bundle's image size; volumes keep theirs);
 - :func:`inferer`: MONAI's ``SlidingWindowInferer`` with the bundle's region of interest, or its
   ``SliceInferer`` (the same, slice by slice and batched) when a 2D network segments a volume, so that any
-  image size works;
+  image size works; averaged over flipped copies (:class:`medseg.inferers.FlipAveragingInferer`) when the bundle
+  sets ``test_time_flip_axes``;
 - :class:`Predictor`: the network with its checkpoint (``torch.load(..., weights_only=True)``), returning the
   foreground probability on the input's own voxel grid (MONAI's ``Invertd`` undoes the resizing).
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from typing import Any
 import torch
 from monai.bundle import ConfigParser
 from monai.data import MetaTensor
-from monai.inferers import SliceInferer, SlidingWindowInferer
+from monai.inferers import Inferer, SliceInferer, SlidingWindowInferer
 from monai.transforms import Compose, Invertd
 
+from medseg.inferers import FlipAveragingInferer
 from medseg.networks import build_network, network_output
 from medseg.tasks import get_task
 
@@ -41,12 +43,17 @@ def preprocessing(task: str, image_size: int, **task_options: Any) -> Compose:
     return record.image_transforms(None if record.volumetric else (image_size, image_size), **task_options)
 
 
-def inferer(task: str, image_size: int, sw_batch_size: int = 4, progress: bool = False) -> SlidingWindowInferer:
-    """MONAI's sliding-window inferer with the ``image_size`` ROI; slice by slice (batched) for volumes."""
+def inferer(
+    task: str, image_size: int, sw_batch_size: int = 4, progress: bool = False, flip_axes: Sequence[int] = ()
+) -> Inferer:
+    """MONAI's sliding-window inferer with the ``image_size`` ROI; slice by slice (batched) for volumes; the mean
+    over the image and its copies flipped along each of ``flip_axes`` (spatial axes) when any are given."""
     kwargs = {"roi_size": (image_size, image_size), "sw_batch_size": sw_batch_size, "overlap": 0.25}
     if get_task(task).volumetric:
-        return SliceInferer(spatial_dim=2, progress=progress, **kwargs)
-    return SlidingWindowInferer(progress=progress, **kwargs)
+        windows = SliceInferer(spatial_dim=2, progress=progress, **kwargs)
+    else:
+        windows = SlidingWindowInferer(progress=progress, **kwargs)
+    return FlipAveragingInferer(windows, flip_axes) if flip_axes else windows
 
 
 _SETTINGS = ("task", "task_options", "network_name", "network_kwargs", "image_size")
@@ -54,13 +61,15 @@ _SETTINGS = ("task", "task_options", "network_name", "network_kwargs", "image_si
 
 @dataclass
 class InferenceSettings:
-    """What a checkpoint needs to run: its task and options, its network and the image size it was trained at."""
+    """What a checkpoint needs to run: its task and options, its network and the image size it was trained at;
+    and the bundle's test-time flips (``test_time_flip_axes`` of its ``inference.json``; none without a bundle)."""
 
     task: str
     network_name: str
     image_size: int
     task_options: dict = field(default_factory=dict)
     network_kwargs: dict = field(default_factory=dict)
+    flip_axes: tuple[int, ...] = ()
 
     @classmethod
     def from_bundle(cls, bundle: str | Path, checkpoint: str | Path) -> InferenceSettings:
@@ -70,7 +79,8 @@ class InferenceSettings:
         config.update({"bundle_root": str(bundle)})
         given = {name: config.get_parsed_content(name) for name in _SETTINGS}
         given["network_kwargs"] = dict(given["network_kwargs"]).get(given["network_name"], {})
-        return cls(**{**given, **cls._trained(checkpoint)})
+        flip_axes = tuple(config.get_parsed_content("test_time_flip_axes", default=[]))
+        return cls(**{**given, **cls._trained(checkpoint)}, flip_axes=flip_axes)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, **given: Any) -> InferenceSettings:
@@ -137,7 +147,8 @@ class Predictor:
     def predict(self, item: Mapping, progress: bool = False) -> torch.Tensor:
         """The foreground probability ``(1, *spatial)`` of a pre-processed item, on the input's voxel grid."""
         image = item["image"]
-        run = inferer(self.settings.task, self.settings.image_size, self.batch_size, progress)
+        settings = self.settings
+        run = inferer(settings.task, settings.image_size, self.batch_size, progress, settings.flip_axes)
         autocast = torch.autocast("cuda") if self.amp else contextlib.nullcontext()
         with torch.no_grad(), autocast:
             raw = run(image[None].to(self.device), self.network)[0].float().cpu()

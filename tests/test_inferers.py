@@ -1,0 +1,54 @@
+"""``FlipAveragingInferer`` against closed forms: a position-weighted identity network, and a mirror-equivariant one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from monai.inferers import SimpleInferer, SlidingWindowInferer
+
+from medseg.inferers import FlipAveragingInferer
+
+
+def ramp(n: int) -> torch.Tensor:
+    """0, 1/(n-1), ..., 1."""
+    return torch.arange(n, dtype=torch.float32) / (n - 1)
+
+
+def position_weighted(x: torch.Tensor) -> torch.Tensor:
+    """f(x)[i, j] = x[i, j] a_i b_j, with a and b ramps from 0 to 1 along the spatial axes: not mirror-equivariant."""
+    return x * ramp(x.shape[2])[:, None] * ramp(x.shape[3])[None, :]
+
+
+def test_one_axis_averages_the_weights_with_their_mirror_image():
+    x = torch.rand(2, 3, 8, 6, generator=torch.Generator().manual_seed(0))
+    b = ramp(6)[None, :]
+    # a_i + a_(n-1-i) = 1: mirroring x only leaves x * b_j / 2
+    out = FlipAveragingInferer(SlidingWindowInferer(roi_size=(8, 6)), spatial_axes=[0])(x, position_weighted)
+    torch.testing.assert_close(out, x * b / 2)
+    # mirroring y instead: x * a_i / 2
+    out = FlipAveragingInferer(SimpleInferer(), spatial_axes=[1])(x, position_weighted)
+    torch.testing.assert_close(out, x * ramp(8)[:, None] / 2)
+
+
+def test_two_axes_are_mirrored_one_at_a_time():
+    x = torch.rand(1, 1, 5, 7, generator=torch.Generator().manual_seed(1))
+    a, b = ramp(5)[:, None], ramp(7)[None, :]
+    # (a b + (1 - a) b + a (1 - b)) / 3
+    expected = x * (a + b - a * b) / 3
+    out = FlipAveragingInferer(SimpleInferer(), spatial_axes=(0, 1))(x, position_weighted)
+    torch.testing.assert_close(out, expected)
+
+
+def test_no_axis_is_the_wrapped_inferer_and_an_equivariant_network_is_unchanged():
+    x = torch.rand(2, 1, 9, 9, generator=torch.Generator().manual_seed(2))
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():  # a kernel symmetric under both flips: the convolution commutes with mirroring
+        conv.weight.copy_(torch.tensor([[1.0, 2.0, 1.0], [3.0, 5.0, 3.0], [1.0, 2.0, 1.0]])[None, None])
+        plain = conv(x)
+        torch.testing.assert_close(FlipAveragingInferer(SimpleInferer(), [0, 1])(x, conv), plain)
+        assert FlipAveragingInferer(SimpleInferer(), [])(x, position_weighted).equal(position_weighted(x))
+
+
+def test_an_axis_the_input_lacks_is_refused_with_the_shape():
+    with pytest.raises(ValueError, match=r"spatial axis 2 for an input of shape \(1, 1, 4, 4\)"):
+        FlipAveragingInferer(SimpleInferer(), [2])(torch.zeros(1, 1, 4, 4), position_weighted)
