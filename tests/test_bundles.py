@@ -202,7 +202,7 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     for bundle, parser, axes in (("cxr_lung_unet", cxr, ()), ("lfw_face_fcn", lfw, (0,))):
         validation = parser.get_parsed_content("validate#inferer")
         assert isinstance(validation, FlipAveragingInferer) and validation.spatial_axes == axes
-        assert InferenceSettings.from_bundle(BUNDLES / bundle, tmp_path / "model.pt").flip_axes == axes
+        assert InferenceSettings.from_bundle(BUNDLES / bundle, tmp_path / "model.pt").flip_axes == list(axes)
         inference = ConfigParser()
         inference.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
         inference.update({"bundle_root": str(BUNDLES / bundle)})

@@ -69,7 +69,7 @@ class InferenceSettings:
     image_size: int
     task_options: dict = field(default_factory=dict)
     network_kwargs: dict = field(default_factory=dict)
-    flip_axes: tuple[int, ...] = ()
+    flip_axes: list[int] = field(default_factory=list)
 
     @classmethod
     def from_bundle(cls, bundle: str | Path, checkpoint: str | Path) -> InferenceSettings:
@@ -79,7 +79,7 @@ class InferenceSettings:
         config.update({"bundle_root": str(bundle)})
         given = {name: config.get_parsed_content(name) for name in _SETTINGS}
         given["network_kwargs"] = dict(given["network_kwargs"]).get(given["network_name"], {})
-        flip_axes = tuple(config.get_parsed_content("test_time_flip_axes", default=[]))
+        flip_axes = [int(axis) for axis in config.get_parsed_content("test_time_flip_axes", default=[])]
         return cls(**{**given, **cls._trained(checkpoint)}, flip_axes=flip_axes)
 
     @classmethod

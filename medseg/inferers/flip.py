@@ -39,7 +39,9 @@ class FlipAveragingInferer(Inferer):
         self.inferer = inferer
         self.spatial_axes = tuple(int(axis) for axis in spatial_axes)
 
-    def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any):
+    def __call__(
+        self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
         spatial_dims = inputs.ndim - 2
         for axis in self.spatial_axes:
             if not 0 <= axis < spatial_dims:
