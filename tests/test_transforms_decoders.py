@@ -12,12 +12,15 @@ import torch
 from PIL import Image
 
 from medseg.data import cxr_datalist, helen_datalist, lfw_datalist, montgomery_datalist
+from medseg.tasks import get_task
 from medseg.transforms import (
     ArgmaxToMask,
     HelenLabelsToMaskd,
     LFWPartsToMaskd,
+    ScaleGreyLevels,
     ToGreyscale,
     ct_transforms,
+    cxr_image_transforms,
     cxr_transforms,
     face_transforms,
     image_readers_2d,
@@ -185,11 +188,32 @@ def test_png_and_dicom_readers_agree_on_axes(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")  # radiographs have no patient orientation
 def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
+    """A 12-bit radiograph through the chest X-ray pipeline (the bundles' and ``medseg infer``'s) is not clipped."""
     entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
     pixels = pydicom.dcmread(entry["image"]).pixel_array.astype(float)
     assert pixels.max() > 255  # 12-bit
-    image = cxr_transforms(spatial_size=None, intensity_range=None)(dict(entry))["image"]
-    np.testing.assert_allclose(image[0].numpy().T, (pixels - pixels.min()) / (pixels.max() - pixels.min()), atol=1e-6)
+    expected = (pixels - pixels.min()) / (pixels.max() - pixels.min())
+    image = cxr_transforms(spatial_size=None)(dict(entry))["image"]
+    np.testing.assert_allclose(image[0].numpy().T, expected, atol=1e-6)
+    task_image = get_task("cxr").image_transforms(None)({"image": entry["image"]})["image"]
+    np.testing.assert_allclose(task_image[0].numpy().T, expected, atol=1e-6)
+    assert (expected >= 1.0).mean() < 0.01  # a fixed 0-255 range would have made 9 pixels in 10 white
+
+
+def test_16_bit_png_radiograph_scaled_by_its_own_range(tmp_path):
+    pixels = np.random.default_rng(0).integers(300, 4000, (12, 9)).astype(np.uint16)
+    Image.fromarray(pixels).save(tmp_path / "xray.png")
+    image = cxr_image_transforms(spatial_size=None)({"image": str(tmp_path / "xray.png")})["image"]
+    np.testing.assert_allclose(image[0].numpy().T, (pixels - pixels.min()) / np.ptp(pixels), atol=1e-6)
+
+
+def test_grey_levels_8_bit_by_the_full_range_deeper_by_their_own():
+    dark = torch.tensor([[[10.0, 100.0], [0.0, 55.0]]])  # 8-bit, never reaching 255: still x / 255
+    np.testing.assert_allclose(ScaleGreyLevels()(dark).numpy(), dark.numpy() / 255, atol=1e-7)
+    deep = torch.tensor([[[256.0, 1000.0], [4095.0, 2000.0]]])  # 12-bit: (x - 256) / (4095 - 256)
+    np.testing.assert_allclose(ScaleGreyLevels()(deep).numpy(), (deep.numpy() - 256) / 3839, atol=1e-7)
+    signed = torch.tensor([[[-5.0, 0.0], [5.0, 15.0]]])  # below the 8-bit range: its own range too
+    np.testing.assert_allclose(ScaleGreyLevels()(signed).numpy(), (signed.numpy() + 5) / 20, atol=1e-7)
 
 
 @pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")

@@ -1,7 +1,14 @@
 """MONAI dictionary transforms and per-task pre-processing presets."""
 
 from .augmentation import SEGCAPS_AUGMENTATION, segcaps_augmentation
-from .intensity import RandSaltAndPepper, RandSaltAndPepperd, ToGreyscale, ToGreyscaled
+from .intensity import (
+    RandSaltAndPepper,
+    RandSaltAndPepperd,
+    ScaleGreyLevels,
+    ScaleGreyLevelsd,
+    ToGreyscale,
+    ToGreyscaled,
+)
 from .io import (
     CheckedLoadImaged,
     ImageFileError,
@@ -70,6 +77,8 @@ __all__ = [
     "Rand2DSimardElasticd",
     "RandSaltAndPepper",
     "RandSaltAndPepperd",
+    "ScaleGreyLevels",
+    "ScaleGreyLevelsd",
     "ToGreyscale",
     "ToGreyscaled",
     "UntrackedCompose",

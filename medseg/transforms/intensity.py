@@ -1,4 +1,5 @@
-"""Intensity transforms MONAI does not provide: RGB to grey, and salt-and-pepper noise."""
+"""Intensity transforms MONAI does not provide: RGB to grey, grey levels of any bit depth to [0, 1], and
+salt-and-pepper noise."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import numpy as np
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data.meta_obj import get_track_meta
-from monai.transforms import MapTransform, RandomizableTransform, Transform
+from monai.transforms import MapTransform, RandomizableTransform, ScaleIntensity, ScaleIntensityRange, Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
 __all__ = [
     "RandSaltAndPepper",
     "RandSaltAndPepperd",
+    "ScaleGreyLevels",
+    "ScaleGreyLevelsd",
     "ToGreyscale",
     "ToGreyscaled",
 ]
@@ -53,6 +56,48 @@ class ToGreyscaled(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.converter(d[key])
+        return d
+
+
+class ScaleGreyLevels(Transform):
+    """Grey levels to [0, 1] whatever the bit depth: 8-bit images by the full 8-bit range, deeper ones by their own.
+
+    An image whose values all lie in ``[low, high]`` (by default 0-255: an 8-bit PNG, JPEG or DICOM) is mapped
+    with MONAI's ``ScaleIntensityRange(low, high, 0, 1)``, so that a grey level means the same in every image,
+    as the networks were trained. An image with values outside that range (a 12- or 16-bit DICOM or PNG
+    radiograph, whose bits stored vary by device) is mapped from its own minimum and maximum with MONAI's
+    ``ScaleIntensity(0, 1)``; a fixed 0-255 mapping would clip most of such an image to white. This extends the
+    two MONAI transforms by choosing between them per image; an 8-bit image too dark to reach above ``high``
+    is never mistaken for a deeper one, and a deeper image that happens to stay within 0-255 is taken as 8-bit.
+    """
+
+    backend = ScaleIntensity.backend
+
+    def __init__(self, low: float = 0.0, high: float = 255.0) -> None:
+        self.low, self.high = low, high
+        self.fixed = ScaleIntensityRange(a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True)
+        self.own_range = ScaleIntensity(minv=0.0, maxv=1.0)
+
+    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
+        within = bool(img.min() >= self.low) and bool(img.max() <= self.high)
+        return self.fixed(img) if within else self.own_range(img)
+
+
+class ScaleGreyLevelsd(MapTransform):
+    """Dictionary-based :class:`ScaleGreyLevels`."""
+
+    backend = ScaleGreyLevels.backend
+
+    def __init__(
+        self, keys: KeysCollection, low: float = 0.0, high: float = 255.0, allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.scaler = ScaleGreyLevels(low, high)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.scaler(d[key])
         return d
 
 

@@ -14,7 +14,8 @@ and 1. The ``*_transforms`` functions compose the two halves for an image/mask p
 - CT (:func:`ct_image_transforms`, SegCaps): Hounsfield units clipped to [-1024, 3072] and scaled by
   ``(x + 1024) / 4096`` to [0, 1], no resampling; LUNA16 lungs (labels 3 and 4) foreground, trachea (5)
   background. Volumes come out as (1, x, y, z); :class:`medseg.data.SliceDataset` cuts the axial slices.
-- Chest X-ray (:func:`cxr_image_transforms`, Dubey's study): grey, intensity to [0, 1], 256x256 by default;
+- Chest X-ray (:func:`cxr_image_transforms`, Dubey's study): grey, 8-bit grey levels ``/ 255`` (deeper ones by
+  their own range) to [0, 1], 256x256 by default;
   masks merged and binarised at half their maximum.
 - Faces (:func:`face_image_transforms`, van Beers et al.): 250x250, RGB (FCN paper) or grey (capsule paper);
   face mask with or without hair.
@@ -33,11 +34,10 @@ from monai.transforms import (
     EnsureTyped,
     MapLabelValued,
     Resized,
-    ScaleIntensityd,
     ScaleIntensityRanged,
 )
 
-from .intensity import ToGreyscaled
+from .intensity import ScaleGreyLevelsd, ToGreyscaled
 from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
 from .masks import LUNA16_LABELS, FaceMaskd, LFWPartsToMaskd, MergeMasksd
 
@@ -137,27 +137,18 @@ def luna16_transforms(
     return ct_transforms(luna16_label_map(foreground), HU_RANGE, image_key, label_key)
 
 
-def cxr_image_transforms(
-    spatial_size: Sequence[int] | None = (256, 256),
-    intensity_range: tuple[float, float] | None = (0.0, 255.0),
-    image_key: str = "image",
-) -> Compose:
+def cxr_image_transforms(spatial_size: Sequence[int] | None = (256, 256), image_key: str = "image") -> Compose:
     """Chest radiograph: load (PNG, JPEG or single-frame DICOM), grey, intensity to [0, 1], resize.
 
-    RGB files are converted to grey with :class:`~medseg.transforms.ToGreyscaled`. ``intensity_range`` is
-    mapped to [0, 1] with clipping (8-bit images: (0, 255)); ``None`` scales each image from its own minimum
-    and maximum, for 12- or 16-bit DICOM radiographs. The image is resized with area averaging.
+    RGB files are converted to grey with :class:`~medseg.transforms.ToGreyscaled`. Grey levels go to [0, 1] with
+    :class:`~medseg.transforms.ScaleGreyLevelsd`: 8-bit images as ``x / 255``, 12- or 16-bit DICOM or PNG
+    radiographs from their own minimum and maximum. The image is resized with area averaging.
     """
-    if intensity_range is None:
-        scale = ScaleIntensityd(image_key, minv=0.0, maxv=1.0)
-    else:
-        low, high = intensity_range
-        scale = ScaleIntensityRanged(image_key, a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True)
     return Compose(
         [
             load_imaged(image_key, image_readers_2d()),
             ToGreyscaled(image_key),
-            scale,
+            ScaleGreyLevelsd(image_key),
             *_image_resize(image_key, spatial_size),
             _float(image_key),
         ]
@@ -177,18 +168,10 @@ def cxr_label_transforms(spatial_size: Sequence[int] | None = (256, 256), label_
 
 
 def cxr_transforms(
-    spatial_size: Sequence[int] | None = (256, 256),
-    image_key: str = "image",
-    label_key: str = "label",
-    intensity_range: tuple[float, float] | None = (0.0, 255.0),
+    spatial_size: Sequence[int] | None = (256, 256), image_key: str = "image", label_key: str = "label"
 ) -> Compose:
     """Chest X-ray pair: :func:`cxr_image_transforms` then :func:`cxr_label_transforms`."""
-    return Compose(
-        [
-            cxr_image_transforms(spatial_size, intensity_range, image_key),
-            cxr_label_transforms(spatial_size, label_key),
-        ]
-    )
+    return Compose([cxr_image_transforms(spatial_size, image_key), cxr_label_transforms(spatial_size, label_key)])
 
 
 def face_image_transforms(
@@ -199,7 +182,7 @@ def face_image_transforms(
         [
             load_imaged(image_key, image_readers_2d()),
             *([ToGreyscaled(image_key)] if greyscale else []),
-            ScaleIntensityRanged(image_key, a_min=0.0, a_max=255.0, b_min=0.0, b_max=1.0, clip=True),
+            ScaleGreyLevelsd(image_key),
             *_image_resize(image_key, spatial_size),
             _float(image_key),
         ]
