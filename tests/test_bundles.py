@@ -24,6 +24,7 @@ import torch
 from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss
 
+from medseg.bundle import print_outputs
 from medseg.engines import PrepareBatchSegCaps
 from medseg.inference import InferenceSettings
 from medseg.inferers import FlipAveragingInferer
@@ -412,3 +413,20 @@ def test_training_pipeline_is_cached_up_to_the_augmentation(tmp_path):
     # the augmentation still runs on every access: a flip of the cached item, not a cached flip
     cached = dataset._cache[0]["image"]
     torch.testing.assert_close(torch.as_tensor(item["image"]), torch.flip(torch.as_tensor(cached), dims=[2]))
+
+
+def test_print_outputs_names_the_evaluation_folder_in_use(tmp_path, capsys):
+    """``--eval_dir`` moves the evaluation's outputs; the list printed at the end must point there."""
+    for path in (
+        tmp_path / "models" / "model.pt",
+        tmp_path / "eval" / "summary.json",
+        tmp_path / "last" / "summary.json",
+    ):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("{}")
+    assert print_outputs(tmp_path, tmp_path / "last") == [
+        tmp_path / "models" / "model.pt",
+        tmp_path / "last" / "summary.json",
+    ]
+    assert f"evaluation summary: {tmp_path / 'last' / 'summary.json'}" in capsys.readouterr().out
+    assert print_outputs(tmp_path)[-1] == tmp_path / "eval" / "summary.json"  # the bundles' default eval_dir

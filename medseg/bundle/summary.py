@@ -53,17 +53,21 @@ def write_summary(engine: Engine, path: str | Path) -> Path:
     return path
 
 
-def print_outputs(output_dir: str | Path) -> list[Path]:
-    """Print where a bundle run put its outputs (those that exist); return them."""
+def print_outputs(output_dir: str | Path, eval_dir: str | Path | None = None) -> list[Path]:
+    """Print where a bundle run put its outputs (those that exist); return them.
+
+    ``eval_dir`` is the bundle's ``eval_dir`` (default ``<output_dir>/eval``), where evaluation writes its summary.
+    """
     root = Path(output_dir)
+    evaluation = root / "eval" if eval_dir is None else Path(eval_dir)
     outputs = {
         "model": root / "models" / "model.pt",
         "last state (--resume)": root / "models" / "last_state.pt",
         "training curves": root / "training_curves.png",
         "validation overlays": root / "validation_overlays.png",
         "history": root / "history.json",
-        "evaluation summary": root / "eval" / "summary.json",
-        "per-case metrics": root / "eval" / "metrics.csv",
+        "evaluation summary": evaluation / "summary.json",
+        "per-case metrics": evaluation / "metrics.csv",
         "TensorBoard logs": root / "logs",
     }
     found = [(what, path) for what, path in outputs.items() if path.exists()]
