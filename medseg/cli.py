@@ -109,6 +109,7 @@ def _inference_setup(args: argparse.Namespace):
     from medseg.bundle import check_checkpoint
     from medseg.files import OutputPathError, check_output_folder
     from medseg.inference import InferenceSettings, InputError, Predictor, find_cases
+    from medseg.tasks import get_task
 
     if args.checkpoint and not args.network:
         raise _UsageError("argument --network: required with --checkpoint (a name of medseg.networks.get_network)")
@@ -118,14 +119,6 @@ def _inference_setup(args: argparse.Namespace):
         output = check_output_folder(args.output)
     except OutputPathError as error:
         raise _UsageError(f"argument --output: {error}") from error
-    try:
-        cases = find_cases(args.input, args.series_uid)
-    except InputError as error:
-        raise _UsageError(f"argument --input: {error}") from error
-    for case in cases:
-        folder = case.path if case.path.is_dir() else case.path.parent
-        if folder.resolve() == output.resolve():
-            raise _UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path(args.bundle) / "models" / "model.pt"
     try:
         check_checkpoint(checkpoint, args.bundle or ".")
@@ -137,6 +130,14 @@ def _inference_setup(args: argparse.Namespace):
             )
     except (SystemExit, ValueError) as error:
         raise _UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    try:
+        cases = find_cases(args.input, args.series_uid, volumetric=get_task(settings.task).volumetric)
+    except InputError as error:
+        raise _UsageError(f"argument --input: {error}") from error
+    for case in cases:
+        folder = case.path if case.path.is_dir() else case.path.parent
+        if folder.resolve() == output.resolve():
+            raise _UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
     predictor = Predictor(settings, checkpoint, device=args.device, amp=args.amp, batch_size=args.batch_size)
     return predictor, cases, output
 

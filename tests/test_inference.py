@@ -159,6 +159,30 @@ def test_chest_xray_png_end_to_end(real_data, tmp_path):
     assert record["foreground_mm2"] == pytest.approx(record["foreground_pixels"])  # 1 mm pixels for a JPEG
 
 
+@pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")  # radiographs have no orientation
+def test_a_folder_of_dicom_radiographs_is_one_case_per_file(synthetic, tmp_path):
+    """A 2D bundle takes each DICOM file of a folder (with or without ``.dcm``) as a case, as it takes PNGs;
+    for a volume task the same folder is one series."""
+    folder = tmp_path / "xrays"
+    shutil.copytree(synthetic("cxr-dicom", n=3) / "images", folder)
+    (folder / "CXR_0002.dcm").rename(folder / "CXR_0002")  # PACS exports often have no extension
+    assert [(case.name, case.kind) for case in find_cases([folder], volumetric=False)] == [
+        ("CXR_0000", "dicom-file"),
+        ("CXR_0001", "dicom-file"),
+        ("CXR_0002", "dicom-file"),
+    ]
+    [series] = find_cases([folder])
+    assert series.kind == "dicom-series" and series.name == "xrays"
+    checkpoint = make_checkpoint(tmp_path / "model", "cxr")
+    out = tmp_path / "out"
+    assert (
+        infer("--checkpoint", str(checkpoint), "--network", "unet2d", "--input", str(folder), "--output", str(out)) == 0
+    )
+    for source in sorted(folder.iterdir()):
+        written = sitk.ReadImage(str(out / f"{source.name.removesuffix('.dcm')}_seg.nii.gz"))
+        assert_same_grid(written, sitk.ReadImage(str(source)))
+
+
 def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_in_order(tmp_path, monkeypatch):
     """A failure at any step (reading, the network, writing) is that case's alone, recorded with its file, and the
     summary keeps the input order."""

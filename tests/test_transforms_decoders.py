@@ -200,6 +200,31 @@ def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
     assert (expected >= 1.0).mean() < 0.01  # a fixed 0-255 range would have made 9 pixels in 10 white
 
 
+@pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")
+def test_real_radiograph_as_12_bit_dicom_gives_the_network_the_same_input(real_data, tmp_path):
+    """A real 8-bit radiograph and the same film stored as 12-bit DICOM (x * 16 + 0..15, as a 12-bit detector
+    would give it) reach the network as the same image: within the 16 added levels, i.e. 16 / 4095 of the range."""
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, generate_uid
+
+    from medseg.data.synthetic.dicom import write_dicom
+
+    def grey_levels(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path).convert("L")).astype(np.uint16)
+
+    films = sorted(real_data("cxr_openist").glob("*.jpg"))
+    # a film that spans the whole 8-bit range, so that x / 255 is also its own range (5 of the 150 do)
+    jpeg = next(path for path in films if np.ptp(grey_levels(path)) == 255)
+    grey = grey_levels(jpeg)
+    twelve = grey * 16 + np.random.default_rng(0).integers(0, 16, grey.shape, dtype=np.uint16)
+    dicom = write_dicom(
+        tmp_path / "film.dcm", twelve, DigitalXRayImageStorageForPresentation, generate_uid(), bits_stored=12
+    )
+    pipeline = get_task("cxr").image_transforms((256, 256))
+    from_jpeg, from_dicom = (pipeline({"image": str(path)})["image"] for path in (jpeg, dicom))
+    assert from_dicom.shape == from_jpeg.shape == (1, 256, 256)
+    assert float((from_dicom - from_jpeg).abs().max()) <= 16 / 4095 + 1e-6
+
+
 def test_16_bit_png_radiograph_scaled_by_its_own_range(tmp_path):
     pixels = np.random.default_rng(0).integers(300, 4000, (12, 9)).astype(np.uint16)
     Image.fromarray(pixels).save(tmp_path / "xray.png")

@@ -3,8 +3,9 @@
 A path may be an image file (NIfTI, NRRD, MHA/MHD, PNG, JPEG, a DICOM file with or without ``.dcm``), a folder
 holding one DICOM series, a folder of such files and series folders (batch mode), or a glob of any of these.
 A folder holding several DICOM series gives the largest (most files) unless ``series_uid`` names one; the
-others are listed on the case. Each case is named after its file (without extension) or its series folder,
-with ``_2``, ``_3``... when two inputs share a name, so that outputs never collide.
+others are listed on the case. For a 2D task (chest radiographs, faces), each DICOM file in a folder (or in a
+sub-folder) is a case of its own, as a PNG is. Each case is named after its file (without extension) or its
+series folder, with ``_2``, ``_3``... when two inputs share a name, so that outputs never collide.
 
 Files that cannot be cases (unknown kinds inside a folder) are left out; a named path that is not an image
 becomes a case anyway, which then fails with the reason (so that it is reported, never silently dropped).
@@ -107,9 +108,9 @@ def _file_case(path: Path) -> Case:
     return Case(stem, path, kind, [path])
 
 
-def _folder_cases(folder: Path, series_uid: str | None) -> list[Case]:
+def _folder_cases(folder: Path, series_uid: str | None, volumetric: bool) -> list[Case]:
     dicom = _dicom_children(folder)
-    if dicom:
+    if dicom and volumetric:
         return [_series_case(folder, dicom, series_uid)]
     cases = []
     for child in sorted(folder.iterdir()):
@@ -117,9 +118,11 @@ def _folder_cases(folder: Path, series_uid: str | None) -> list[Case]:
             continue
         if child.is_dir():
             series = _dicom_children(child)
-            if series:
+            if series and volumetric:
                 cases.append(_series_case(child, series, series_uid))
-        elif split_suffix(child.name, _KNOWN_SUFFIXES)[1]:
+            elif series:
+                cases += [_file_case(path) for path in series]
+        elif child in dicom or split_suffix(child.name, _KNOWN_SUFFIXES)[1]:
             cases.append(_file_case(child))
     return cases
 
@@ -135,8 +138,11 @@ def _expand(path: str) -> list[Path]:
     return [Path(path)]
 
 
-def find_cases(paths: list[str | Path], series_uid: str | None = None) -> list[Case]:
+def find_cases(paths: list[str | Path], series_uid: str | None = None, volumetric: bool = True) -> list[Case]:
     """The cases behind ``paths`` (see the module docstring), with unique names, in the order given.
+
+    ``volumetric=False`` (a 2D task: radiographs) makes each DICOM file in a folder a case of its own, as PNG and
+    JPEG files are, instead of a slice of the folder's series.
 
     Raises:
         InputError: for a path that does not exist or a pattern that matches nothing.
@@ -145,7 +151,7 @@ def find_cases(paths: list[str | Path], series_uid: str | None = None) -> list[C
     for given in paths:
         for path in _expand(str(given)):
             if path.is_dir():
-                found = _folder_cases(path, series_uid)
+                found = _folder_cases(path, series_uid, volumetric)
                 if not found:
                     raise InputError(f"{path}: no image or DICOM series in this folder")
                 cases += found
