@@ -67,8 +67,8 @@ class ScaleGreyLevels(Transform):
     as the networks were trained. An image with values outside that range (a 12- or 16-bit DICOM or PNG
     radiograph, whose bits stored vary by device) is mapped from its own minimum and maximum with MONAI's
     ``ScaleIntensity(0, 1)``; a fixed 0-255 mapping would clip most of such an image to white. This extends the
-    two MONAI transforms by choosing between them per image; an 8-bit image too dark to reach above ``high``
-    is never mistaken for a deeper one, and a deeper image that happens to stay within 0-255 is taken as 8-bit.
+    two MONAI transforms by choosing between them per image. A dark 8-bit image keeps ``x / 255`` (it is not
+    stretched to its own range); a deeper image whose values happen to stay within 0-255 is taken as 8-bit.
     """
 
     backend = ScaleIntensity.backend
