@@ -143,11 +143,11 @@ def _inference_setup(args: argparse.Namespace):
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from medseg.inference import InferenceOptions, MaskPostprocessing, run_inference
+    from medseg.inference import InferenceOptions, run_inference
 
     predictor, cases, output = _inference_setup(args)
     options = InferenceOptions(
-        postprocessing=MaskPostprocessing(
+        postprocessing=predictor.settings.postprocessing(
             args.threshold, args.keep_largest, args.min_ratio, args.fill_holes, args.clear_border
         ),
         probabilities=args.probabilities,
@@ -416,12 +416,18 @@ def _add_infer(commands: argparse._SubParsersAction) -> None:
     infer.add_argument("--output", required=True, help="the output folder (not an input folder)")
     infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     infer.add_argument("--threshold", type=_probability_or_otsu, default=0.5, help="0.5 (default) or otsu")
-    infer.add_argument("--keep-largest", type=_integer(1), help="keep the N largest connected components")
+    infer.add_argument(
+        "--keep-largest", type=_integer(0), help="keep the N largest connected components; 0 keeps all (default: "
+        "the bundle's keep_largest, e.g. 2 for the chest X-ray bundle's lungs; else all)",
+    )  # fmt: skip
     infer.add_argument(
         "--min-ratio", type=float, default=0.0, help="a kept component after the first must be this share of the "
         "largest (SegCaps: --keep-largest 2 --min-ratio 0.2)",
     )  # fmt: skip
-    infer.add_argument("--fill-holes", action="store_true", help="fill the holes of the mask")
+    infer.add_argument(
+        "--fill-holes", action=argparse.BooleanOptionalAction, help="fill the holes of the mask (default: the "
+        "bundle's fill_holes; else not)",
+    )  # fmt: skip
     infer.add_argument(
         "--clear-border", action="store_true", help="first remove what touches the in-plane image border (the air "
         "around the body in CT), slice by slice",

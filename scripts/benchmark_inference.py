@@ -1,8 +1,8 @@
 """Seconds per case of ``medseg infer`` and the share spent outside the network's forward pass.
 
 Two cases, each run by :func:`medseg.inference.run_inference` exactly as ``medseg infer`` runs them (reading and
-checking the input, the bundle's pre-processing, the inferer, post-processing, inversion to the input's grid,
-writing the mask atomically):
+checking the input, the bundle's pre-processing, the inferer, inversion to the input's grid, the threshold and the
+bundle's mask cleaning, writing the mask atomically):
 
 - a synthetic 512x512x100 CT DICOM series (``medseg.data.synthetic.make_dicom_ct``) through the
   ``luna16_segcaps`` bundle's network and settings (2D network, slice by slice);
@@ -33,7 +33,7 @@ from PIL import Image
 
 from medseg.bundle import save_trained_settings
 from medseg.data.synthetic import make_cxr, make_dicom_ct
-from medseg.inference import InferenceSettings, Predictor, find_cases, run_inference
+from medseg.inference import InferenceOptions, InferenceSettings, Predictor, find_cases, run_inference
 from medseg.networks import build_network
 from medseg.tasks import get_task
 from medseg.testing import shared_data_root
@@ -77,16 +77,30 @@ def checkpoint_for(bundle: str, folder: Path, network_name: str | None) -> Path:
     return folder / "model.pt"
 
 
-def measure(name: str, checkpoint: Path, sources: list[Path], output: Path, batch_size: int, warm_up: bool) -> None:
-    """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share."""
+def measure(
+    name: str,
+    bundle: str,
+    checkpoint: Path,
+    sources: list[Path],
+    output: Path,
+    batch_size: int,
+    warm_up: bool,
+    cleaning: bool = True,
+) -> None:
+    """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share; the
+    masks cleaned as ``medseg infer --bundle`` cleans them by default (the bundle's ``keep_largest`` and
+    ``fill_holes``), or, with ``cleaning=False``, as thresholded (``--keep-largest 0 --no-fill-holes``)."""
     settings = InferenceSettings.from_checkpoint(checkpoint)
     predictor = Predictor(settings, checkpoint, batch_size=batch_size)
+    bundle_settings = InferenceSettings.from_bundle(BUNDLES / bundle, checkpoint)
+    postprocessing = bundle_settings.postprocessing() if cleaning else bundle_settings.postprocessing(0.5, 0, 0, False)
+    options = InferenceOptions(postprocessing=postprocessing)
     cases = find_cases(sources)
     if warm_up:
-        run_inference(predictor, cases[:1], output / "warm-up", progress=False)
+        run_inference(predictor, cases[:1], output / "warm-up", options, progress=False)
     timer = ForwardTimer(predictor.network)
     start = time.perf_counter()
-    summary = run_inference(predictor, cases, output / "timed", progress=False)
+    summary = run_inference(predictor, cases, output / "timed", options, progress=False)
     total = (time.perf_counter() - start) / len(cases)
     forward = timer.seconds / len(cases)
     failed = [record for record in summary["cases"] if record["status"] != "ok"]
@@ -123,12 +137,15 @@ def main() -> None:
         print("\n| " + " | ".join(columns) + " |")
         print("|---|---|---:|---:|---:|---:|---:|")
         ct = checkpoint_for("luna16_segcaps", root / "ct-model", args.ct_network)
-        measure(f"CT DICOM series 512x512x{args.slices}", ct, [series], root / "out-ct", args.batch_size, False)
+        ct_name = f"CT DICOM series 512x512x{args.slices}"
+        measure(ct_name, "luna16_segcaps", ct, [series], root / "out-ct", args.batch_size, False)
         cxr = args.cxr_checkpoint or checkpoint_for("cxr_lung_unet", root / "cxr-model", args.cxr_network)
         kind = radiographs[0].suffix[1:].upper()
         size = "x".join(map(str, sizes[0])) + (f" to {'x'.join(map(str, sizes[-1]))}" if len(sizes) > 1 else "")
         name = f"chest X-ray {kind} {size}, {'trained' if args.cxr_checkpoint else 'random'} weights"
-        measure(name, cxr, radiographs, root / "out-cxr", args.batch_size, True)
+        for cleaning, suffix in ((True, ""), (False, ", masks not cleaned")):
+            output = root / f"out-cxr-{cleaning}"
+            measure(name + suffix, "cxr_lung_unet", cxr, radiographs, output, args.batch_size, True, cleaning)
 
 
 if __name__ == "__main__":

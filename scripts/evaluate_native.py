@@ -2,13 +2,13 @@
 
 A bundle's ``evaluate.json`` scores on the network's grid (e.g. 256x256) against the resized reference masks.
 This script scores what a user gets from ``medseg infer --bundle``: the probabilities mapped back onto the input's
-pixels (:class:`medseg.inference.Predictor` with the bundle's settings, MONAI's ``Invertd``), thresholded (and
-post-processed as ``medseg infer`` would with the given flags), against the reference mask read at its own size.
-It takes the test subset of the run's datalist and fold, as ``evaluate.json`` does, and prints the mean and the
-per-case values.
+pixels (:class:`medseg.inference.Predictor` with the bundle's settings, MONAI's ``Invertd``), thresholded and
+cleaned as ``medseg infer`` does (the bundle's cleaning, or the given flags), against the reference mask read at
+its own size. It takes the test subset of the run's datalist and fold, as ``evaluate.json`` does, and prints the
+mean and the per-case values.
 
     python scripts/evaluate_native.py --bundle bundles/cxr_lung_unet --output_dir runs/cxr \
-        --dataset_dir ../shared/data/cxr_openist [--keep-largest 2 --fill-holes]
+        --dataset_dir ../shared/data/cxr_openist [--keep-largest 0 --no-fill-holes]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.metrics import compute_iou
 
-from medseg.inference import InferenceSettings, MaskPostprocessing, Predictor
+from medseg.inference import InferenceSettings, Predictor
 from medseg.tasks import get_task
 
 
@@ -41,8 +41,8 @@ def main() -> None:
     parser.add_argument("--dataset_dir", help="as given to the training run")
     parser.add_argument("--datalist", help="as given to the training run")
     parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument("--keep-largest", type=int)
-    parser.add_argument("--fill-holes", action="store_true")
+    parser.add_argument("--keep-largest", type=int, help="as medseg infer (default: the bundle's; 0: all)")
+    parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, help="default: the bundle's")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     overrides = {key: value for key, value in vars(args).items() if key in ("dataset_dir", "datalist", "fold")}
@@ -50,7 +50,7 @@ def main() -> None:
     checkpoint = args.output_dir / "models" / "model.pt"
     settings = InferenceSettings.from_bundle(args.bundle, checkpoint)  # as `medseg infer --bundle` (test-time flips)
     predictor = Predictor(settings, checkpoint)
-    postprocessing = MaskPostprocessing(keep_largest=args.keep_largest, fill_holes=args.fill_holes)
+    postprocessing = settings.postprocessing(keep_largest=args.keep_largest, fill_holes=args.fill_holes)
     reference = get_task(settings.task).label_transforms(None, **settings.task_options)
     scores = []
     for entry in entries:

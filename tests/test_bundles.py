@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss
 
 from medseg.bundle import print_outputs
+from medseg.cli import main as medseg_main
 from medseg.engines import PrepareBatchSegCaps
 from medseg.inference import InferenceSettings
 from medseg.inferers import FlipAveragingInferer
@@ -132,6 +134,41 @@ def test_train_evaluate_and_infer_as_a_user_types_it(bundle, trained, tmp_path):
         np.testing.assert_allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-3)
         np.testing.assert_allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
     assert set(np.unique(sitk.GetArrayFromImage(written))) <= {0, 1}
+
+
+def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
+    """Validation, evaluation, ``inference.json`` and ``medseg infer --bundle`` keep the two largest components and
+    fill holes (the bundle's ``keep_largest`` and ``fill_holes``); faces keep one; CT masks stay as thresholded."""
+    logits = torch.full((1, 12, 16), -5.0)
+    logits[0, 1:11, 1:6] = logits[0, 1:11, 9:15] = 5.0  # two lungs
+    logits[0, 5, 3], logits[0, 11, 7] = -5.0, 5.0  # a hole, a speck (no neighbour, diagonals included)
+    lungs = torch.zeros_like(logits)
+    lungs[0, 1:11, 1:6] = lungs[0, 1:11, 9:15] = 1
+    right_lung = torch.zeros_like(logits)  # the faces' bundle keeps one component: the larger (60 pixels against 50)
+    right_lung[0, 1:11, 9:15] = 1
+    for bundle in SETUPS:
+        inference = ConfigParser()
+        inference.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
+        inference.update({"bundle_root": str(BUNDLES / bundle), "network_name": "unet"})
+        masks = [inference.get_parsed_content("postprocessing#transforms#0")({"pred": logits})["pred"]]
+        train = _parsed(bundle, network_name="unet")
+        masks.append(train.get_parsed_content("validate#postprocessing")({"pred": logits})["pred"])
+        expected = {"cxr_lung_unet": lungs, "lfw_face_fcn": right_lung, "luna16_segcaps": (logits > 0).float()}[bundle]
+        for mask in masks:
+            torch.testing.assert_close(mask.as_tensor(), expected, msg=bundle)
+    settings = InferenceSettings.from_bundle(BUNDLES / "cxr_lung_unet", tmp_path / "model.pt")
+    assert (settings.keep_largest, settings.fill_holes) == (2, True)
+    # medseg infer --bundle uses the bundle's cleaning unless told otherwise
+    _, out, _ = trained("cxr_lung_unet")
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLES / "cxr_lung_unet" / "configs", bundle / "configs")
+    shutil.copytree(out / "models", bundle / "models")
+    image = json.loads((out / "datalist.json").read_text())["training"][0]["image"]
+    for flags, recorded in (((), (2, True)), (("--keep-largest", "0", "--no-fill-holes"), (None, False))):
+        output = tmp_path / f"out{len(flags)}"
+        assert medseg_main(["infer", "--bundle", str(bundle), "--input", image, "--output", str(output), *flags]) == 0
+        cleaning = json.loads((output / "summary.json").read_text())["postprocessing"]
+        assert (cleaning["keep_largest"], cleaning["fill_holes"]) == recorded
 
 
 @pytest.mark.parametrize("bundle", sorted(SETUPS))

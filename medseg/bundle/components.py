@@ -8,7 +8,7 @@ network or loss without the configs branching on names:
   positive-class weight computed from the training masks when the loss needs one, and wrapped in
   :class:`medseg.losses.SegCapsLoss` when the network has a reconstruction branch;
 - a network with a reconstruction branch gets :class:`medseg.engines.PrepareBatchSegCaps` for training;
-- the post-processing applies a sigmoid only to logits.
+- the post-processing applies a sigmoid only to logits, and cleans the mask as the bundle sets.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from torch import nn
 
 from medseg import networks
 from medseg.engines import BudgetCosineLR, PrepareBatchSegCaps, ResumeLoader, WallClockBudget, binary_postprocessing
+from medseg.inference import CleanMaskd
 from medseg.losses import LOSSES, SegCapsLoss, compute_pos_weight, get_loss
 from medseg.networks import network_output
 from medseg.tasks import get_task
@@ -116,9 +117,16 @@ def build_loss(
     return SegCapsLoss(loss, recon_weight=recon_weight) if has_reconstruction(network) else loss
 
 
-def postprocessing(network_name: str, threshold: float = 0.5) -> Compose:
-    """Sigmoid (for logits) and threshold: the evaluator's ``pred`` as a binary mask."""
-    return binary_postprocessing(threshold, network_output(network_name))
+def postprocessing(
+    network_name: str, threshold: float = 0.5, keep_largest: int | None = None, fill_holes: bool = False
+) -> Compose:
+    """Sigmoid (for logits) and threshold: the evaluator's ``pred`` as a binary mask; then, as the bundle sets,
+    only its ``keep_largest`` largest connected components, and its holes filled
+    (:class:`medseg.inference.CleanMaskd`, what ``medseg infer`` does with the same settings)."""
+    binary = binary_postprocessing(threshold, network_output(network_name))
+    if not keep_largest and not fill_holes:
+        return binary
+    return Compose([binary, CleanMaskd("pred", keep_largest=keep_largest or None, fill_holes=fill_holes)])
 
 
 def transforms(

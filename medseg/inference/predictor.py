@@ -34,6 +34,8 @@ from medseg.inferers import FlipAveragingInferer
 from medseg.networks import build_network, network_output
 from medseg.tasks import get_task
 
+from .postprocess import MaskPostprocessing
+
 __all__ = ["InferenceSettings", "Predictor", "inferer", "preprocessing"]
 
 
@@ -62,7 +64,8 @@ _SETTINGS = ("task", "task_options", "network_name", "network_kwargs", "image_si
 @dataclass
 class InferenceSettings:
     """What a checkpoint needs to run: its task and options, its network and the image size it was trained at;
-    and the bundle's test-time flips (``test_time_flip_axes`` of its ``inference.json``; none without a bundle)."""
+    and the bundle's test-time flips and mask cleaning (``test_time_flip_axes``, ``keep_largest`` and
+    ``fill_holes`` of its ``inference.json``; none without a bundle)."""
 
     task: str
     network_name: str
@@ -70,6 +73,8 @@ class InferenceSettings:
     task_options: dict = field(default_factory=dict)
     network_kwargs: dict = field(default_factory=dict)
     flip_axes: list[int] = field(default_factory=list)
+    keep_largest: int | None = None
+    fill_holes: bool = False
 
     @classmethod
     def from_bundle(cls, bundle: str | Path, checkpoint: str | Path) -> InferenceSettings:
@@ -79,8 +84,12 @@ class InferenceSettings:
         config.update({"bundle_root": str(bundle)})
         given = {name: config.get_parsed_content(name) for name in _SETTINGS}
         given["network_kwargs"] = dict(given["network_kwargs"]).get(given["network_name"], {})
-        flip_axes = [int(axis) for axis in config.get_parsed_content("test_time_flip_axes", default=[])]
-        return cls(**{**given, **cls._trained(checkpoint)}, flip_axes=flip_axes)
+        bundle_only = {
+            "flip_axes": [int(axis) for axis in config.get_parsed_content("test_time_flip_axes", default=[])],
+            "keep_largest": config.get_parsed_content("keep_largest", default=None) or None,
+            "fill_holes": bool(config.get_parsed_content("fill_holes", default=False)),
+        }
+        return cls(**{**given, **cls._trained(checkpoint)}, **bundle_only)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, **given: Any) -> InferenceSettings:
@@ -92,6 +101,20 @@ class InferenceSettings:
             flags = ", ".join("--" + name.replace("_", "-") for name in missing)
             raise ValueError(f"{checkpoint}: no settings.json beside it; give {flags}")
         return cls(**{name: settings[name] for name in _SETTINGS if name in settings})
+
+    def postprocessing(
+        self,
+        threshold: float | str = 0.5,
+        keep_largest: int | None = None,
+        min_ratio: float = 0.0,
+        fill_holes: bool | None = None,
+        clear_border: bool = False,
+    ) -> MaskPostprocessing:
+        """``medseg infer``'s post-processing: the options given, and the bundle's cleaning for those left
+        ``None`` (``keep_largest=0`` keeps every component)."""
+        keep = self.keep_largest if keep_largest is None else keep_largest
+        fill = self.fill_holes if fill_holes is None else fill_holes
+        return MaskPostprocessing(threshold, keep or None, min_ratio, fill, clear_border)
 
     @staticmethod
     def _trained(checkpoint: str | Path) -> dict:
