@@ -19,6 +19,9 @@ the time in the forward pass on CPU.
 
     python scripts/benchmark_inference.py [--ct-network segcaps_r3] [--cxr-network unet2d] [--slices 100]
                                           [--radiographs 10] [--cxr-checkpoint models/model.pt]
+                                          [--cases ct cxr] [--device cpu|cuda] [--amp]
+
+On CUDA the forward hooks synchronise the device, so the forward pass's time is the kernels' time.
 """
 
 from __future__ import annotations
@@ -44,15 +47,18 @@ BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 class ForwardTimer:
     """Seconds spent inside ``network.forward`` (all calls), measured with forward hooks."""
 
-    def __init__(self, network: torch.nn.Module) -> None:
+    def __init__(self, network: torch.nn.Module, device: torch.device) -> None:
         self.seconds, self._start = 0.0, 0.0
+        self._synchronize = torch.cuda.synchronize if device.type == "cuda" else lambda: None
         network.register_forward_pre_hook(self._before)
         network.register_forward_hook(self._after)
 
     def _before(self, module, args) -> None:
+        self._synchronize()  # on CUDA, the kernels queued before the call are not its time
         self._start = time.perf_counter()
 
     def _after(self, module, args, output) -> None:
+        self._synchronize()
         self.seconds += time.perf_counter() - self._start
 
 
@@ -86,19 +92,21 @@ def measure(
     batch_size: int,
     warm_up: bool,
     cleaning: bool = True,
+    device: str = "cpu",
+    amp: bool = False,
 ) -> None:
     """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share; the
     masks cleaned as ``medseg infer --bundle`` cleans them by default (the bundle's ``keep_largest`` and
     ``fill_holes``), or, with ``cleaning=False``, as thresholded (``--keep-largest 0 --no-fill-holes``)."""
     settings = InferenceSettings.from_checkpoint(checkpoint)
-    predictor = Predictor(settings, checkpoint, batch_size=batch_size)
+    predictor = Predictor(settings, checkpoint, device=device, amp=amp, batch_size=batch_size)
     bundle_settings = InferenceSettings.from_bundle(BUNDLES / bundle, checkpoint)
     postprocessing = bundle_settings.postprocessing() if cleaning else bundle_settings.postprocessing(0.5, 0, 0, False)
     options = InferenceOptions(postprocessing=postprocessing)
     cases = find_cases(sources)
     if warm_up:
         run_inference(predictor, cases[:1], output / "warm-up", options, progress=False)
-    timer = ForwardTimer(predictor.network)
+    timer = ForwardTimer(predictor.network, predictor.device)
     start = time.perf_counter()
     summary = run_inference(predictor, cases, output / "timed", options, progress=False)
     total = (time.perf_counter() - start) / len(cases)
@@ -123,29 +131,38 @@ def main() -> None:
         type=Path,
         help="trained chest X-ray model.pt, settings.json beside it (replaces --cxr-network)",
     )
+    parser.add_argument("--cases", nargs="+", choices=("ct", "cxr"), default=["ct", "cxr"], help="default: both")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     args = parser.parse_args()
+    on = {"device": args.device, "amp": args.amp}
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        [series] = make_dicom_ct(root / "ct", n=1, seed=0, shape=(args.slices, 512, 512))
+        if "ct" in args.cases:
+            [series] = make_dicom_ct(root / "ct", n=1, seed=0, shape=(args.slices, 512, 512))
         radiographs = sorted((shared_data_root() / "cxr_openist").glob("*.jpg"))[: args.radiographs]
         if not radiographs:
             radiographs = make_cxr(root / "cxr", n=args.radiographs, seed=0, size=(2048, 2500))
         sizes = sorted({Image.open(path).size for path in radiographs})
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch_size}")
+        where = torch.cuda.get_device_name() if args.device == "cuda" else f"{torch.get_num_threads()} CPU threads"
+        print(f"torch {torch.__version__}, {where}{', AMP' if args.amp else ''}, batch {args.batch_size}")
         columns = ["case", "network", "cases", "seconds per case", "forward pass (s)", "rest (s)", "forward share"]
         print("\n| " + " | ".join(columns) + " |")
         print("|---|---|---:|---:|---:|---:|---:|")
-        ct = checkpoint_for("luna16_segcaps", root / "ct-model", args.ct_network)
-        ct_name = f"CT DICOM series 512x512x{args.slices}"
-        measure(ct_name, "luna16_segcaps", ct, [series], root / "out-ct", args.batch_size, False)
+        if "ct" in args.cases:
+            ct = checkpoint_for("luna16_segcaps", root / "ct-model", args.ct_network)
+            ct_name = f"CT DICOM series 512x512x{args.slices}"
+            measure(ct_name, "luna16_segcaps", ct, [series], root / "out-ct", args.batch_size, False, **on)
+        if "cxr" not in args.cases:
+            return
         cxr = args.cxr_checkpoint or checkpoint_for("cxr_lung_unet", root / "cxr-model", args.cxr_network)
         kind = radiographs[0].suffix[1:].upper()
         size = "x".join(map(str, sizes[0])) + (f" to {'x'.join(map(str, sizes[-1]))}" if len(sizes) > 1 else "")
         name = f"chest X-ray {kind} {size}, {'trained' if args.cxr_checkpoint else 'random'} weights"
         for cleaning, suffix in ((True, ""), (False, ", masks not cleaned")):
             output = root / f"out-cxr-{cleaning}"
-            measure(name + suffix, "cxr_lung_unet", cxr, radiographs, output, args.batch_size, True, cleaning)
+            measure(name + suffix, "cxr_lung_unet", cxr, radiographs, output, args.batch_size, True, cleaning, **on)
 
 
 if __name__ == "__main__":

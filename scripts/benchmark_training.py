@@ -9,6 +9,7 @@ per second of each and their ratio (target: the trainer at >= 0.95 of the bare l
 of the bare loop's time spent waiting for data, which shows whether data loading starves the network.
 
     python scripts/benchmark_training.py [--bundle cxr_lung_unet] [--epochs 6] [--cases 40] [--image-size 256]
+                                         [--device cpu|cuda] [--amp] [--num-workers N]
 
 The data are synthetic (``medseg synth``), written to a temporary folder.
 """
@@ -32,8 +33,15 @@ BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 TASK_OF = {"cxr_lung_unet": "cxr", "lfw_face_fcn": "lfw", "luna16_segcaps": "luna16"}
 
 
-def bare_epoch(network, loss_function, optimizer, loader, prepare_batch, device) -> tuple[float, float, int]:
-    """One epoch of a plain PyTorch loop; returns (seconds, seconds waiting for data, images)."""
+def synchronize(device: torch.device) -> None:
+    """Wait for the queued CUDA kernels, so that a clock read after it includes them."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bare_epoch(network, loss_function, optimizer, loader, prepare_batch, device, scaler) -> tuple[float, float, int]:
+    """One epoch of a plain PyTorch loop, with ``torch.autocast`` and ``scaler`` when it is given (AMP);
+    returns (seconds, seconds waiting for data, images)."""
     network.train()
     images, waiting = 0, 0.0
     start = time.perf_counter()
@@ -42,11 +50,18 @@ def bare_epoch(network, loss_function, optimizer, loader, prepare_batch, device)
         waiting += time.perf_counter() - ready
         inputs, targets, args, kwargs = _unpack(prepare_batch(batch, device))
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(network(inputs, *args, **kwargs), targets)
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(device.type, enabled=scaler is not None):
+            loss = loss_function(network(inputs, *args, **kwargs), targets)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         images += inputs.shape[0]
         ready = time.perf_counter()
+    synchronize(device)
     return time.perf_counter() - start, waiting, images
 
 
@@ -64,6 +79,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=40, help="synthetic cases (default 40)")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the bundle's (CUDA when there is one)")
+    parser.add_argument("--amp", action="store_true", help="mixed precision in both loops (CUDA)")
+    parser.add_argument("--num-workers", type=int, help="data loader workers (default: the bundle's)")
     args = parser.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
@@ -80,6 +98,9 @@ def main() -> None:
                 "image_size": args.image_size,
                 "batch_size": args.batch_size,
                 "val_interval": 10**6,  # training throughput only
+                "amp": args.amp,
+                **({"device": args.device} if args.device else {}),
+                **({"num_workers": args.num_workers} if args.num_workers is not None else {}),
             }
         )
         trainer = config.get_parsed_content("train#trainer")
@@ -89,27 +110,33 @@ def main() -> None:
         bare_optimizer = type(optimizer)(bare_network.parameters(), **optimizer.defaults)
         loader = config.get_parsed_content("train#dataloader")
         device = config.get_parsed_content("torch_device")
+        scaler = torch.amp.GradScaler(device.type) if trainer.amp else None
         times: dict[str, list[float]] = {"trainer": [], "bare loop": []}
         waits: list[float] = []
         started = [0.0]
 
         def epoch_started(engine) -> None:
+            synchronize(device)
             started[0] = time.perf_counter()
 
         def epoch_completed(engine) -> None:
+            synchronize(device)
             seconds = time.perf_counter() - started[0]
             times["trainer"].append(len(loader.dataset) / seconds)
             bare, waiting, images = bare_epoch(
-                bare_network, trainer.loss_function, bare_optimizer, loader, trainer.prepare_batch, device
+                bare_network, trainer.loss_function, bare_optimizer, loader, trainer.prepare_batch, device, scaler
             )
             times["bare loop"].append(images / bare)
             waits.append(waiting / bare)
 
+        threads = f"{torch.get_num_threads()} CPU threads"
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
         trainer.add_event_handler(Events.EPOCH_STARTED, epoch_started)
         trainer.add_event_handler(Events.EPOCH_COMPLETED, epoch_completed)
         print(
             f"{args.bundle}: {len(loader.dataset)} training images of {args.image_size}x{args.image_size}, "
-            f"batch {args.batch_size}, {type(network).__name__}, {torch.get_num_threads()} CPU threads, "
+            f"batch {args.batch_size}, {type(network).__name__}, "
+            f"{where}{', AMP' if trainer.amp else ''}, {loader.num_workers} loader workers, "
             f"{args.epochs} epochs each (first one a warm-up)"
         )
         trainer.run()

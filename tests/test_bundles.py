@@ -229,10 +229,12 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     loss = cxr.get_parsed_content("loss")  # measured best on real radiographs (README); the study's is focal-Tversky
     assert isinstance(loss, DiceCELoss) and loss.dice.sigmoid and loss.lambda_dice == loss.lambda_ce == 1.0
     assert type(cxr.get_parsed_content("optimizer")) is torch.optim.Adam
-    # the caches are built by up to 4 threads (1.6 times as fast on 2 cores, README); batches in the main process
+    # the caches are built by up to 4 threads (1.6 times as fast on 2 cores, README); batches in the main process,
+    # or in workers started once (--num_workers)
     for subset in ("train", "validate"):
         assert cxr.get_parsed_content(f"{subset}#dataset").num_workers == min(4, os.cpu_count() or 1)
-        assert cxr.get_parsed_content(f"{subset}#dataloader").num_workers == 0
+        loader = cxr.get_parsed_content(f"{subset}#dataloader")
+        assert (loader.num_workers, loader.persistent_workers) == (0, False)
     lfw = _parsed("lfw_face_fcn", dataset_dir=str(synthetic("lfw", n=12)), output_dir=str(tmp_path / "lfw"))
     lfw.update({"network_kwargs#bfcn32s#fc_channels": 8})
     network = lfw.get_parsed_content("network_def")
