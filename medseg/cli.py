@@ -130,6 +130,8 @@ def _inference_setup(args: argparse.Namespace):
             )
     except (SystemExit, ValueError) as error:
         raise _UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    if args.test_time_shift is not None:
+        settings.shift = args.test_time_shift
     try:
         cases = find_cases(args.input, args.series_uid, volumetric=get_task(settings.task).volumetric)
     except InputError as error:
@@ -431,6 +433,11 @@ def _add_infer(commands: argparse._SubParsersAction) -> None:
     infer.add_argument(
         "--clear-border", action="store_true", help="first remove what touches the in-plane image border (the air "
         "around the body in CT), slice by slice",
+    )  # fmt: skip
+    infer.add_argument(
+        "--test-time-shift", type=_integer(0), metavar="PIXELS", help="average the outputs over copies of the image "
+        "moved by this many pixels along each in-plane axis; 0: off (default: the bundle's test_time_shift, e.g. 4 "
+        "for the chest X-ray bundle; else 0)",
     )  # fmt: skip
     infer.add_argument("--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs")
     infer.add_argument("--overlay", action="store_true", help="also write a PNG of the mask's outline on the image")

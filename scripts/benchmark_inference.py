@@ -7,7 +7,9 @@ bundle's mask cleaning, writing the mask atomically):
 - a synthetic 512x512x100 CT DICOM series (``medseg.data.synthetic.make_dicom_ct``) through the
   ``luna16_segcaps`` bundle's network and settings (2D network, slice by slice);
 - chest X-rays (the first ``--radiographs`` of ``shared/data/cxr_openist`` when present, else synthetic ones)
-  through ``cxr_lung_unet``'s, as one batch: seconds per case is the batch's time over its cases.
+  through ``cxr_lung_unet``'s, as one batch: seconds per case is the batch's time over its cases. Three ways, side
+  by side: as ``medseg infer --bundle`` runs by default (the bundle's test-time shifts: five passes of the network;
+  masks cleaned), in one pass (``--test-time-shift 0``), and in one pass with the masks as thresholded.
 
 The networks have random weights unless ``--cxr-checkpoint`` gives a trained chest X-ray model (a bundle's
 ``models/model.pt`` with its ``settings.json``). The forward pass does not depend on the weights, but writing does:
@@ -92,16 +94,19 @@ def measure(
     batch_size: int,
     warm_up: bool,
     cleaning: bool = True,
+    shift: int | None = None,
     device: str = "cpu",
     amp: bool = False,
 ) -> None:
-    """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share; the
-    masks cleaned as ``medseg infer --bundle`` cleans them by default (the bundle's ``keep_largest`` and
-    ``fill_holes``), or, with ``cleaning=False``, as thresholded (``--keep-largest 0 --no-fill-holes``)."""
-    settings = InferenceSettings.from_checkpoint(checkpoint)
+    """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share; run as
+    ``medseg infer --bundle`` runs by default (the bundle's test-time flips and shifts, its ``keep_largest`` and
+    ``fill_holes``), or with ``shift`` pixels of test-time shift (``--test-time-shift``) and, with
+    ``cleaning=False``, masks as thresholded (``--keep-largest 0 --no-fill-holes``)."""
+    settings = InferenceSettings.from_bundle(BUNDLES / bundle, checkpoint)
+    if shift is not None:
+        settings.shift = shift
     predictor = Predictor(settings, checkpoint, device=device, amp=amp, batch_size=batch_size)
-    bundle_settings = InferenceSettings.from_bundle(BUNDLES / bundle, checkpoint)
-    postprocessing = bundle_settings.postprocessing() if cleaning else bundle_settings.postprocessing(0.5, 0, 0, False)
+    postprocessing = settings.postprocessing() if cleaning else settings.postprocessing(0.5, 0, 0, False)
     options = InferenceOptions(postprocessing=postprocessing)
     cases = find_cases(sources)
     if warm_up:
@@ -160,9 +165,11 @@ def main() -> None:
         kind = radiographs[0].suffix[1:].upper()
         size = "x".join(map(str, sizes[0])) + (f" to {'x'.join(map(str, sizes[-1]))}" if len(sizes) > 1 else "")
         name = f"chest X-ray {kind} {size}, {'trained' if args.cxr_checkpoint else 'random'} weights"
-        for cleaning, suffix in ((True, ""), (False, ", masks not cleaned")):
-            output = root / f"out-cxr-{cleaning}"
-            measure(name + suffix, "cxr_lung_unet", cxr, radiographs, output, args.batch_size, True, cleaning, **on)
+        variants = {"": (True, None), ", one pass": (True, 0), ", one pass, masks not cleaned": (False, 0)}
+        for index, (suffix, (cleaning, shift)) in enumerate(variants.items()):
+            output = root / f"out-cxr-{index}"
+            batch = args.batch_size
+            measure(name + suffix, "cxr_lung_unet", cxr, radiographs, output, batch, True, cleaning, shift, **on)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from medseg.bundle import print_outputs
 from medseg.cli import main as medseg_main
 from medseg.engines import PrepareBatchSegCaps
 from medseg.inference import InferenceSettings
-from medseg.inferers import FlipAveragingInferer
+from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
 from medseg.losses import ProbabilityInput, SegCapsLoss, SoftIoULoss, WeightedBCELoss
 from medseg.networks import FCN32s, PaddedBasicUNet, PaddedUNet, SegCapsR1, SegCapsR3
 from medseg.testing import REPO_ROOT
@@ -164,11 +164,13 @@ def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
     shutil.copytree(BUNDLES / "cxr_lung_unet" / "configs", bundle / "configs")
     shutil.copytree(out / "models", bundle / "models")
     image = json.loads((out / "datalist.json").read_text())["training"][0]["image"]
-    for flags, recorded in (((), (2, True)), (("--keep-largest", "0", "--no-fill-holes"), (None, False))):
+    off = ("--keep-largest", "0", "--no-fill-holes", "--test-time-shift", "0")
+    for flags, recorded in (((), (2, True, 4)), (off, (None, False, 0))):
         output = tmp_path / f"out{len(flags)}"
         assert medseg_main(["infer", "--bundle", str(bundle), "--input", image, "--output", str(output), *flags]) == 0
-        cleaning = json.loads((output / "summary.json").read_text())["postprocessing"]
-        assert (cleaning["keep_largest"], cleaning["fill_holes"]) == recorded
+        summary = json.loads((output / "summary.json").read_text())
+        cleaning = summary["postprocessing"]
+        assert (cleaning["keep_largest"], cleaning["fill_holes"], summary["settings"]["shift"]) == recorded
 
 
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
@@ -222,6 +224,13 @@ def _parsed(bundle: str, **overrides) -> ConfigParser:
     return parser
 
 
+def _test_time(inferer) -> tuple[tuple[int, ...], int]:
+    """The (mirrored axes, shift in pixels) of a bundle's inferer."""
+    pixels = inferer.pixels if isinstance(inferer, ShiftAveragingInferer) else 0
+    inner = inferer.inferer if pixels else inferer
+    return getattr(inner, "spatial_axes", ()), pixels
+
+
 def test_defaults_are_the_papers(synthetic, tmp_path):
     cxr = _parsed("cxr_lung_unet", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(tmp_path / "cxr"))
     network = cxr.get_parsed_content("network_def")  # MONAI's UNet 16-256: ~70 epochs in 10 CPU minutes (README)
@@ -242,16 +251,18 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     assert isinstance(lfw.get_parsed_content("loss"), SoftIoULoss) and lfw.get_parsed_content("loss").sigmoid
     optimizer = lfw.get_parsed_content("optimizer")
     assert type(optimizer) is torch.optim.RMSprop and optimizer.defaults["lr"] == 1e-4
-    # faces: mirrored in training, so validation, evaluation and inference average the mirrored face (README)
-    for bundle, parser, axes in (("cxr_lung_unet", cxr, ()), ("lfw_face_fcn", lfw, (0,))):
+    # faces: mirrored in training, so validation, evaluation and inference average the mirrored face; radiographs:
+    # evaluation and inference average copies moved by 4 pixels, validation does not (it would cost epochs) (README)
+    for bundle, parser, axes, pixels in (("cxr_lung_unet", cxr, (), 4), ("lfw_face_fcn", lfw, (0,), 0)):
         validation = parser.get_parsed_content("validate#inferer")
         assert isinstance(validation, FlipAveragingInferer) and validation.spatial_axes == axes
-        assert InferenceSettings.from_bundle(BUNDLES / bundle, tmp_path / "model.pt").flip_axes == list(axes)
-        inference = ConfigParser()
-        inference.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
-        inference.update({"bundle_root": str(BUNDLES / bundle)})
-        inferer = inference.get_parsed_content("inferer")
-        assert getattr(inferer, "spatial_axes", ()) == axes
+        settings = InferenceSettings.from_bundle(BUNDLES / bundle, tmp_path / "model.pt")
+        assert (settings.flip_axes, settings.shift) == (list(axes), pixels)
+        for configs, name in ((["inference.json"], "inferer"), (["train.json", "evaluate.json"], "validate#inferer")):
+            config = ConfigParser()
+            config.read_config([str(BUNDLES / bundle / "configs" / file) for file in configs])
+            config.update({"bundle_root": str(BUNDLES / bundle)})
+            assert _test_time(config.get_parsed_content(name)) == (axes, pixels), (bundle, configs)
     luna = _parsed("luna16_segcaps", dataset_dir=str(synthetic("luna16", n=4)), output_dir=str(tmp_path / "luna"))
     assert isinstance(luna.get_parsed_content("network_def"), SegCapsR3)
     loss = luna.get_parsed_content("loss")

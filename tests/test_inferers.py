@@ -1,4 +1,5 @@
-"""``FlipAveragingInferer`` against closed forms: a position-weighted identity network, and a mirror-equivariant one."""
+"""``FlipAveragingInferer`` and ``ShiftAveragingInferer`` against closed forms: a position-weighted identity network,
+and networks that commute with mirroring or moving."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 from monai.inferers import SimpleInferer, SlidingWindowInferer
 
-from medseg.inferers import FlipAveragingInferer
+from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer, shift
 
 
 def ramp(n: int) -> torch.Tensor:
@@ -52,3 +53,43 @@ def test_no_axis_is_the_wrapped_inferer_and_an_equivariant_network_is_unchanged(
 def test_an_axis_the_input_lacks_is_refused_with_the_shape():
     with pytest.raises(ValueError, match=r"spatial axis 2 for an input of shape \(1, 1, 4, 4\)"):
         FlipAveragingInferer(SimpleInferer(), [2])(torch.zeros(1, 1, 4, 4), position_weighted)
+
+
+def test_shift_moves_and_repeats_the_edge():
+    values = torch.arange(5.0)
+    assert shift(values, 2, 0).tolist() == [0, 0, 0, 1, 2]
+    assert shift(values, -2, 0).tolist() == [2, 3, 4, 4, 4]
+    assert shift(values, 0, 0).equal(values)
+    grid = torch.arange(6.0).reshape(2, 3)
+    assert shift(grid, 1, 1).tolist() == [[0, 0, 1], [3, 3, 4]]
+    with pytest.raises(ValueError, match="a shift of 5 along dimension 0 of size 5"):
+        shift(values, 5, 0)
+
+
+def test_shift_averaging_of_a_position_weighted_network_by_hand():
+    x = torch.rand(2, 1, 7, 5, generator=torch.Generator().manual_seed(3))
+    n, pixels = 7, 2
+    a, b = ramp(n), ramp(5)
+    # along axis 0 only: pixel i sees the weights a_i, a_(i+2) (kept when i + 2 < n) and a_(i-2) (when i >= 2)
+    expected = torch.empty_like(x)
+    for i in range(n):
+        weights = [a[i]] + ([a[i + pixels]] if i + pixels < n else []) + ([a[i - pixels]] if i >= pixels else [])
+        expected[:, :, i, :] = x[:, :, i, :] * b * (sum(weights) / len(weights))
+    out = ShiftAveragingInferer(SimpleInferer(), pixels=pixels, spatial_axes=[0])(x, position_weighted)
+    torch.testing.assert_close(out, expected)
+
+
+def test_shift_averaging_leaves_a_pointwise_network_unchanged_and_zero_pixels_is_the_wrapped_inferer():
+    x = torch.rand(2, 1, 9, 8, generator=torch.Generator().manual_seed(4))
+
+    def pointwise(t: torch.Tensor) -> torch.Tensor:
+        return t**2 - 3 * t
+
+    torch.testing.assert_close(
+        ShiftAveragingInferer(SlidingWindowInferer(roi_size=(9, 8)), 3)(x, pointwise), pointwise(x)
+    )
+    assert ShiftAveragingInferer(SimpleInferer(), 0)(x, position_weighted).equal(position_weighted(x))
+    with pytest.raises(ValueError, match=r"spatial axis 2 for an input of shape \(2, 1, 9, 8\)"):
+        ShiftAveragingInferer(SimpleInferer(), 1, [2])(x, pointwise)
+    with pytest.raises(ValueError, match="pixels must be 0 or more"):
+        ShiftAveragingInferer(SimpleInferer(), -1)

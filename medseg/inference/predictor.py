@@ -7,7 +7,8 @@ The same functions build the pieces for ``medseg infer`` and for the bundles' ``
 - :func:`inferer`: MONAI's ``SlidingWindowInferer`` with the bundle's region of interest, or its
   ``SliceInferer`` (the same, slice by slice and batched) when a 2D network segments a volume, so that any
   image size works; averaged over flipped copies (:class:`medseg.inferers.FlipAveragingInferer`) when the bundle
-  sets ``test_time_flip_axes``;
+  sets ``test_time_flip_axes``, and over copies moved by a few pixels (:class:`medseg.inferers.ShiftAveragingInferer`)
+  when it sets ``test_time_shift``;
 - :class:`Predictor`: the network with its checkpoint (``torch.load(..., weights_only=True)``), returning the
   foreground probability on the input's own voxel grid (MONAI's ``Invertd`` undoes the resizing).
 
@@ -30,7 +31,7 @@ from monai.data import MetaTensor
 from monai.inferers import Inferer, SliceInferer, SlidingWindowInferer
 from monai.transforms import Compose, Invertd
 
-from medseg.inferers import FlipAveragingInferer
+from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
 from medseg.networks import build_network, network_output
 from medseg.tasks import get_task
 
@@ -46,16 +47,23 @@ def preprocessing(task: str, image_size: int, **task_options: Any) -> Compose:
 
 
 def inferer(
-    task: str, image_size: int, sw_batch_size: int = 4, progress: bool = False, flip_axes: Sequence[int] = ()
+    task: str,
+    image_size: int,
+    sw_batch_size: int = 4,
+    progress: bool = False,
+    flip_axes: Sequence[int] = (),
+    shift: int = 0,
 ) -> Inferer:
     """MONAI's sliding-window inferer with the ``image_size`` ROI; slice by slice (batched) for volumes; the mean
-    over the image and its copies flipped along each of ``flip_axes`` (spatial axes) when any are given."""
+    over the image and its copies flipped along each of ``flip_axes`` (spatial axes) when any are given; that mean
+    over the image and its copies moved by ``±shift`` pixels along each in-plane axis when ``shift`` is not 0."""
     kwargs = {"roi_size": (image_size, image_size), "sw_batch_size": sw_batch_size, "overlap": 0.25}
     if get_task(task).volumetric:
         windows = SliceInferer(spatial_dim=2, progress=progress, **kwargs)
     else:
         windows = SlidingWindowInferer(progress=progress, **kwargs)
-    return FlipAveragingInferer(windows, flip_axes) if flip_axes else windows
+    flipped = FlipAveragingInferer(windows, flip_axes) if flip_axes else windows
+    return ShiftAveragingInferer(flipped, shift, spatial_axes=(0, 1)) if shift else flipped
 
 
 _SETTINGS = ("task", "task_options", "network_name", "network_kwargs", "image_size")
@@ -64,8 +72,8 @@ _SETTINGS = ("task", "task_options", "network_name", "network_kwargs", "image_si
 @dataclass
 class InferenceSettings:
     """What a checkpoint needs to run: its task and options, its network and the image size it was trained at;
-    and the bundle's test-time flips and mask cleaning (``test_time_flip_axes``, ``keep_largest`` and
-    ``fill_holes`` of its ``inference.json``; none without a bundle)."""
+    and the bundle's test-time flips and shifts and its mask cleaning (``test_time_flip_axes``,
+    ``test_time_shift``, ``keep_largest`` and ``fill_holes`` of its ``inference.json``; none without a bundle)."""
 
     task: str
     network_name: str
@@ -73,6 +81,7 @@ class InferenceSettings:
     task_options: dict = field(default_factory=dict)
     network_kwargs: dict = field(default_factory=dict)
     flip_axes: list[int] = field(default_factory=list)
+    shift: int = 0
     keep_largest: int | None = None
     fill_holes: bool = False
 
@@ -86,6 +95,7 @@ class InferenceSettings:
         given["network_kwargs"] = dict(given["network_kwargs"]).get(given["network_name"], {})
         bundle_only = {
             "flip_axes": [int(axis) for axis in config.get_parsed_content("test_time_flip_axes", default=[])],
+            "shift": int(config.get_parsed_content("test_time_shift", default=0)),
             "keep_largest": config.get_parsed_content("keep_largest", default=None) or None,
             "fill_holes": bool(config.get_parsed_content("fill_holes", default=False)),
         }
@@ -171,7 +181,7 @@ class Predictor:
         """The foreground probability ``(1, *spatial)`` of a pre-processed item, on the input's voxel grid."""
         image = item["image"]
         settings = self.settings
-        run = inferer(settings.task, settings.image_size, self.batch_size, progress, settings.flip_axes)
+        run = inferer(settings.task, settings.image_size, self.batch_size, progress, settings.flip_axes, settings.shift)
         autocast = torch.autocast("cuda") if self.amp else contextlib.nullcontext()
         with torch.no_grad(), autocast:
             raw = run(image[None].to(self.device), self.network)[0].float().cpu()

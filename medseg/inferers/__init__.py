@@ -1,5 +1,6 @@
-"""MONAI inferers that medseg adds: test-time flipping around any MONAI inferer."""
+"""MONAI inferers that medseg adds: test-time mirroring and moving around any MONAI inferer."""
 
 from .flip import FlipAveragingInferer
+from .shift import ShiftAveragingInferer, shift
 
-__all__ = ["FlipAveragingInferer"]
+__all__ = ["FlipAveragingInferer", "ShiftAveragingInferer", "shift"]
