@@ -20,16 +20,17 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
-    """``synthetic(task, n=..., seed=...)`` writes a synthetic dataset once per session and returns its root."""
+    """``synthetic(task, n=..., seed=..., **options)`` writes a synthetic dataset once per session and returns its
+    root (``options`` go to the generator, e.g. ``shape`` for LUNA16)."""
     from medseg.tasks import synthesize
 
     cache: dict[tuple, Path] = {}
 
-    def make(task: str, n: int = 4, seed: int = 0) -> Path:
-        key = (task, n, seed)
+    def make(task: str, n: int = 4, seed: int = 0, **options) -> Path:
+        key = (task, n, seed, *sorted(options.items()))
         if key not in cache:
             root = tmp_path_factory.mktemp(f"synth-{task}-{n}-{seed}")
-            synthesize(task, root, n=n, seed=seed)
+            synthesize(task, root, n=n, seed=seed, **options)
             cache[key] = root
         return cache[key]
 

@@ -77,8 +77,8 @@ def test_segcaps_on_cuda_and_under_autocast_gives_the_cpu_lengths():
 
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
 def test_bundle_trains_evaluates_and_infers_on_cuda_with_amp(bundle, synthetic, tmp_path):
-    task, cases, small = SETUPS[bundle]
-    data, out = synthetic(task, n=cases), tmp_path / "run"
+    task, arguments, small = SETUPS[bundle]
+    data, out = synthetic(task, **arguments), tmp_path / "run"
     on_cuda = ["--device", "cuda", "--amp", "True"]
     common = ["--dataset_dir", str(data), "--output_dir", str(out), *small, *on_cuda]
     ok(bundle_run(bundle, ["train.json"], *common, "--epochs", "2"))

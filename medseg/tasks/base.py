@@ -130,8 +130,11 @@ class Task:
         """Channels of the pre-processed image (the network's ``in_channels``)."""
         return self.image_channels(**self.resolve_options(("image",), **self._only(options, "image")))
 
-    def synthesize(self, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None) -> list[Path]:
-        """Write ``n`` synthetic cases in ``layout`` (default: the first of :attr:`synthetic`) under ``out_dir``."""
+    def synthesize(
+        self, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None, **options: Any
+    ) -> list[Path]:
+        """Write ``n`` synthetic cases in ``layout`` (default: the first of :attr:`synthetic`) under ``out_dir``;
+        ``options`` go to the layout's generator (e.g. ``shape`` for LUNA16 volumes)."""
         if not self.synthetic:
             raise ValueError(f"task {self.name!r} has no synthetic generator")
         layout = layout or next(iter(self.synthetic))
@@ -141,7 +144,7 @@ class Task:
             )
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
-        return self.synthetic[layout](out_dir, n=n, seed=seed)
+        return self.synthetic[layout](out_dir, n=n, seed=seed, **options)
 
     def _only(self, options: Mapping[str, Any], stage: str) -> dict[str, Any]:
         """The given options of ``stage`` (unknown names raise, options of other stages are left out)."""
@@ -187,10 +190,13 @@ def resolve_synthetic(name: str) -> tuple[Task, str | None]:
     return get_task(name), None
 
 
-def synthesize(name: str, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None) -> list[Path]:
-    """Write ``n`` synthetic cases for a ``medseg synth --task`` name (a task or a layout alias)."""
+def synthesize(
+    name: str, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None, **options: Any
+) -> list[Path]:
+    """Write ``n`` synthetic cases for a ``medseg synth --task`` name (a task or a layout alias); ``options`` go to
+    the generator."""
     task, alias_layout = resolve_synthetic(name)
-    return task.synthesize(out_dir, n=n, seed=seed, layout=layout or alias_layout)
+    return task.synthesize(out_dir, n=n, seed=seed, layout=layout or alias_layout, **options)
 
 
 def synthetic_names() -> list[str]:
