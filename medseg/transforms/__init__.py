@@ -48,6 +48,7 @@ from .presets import (
     luna16_label_map,
     luna16_transforms,
 )
+from .resize import AreaResize, AreaResized
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
 from .untracked import UntrackedCompose
 from .writers import AtomicITKWriter, AtomicPILWriter, MaskMetad
@@ -60,6 +61,8 @@ __all__ = [
     "LUNA16_FOREGROUND",
     "LUNA16_LABELS",
     "SEGCAPS_AUGMENTATION",
+    "AreaResize",
+    "AreaResized",
     "ArgmaxToMask",
     "ArgmaxToMaskd",
     "AtomicITKWriter",

@@ -33,13 +33,13 @@ from monai.transforms import (
     Compose,
     EnsureTyped,
     MapLabelValued,
-    Resized,
     ScaleIntensityRanged,
 )
 
 from .intensity import ScaleGreyLevelsd, ToGreyscaled
 from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
 from .masks import LUNA16_LABELS, FaceMaskd, LFWPartsToMaskd, MergeMasksd
+from .resize import AreaResized
 
 __all__ = [
     "HU_RANGE",
@@ -64,13 +64,14 @@ HU_RANGE = (-1024.0, 3072.0)
 LUNA16_FOREGROUND = (LUNA16_LABELS["left_lung"], LUNA16_LABELS["right_lung"])
 
 
-def _resize(key: str, spatial_size: Sequence[int] | None, mode: str) -> list:
-    return [] if spatial_size is None else [Resized(key, spatial_size=spatial_size, mode=mode)]
+def _resize(key: str, spatial_size: Sequence[int] | None) -> list:
+    return [] if spatial_size is None else [AreaResized(key, spatial_size=spatial_size)]
 
 
 def _image_resize(key: str, spatial_size: Sequence[int] | None) -> list:
-    """Area averaging: no aliasing when a radiograph or photo is shrunk."""
-    return _resize(key, spatial_size, "area")
+    """Area averaging: no aliasing when a radiograph or photo is shrunk; a prediction is brought back to the
+    image's grid bilinearly (:class:`~medseg.transforms.AreaResized`)."""
+    return _resize(key, spatial_size)
 
 
 def _label_resize(key: str, spatial_size: Sequence[int] | None) -> list:
@@ -83,7 +84,7 @@ def _label_resize(key: str, spatial_size: Sequence[int] | None) -> list:
     """
     if spatial_size is None:
         return []
-    return [*_resize(key, spatial_size, "area"), AsDiscreted(key, threshold=0.5)]
+    return [*_resize(key, spatial_size), AsDiscreted(key, threshold=0.5)]
 
 
 def _float(key: str) -> EnsureTyped:
