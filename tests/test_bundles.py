@@ -428,17 +428,28 @@ def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path, run_he
     assert (out / "models" / "model.pt").is_file()
 
 
-def test_model_selection_last_saves_the_last_validated_network(synthetic, tmp_path, run_here):
+@pytest.mark.parametrize("selection, average", [("last", 1), ("best", 2)])
+def test_model_selection_and_average_choose_the_saved_network(selection, average, synthetic, tmp_path, run_here):
+    """``last``: the network of the last validation; ``best`` with ``--model_average 2``: the mean of the weights of
+    the two networks of best validation Dice in ``history.json`` (the earlier on a tie)."""
     out = tmp_path / "out"
     run_here("cxr_lung_unet", ["train.json"], dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
-             image_size=32, batch_size=4, epochs=3, model_selection="last")  # fmt: skip
+             image_size=32, batch_size=4, epochs=3, model_selection=selection, model_average=average)  # fmt: skip
     model = torch.load(out / "models" / "model.pt", weights_only=True)
     last = torch.load(out / "models" / "last_state.pt", weights_only=True)
     trainer = last["trainer"]
     assert trainer["iteration"] // trainer["epoch_length"] == 3
-    assert last["best_saver"] == {}  # no best-Dice record: nothing was kept by its Dice
-    assert model.keys() == last["model"].keys()
-    assert all(torch.equal(model[key], last["model"][key]) for key in model)
+    members = last["best_saver"]
+    if selection == "last":
+        assert members["epochs"] == [3]
+        expected = last["model"]
+    else:
+        dice = [row["val_mean_dice"] for row in json.loads((out / "history.json").read_text())]
+        assert members["epochs"] == sorted(range(1, 4), key=lambda epoch: -dice[epoch - 1])[:2]
+        weights = members["weights"]
+        expected = {key: (weights[0][key] + weights[1][key]) / 2 for key in weights[0]}
+    assert model.keys() == expected.keys()
+    assert all(torch.allclose(model[key], expected[key]) for key in model)
 
 
 def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch.distributed as dist
 
+from medseg.engines import WEIGHT_SELECTIONS
 from medseg.files import atomic_path
 from medseg.losses import LOSSES
 from medseg.networks import NETWORKS
@@ -45,8 +46,9 @@ def _positive(name: str, value: object, allow_none: bool = False) -> None:
 
 
 #: What training saves as ``models/model.pt``: the network of the best validation Dice (the papers'), or of the
-#: last validation (the end of a decaying schedule, the checkpoint nnU-Net keeps).
-MODEL_SELECTIONS = ("best", "last")
+#: last validation (the end of a decaying schedule, the checkpoint nnU-Net keeps); with ``--model_average K``, the
+#: mean of the weights of the K best, or of the last K (:class:`medseg.engines.WeightAverageSaver`).
+MODEL_SELECTIONS = WEIGHT_SELECTIONS
 
 
 def check_settings(
@@ -62,6 +64,7 @@ def check_settings(
     image_size: int = 1,
     val_interval: int = 1,
     model_selection: str = "best",
+    model_average: int = 1,
 ) -> None:
     """Raise :class:`SettingsError` for an unknown task, loss, network or model selection, a missing dataset or
     datalist, or a number out of range."""
@@ -89,6 +92,8 @@ def check_settings(
     _positive("minutes", minutes, allow_none=True)
     if model_selection not in MODEL_SELECTIONS:
         raise SettingsError(f"unknown --model_selection {model_selection!r}; valid: {', '.join(MODEL_SELECTIONS)}")
+    if isinstance(model_average, bool) or not isinstance(model_average, int) or model_average < 1:
+        raise SettingsError(f"--model_average must be a number of networks (1, 2, ...), got {model_average!r}")
 
 
 def check_checkpoint(path: str | Path, bundle_root: str | Path = ".") -> Path:

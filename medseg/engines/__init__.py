@@ -1,9 +1,8 @@
 """Training and evaluation workflows on MONAI's Ignite engines: assembly, metrics, handlers, SegCaps batches."""
 
+from .averaging import WEIGHT_SELECTIONS, WeightAverageSaver, average_state_dicts
 from .capsule import PrepareBatchSegCaps
 from .handlers import (
-    AtomicCheckpointSaver,
-    AtomicDiskSaver,
     AtomicMetricsSaver,
     BestMetricState,
     LastStateSaver,
@@ -31,8 +30,7 @@ from .workflows import VAL_METRIC, binary_postprocessing, supervised_workflow
 __all__ = [
     "METRIC_NAMES",
     "VAL_METRIC",
-    "AtomicCheckpointSaver",
-    "AtomicDiskSaver",
+    "WEIGHT_SELECTIONS",
     "AtomicMetricsSaver",
     "BestMetricState",
     "BudgetCosineLR",
@@ -48,7 +46,9 @@ __all__ = [
     "TrainingReport",
     "ValidationOverlays",
     "WallClockBudget",
+    "WeightAverageSaver",
     "all_foreground_dice",
+    "average_state_dicts",
     "binary_postprocessing",
     "cohen_kappa",
     "pixel_accuracy",

@@ -1,12 +1,10 @@
-"""Ignite handlers the bundles need beyond MONAI's: atomic checkpoints, resumable state, a wall-clock budget,
+"""Ignite handlers the bundles need beyond MONAI's: atomic metric reports, resumable state, a wall-clock budget,
 the training record (one line per epoch, history JSON, curves PNG) and validation overlays.
 
-MONAI's ``CheckpointSaver`` writes its files in place (ignite's atomic saver would make them readable by their
-owner only), so a run killed while saving leaves a truncated ``model.pt``; :class:`AtomicCheckpointSaver` is
-MONAI's saver with the files written through :func:`medseg.files.atomic_path`. Resuming a killed run needs more
-than network, optimizer, scheduler and trainer: the best metric so far, the best-model saver's record, the
-early-stopping counter, the time already spent and the history. :class:`LastStateSaver` writes all of them to
-one file every epoch, which MONAI's ``CheckpointLoader`` reads back (``weights_only=True``).
+Resuming a killed run needs more than network, optimizer, scheduler and trainer: the best metric so far, the
+model saver's members (:class:`medseg.engines.WeightAverageSaver`), the early-stopping counter, the time already
+spent and the history. :class:`LastStateSaver` writes all of them to one file every epoch, which MONAI's
+``CheckpointLoader`` reads back (``weights_only=True``).
 """
 
 from __future__ import annotations
@@ -24,15 +22,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from ignite.engine import Engine, Events
-from ignite.handlers import DiskSaver
-from monai.handlers import CheckpointLoader, CheckpointSaver, EarlyStopHandler, MetricsSaver, from_engine
+from monai.handlers import CheckpointLoader, EarlyStopHandler, MetricsSaver, from_engine
 from monai.utils import convert_to_numpy
 
 from medseg.files import atomic_path, umask_mode
 
 __all__ = [
-    "AtomicCheckpointSaver",
-    "AtomicDiskSaver",
     "AtomicMetricsSaver",
     "BestMetricState",
     "LastStateSaver",
@@ -58,61 +53,6 @@ def _unwrap(module: Any) -> Any:
 
 def _is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
-class AtomicDiskSaver(DiskSaver):
-    """Ignite's ``DiskSaver`` writing through :func:`medseg.files.atomic_path`, with an optional fixed file name.
-
-    With a fixed name the previous file is replaced by the rename, so ``remove`` does nothing: there is always
-    a complete checkpoint under that name.
-    """
-
-    def __init__(self, dirname: str | Path, filename: str | None = None) -> None:
-        super().__init__(dirname=str(dirname), require_empty=False, atomic=False)
-        self.filename = filename
-
-    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        with atomic_path(Path(self.dirname) / (self.filename or filename)) as temporary:
-            torch.save(checkpoint, temporary)
-
-    def remove(self, filename: str) -> None:
-        if self.filename is None:
-            (Path(self.dirname) / filename).unlink(missing_ok=True)
-
-
-class AtomicCheckpointSaver(CheckpointSaver):
-    """MONAI's ``CheckpointSaver`` whose files are written atomically; its key-metric record can be saved.
-
-    Same arguments as :class:`monai.handlers.CheckpointSaver`. :meth:`state_dict` returns the record of the best
-    checkpoint(s) so that a resumed run does not overwrite a better ``model.pt`` with a worse one. Attached to an
-    evaluator with ``save_final``, it saves the network after every validation (the last validated network).
-    """
-
-    def __init__(self, save_dir: str, save_dict: dict, **kwargs: Any) -> None:
-        super().__init__(save_dir, save_dict, **kwargs)
-        fixed = {
-            "_final_checkpoint": kwargs.get("final_filename"),
-            "_key_metric_checkpoint": kwargs.get("key_metric_filename"),
-            "_interval_checkpoint": None,
-        }
-        for attribute, filename in fixed.items():
-            checkpoint = getattr(self, attribute)
-            if checkpoint is not None:
-                checkpoint.save_handler = AtomicDiskSaver(save_dir, filename)
-
-    def completed(self, engine: Engine) -> None:
-        """MONAI's final checkpoint, written over the previous one by the atomic rename. MONAI's own method deletes
-        the previous file first and logs "train completed", which after every validation would be wrong."""
-        self._final_checkpoint._saved.clear()  # Ignite saves only above the priority of what it has saved
-        self._final_checkpoint(engine)
-
-    def state_dict(self) -> dict:
-        checkpoint = self._key_metric_checkpoint
-        return {} if checkpoint is None else dict(checkpoint.state_dict())
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        if state_dict:
-            super().load_state_dict(state_dict)
 
 
 class AtomicMetricsSaver(MetricsSaver):

@@ -1,0 +1,132 @@
+"""The checkpoint of the mean of the weights of several validated networks (an average of training's iterates)."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+from torch import nn
+
+from medseg.files import atomic_path
+
+from .handlers import _is_main_process, _unwrap
+
+__all__ = ["WEIGHT_SELECTIONS", "WeightAverageSaver", "average_state_dicts"]
+
+logger = logging.getLogger(__name__)
+
+#: Which validated networks :class:`WeightAverageSaver` averages: those of the best key metric, or the last ones.
+WEIGHT_SELECTIONS = ("best", "last")
+
+
+def average_state_dicts(state_dicts: list[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of floating-point entries of ``state_dicts`` (all of one network); other entries
+    (integer counters such as batch normalisation's ``num_batches_tracked``) are taken from the first.
+
+    For a network with batch normalisation the running statistics are averaged like the weights, not
+    recomputed on the training data as stochastic weight averaging does (``torch.optim.swa_utils.update_bn``).
+    """
+    if not state_dicts:
+        raise ValueError("no state dicts to average")
+    first = state_dicts[0]
+    if any(state.keys() != first.keys() for state in state_dicts):
+        raise ValueError("the state dicts to average are of different networks (their keys differ)")
+    return {
+        name: torch.stack([state[name] for state in state_dicts]).mean(0).to(tensor.dtype)
+        if tensor.is_floating_point()
+        else tensor.clone()
+        for name, tensor in first.items()
+    }
+
+
+class WeightAverageSaver:
+    """After each validation, save the mean of the weights of the ``k`` best validated networks (or the last ``k``).
+
+    Averaging the weights of networks from the end of training gives one network that tends to generalise
+    better than any of them (stochastic weight averaging, Izmailov et al., "Averaging Weights Leads to Wider
+    Optima and Better Generalization", UAI 2018), at no cost at inference. SWA averages along a cyclic or constant
+    learning rate from a fixed epoch; here the members are chosen by validation, which also works under a time
+    budget, where the last epoch is not known in advance:
+
+    - ``select="best"``: the ``k`` networks with the highest key metric so far (ties: the earlier one);
+      ``k=1`` is the usual best checkpoint;
+    - ``select="last"``: the networks of the last ``k`` validations; ``k=1`` is the last validated network.
+
+    ``torch.optim.swa_utils.AveragedModel`` keeps a running mean over all updates, which cannot drop a network
+    that leaves the best ``k``; hence this handler, which keeps the ``k`` members' weights (on the CPU) and writes
+    their mean to ``save_dir/filename`` through :func:`medseg.files.atomic_path` whenever the members change.
+    Attach it to the evaluator. :meth:`state_dict` holds the members, so that ``--resume`` continues the average.
+    Only the main process writes.
+
+    Args:
+        network: the network being trained (a ``DistributedDataParallel`` wrapper is unwrapped).
+        save_dir: the folder of the checkpoint.
+        filename: its name.
+        k: how many networks are averaged.
+        select: ``"best"`` or ``"last"``, see above.
+        key_metric_name: the metric that ranks networks; default: the evaluator's key metric.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        save_dir: str | Path,
+        filename: str = "model.pt",
+        k: int = 5,
+        select: str = "best",
+        key_metric_name: str | None = None,
+    ) -> None:
+        if select not in WEIGHT_SELECTIONS:
+            raise ValueError(f"select must be one of {WEIGHT_SELECTIONS}, got {select!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.network, self.path = network, Path(save_dir) / filename
+        self.k, self.select, self.key_metric_name = k, select, key_metric_name
+        self.scores: list[float] = []
+        self.epochs: list[int] = []
+        self.weights: list[dict[str, torch.Tensor]] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        score = float(engine.state.metrics[self.key_metric_name or engine.state.key_metric_name])
+        if not self._keep(score, int(engine.state.epoch)):
+            return
+        if _is_main_process():
+            with atomic_path(self.path) as temporary:
+                torch.save(average_state_dicts(self.weights), temporary)
+        logger.debug("%s: mean of the networks of epochs %s", self.path, self.epochs)
+
+    def _keep(self, score: float, epoch: int) -> bool:
+        """Add this network to the members if it is one; whether the members changed."""
+        if self.select == "best":
+            # members in order of decreasing score, a tie after the earlier network
+            position = bisect.bisect_right([-s for s in self.scores], -score)
+            if position >= self.k:
+                return False
+        else:
+            position = len(self.scores)
+        weights = {
+            name: tensor.detach().to("cpu", copy=True) for name, tensor in _unwrap(self.network).state_dict().items()
+        }
+        self.scores.insert(position, score)
+        self.epochs.insert(position, epoch)
+        self.weights.insert(position, weights)
+        drop = slice(self.k, None) if self.select == "best" else slice(None, -self.k)
+        for members in (self.scores, self.epochs, self.weights):
+            del members[drop]
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scores": list(self.scores), "epochs": list(self.epochs), "weights": list(self.weights)}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        self.scores = [float(score) for score in state_dict.get("scores", [])]
+        self.epochs = [int(epoch) for epoch in state_dict.get("epochs", [])]
+        self.weights = [dict(weights) for weights in state_dict.get("weights", [])]
