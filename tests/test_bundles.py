@@ -431,10 +431,12 @@ def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path, run_he
 @pytest.mark.parametrize("selection, average", [("last", 1), ("best", 2)])
 def test_model_selection_and_average_choose_the_saved_network(selection, average, synthetic, tmp_path, run_here):
     """``last``: the network of the last validation; ``best`` with ``--model_average 2``: the mean of the weights of
-    the two networks of best validation Dice in ``history.json`` (the earlier on a tie)."""
+    the two networks of best validation Dice in ``history.json`` (the earlier on a tie). The cosine schedule
+    lowers the learning rate from the first step, so the averaging starts at the first validation."""
     out = tmp_path / "out"
     run_here("cxr_lung_unet", ["train.json"], dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
-             image_size=32, batch_size=4, epochs=3, model_selection=selection, model_average=average)  # fmt: skip
+             image_size=32, batch_size=4, epochs=3, model_selection=selection, model_average=average,
+             lr_schedule="cosine")  # fmt: skip
     model = torch.load(out / "models" / "model.pt", weights_only=True)
     last = torch.load(out / "models" / "last_state.pt", weights_only=True)
     trainer = last["trainer"]

@@ -55,6 +55,23 @@ def test_members_and_their_mean(select, k, members, tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left
 
 
+def test_averaging_starts_when_the_learning_rate_is_first_reduced(tmp_path):
+    """Before the reduction (epochs 1-3 at the initial rate) the best network alone; from epoch 4 on, the best
+    networks validated since, even though epoch 2 scored higher."""
+    network = _network()
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1)
+    saver = WeightAverageSaver(network, tmp_path, k=3, optimizer=optimizer)
+    for epoch, score in enumerate(SCORES, start=1):
+        if epoch == 4:
+            optimizer.param_groups[0]["lr"] = 0.05
+        _validate(saver, network, epoch, score)
+        if epoch == 3:
+            assert saver.epochs == [2] and not saver.averaging
+    assert saver.averaging and saver.epochs == [4, 5, 6]
+    assert torch.equal(torch.load(tmp_path / "model.pt", weights_only=True)["0.bias"], torch.full((2,), 5.0))
+    assert saver.state_dict()["averaging"] is True
+
+
 def test_a_network_outside_the_best_is_not_written(tmp_path):
     network = _network()
     saver = WeightAverageSaver(network, tmp_path, k=1)

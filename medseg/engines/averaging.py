@@ -57,6 +57,12 @@ class WeightAverageSaver:
       ``k=1`` is the usual best checkpoint;
     - ``select="last"``: the networks of the last ``k`` validations; ``k=1`` is the last validated network.
 
+    SWA starts averaging once training has levelled off. With ``optimizer`` given, so does this handler: until the
+    optimizer's learning rate first falls below its initial value (a plateau schedule has reduced it; a decaying
+    schedule does so at once) it saves the best network alone (or the last), and from then on the average of
+    ``k`` networks validated since. A short run whose validation Dice is still climbing would otherwise average
+    networks of very different quality (measured: the 20-epoch ``medseg demo`` lost 0.01 Dice).
+
     ``torch.optim.swa_utils.AveragedModel`` keeps a running mean over all updates, which cannot drop a network
     that leaves the best ``k``; hence this handler, which keeps the ``k`` members' weights (on the CPU) and writes
     their mean to ``save_dir/filename`` through :func:`medseg.files.atomic_path` whenever the members change.
@@ -70,6 +76,8 @@ class WeightAverageSaver:
         k: how many networks are averaged.
         select: ``"best"`` or ``"last"``, see above.
         key_metric_name: the metric that ranks networks; default: the evaluator's key metric.
+        optimizer: the training optimizer, whose first learning-rate reduction starts the averaging (see above);
+            ``None``: average from the first validation.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class WeightAverageSaver:
         k: int = 5,
         select: str = "best",
         key_metric_name: str | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
         if select not in WEIGHT_SELECTIONS:
             raise ValueError(f"select must be one of {WEIGHT_SELECTIONS}, got {select!r}")
@@ -87,6 +96,10 @@ class WeightAverageSaver:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         self.network, self.path = network, Path(save_dir) / filename
         self.k, self.select, self.key_metric_name = k, select, key_metric_name
+        self.optimizer = optimizer
+        group = optimizer.param_groups[0] if optimizer is not None else {}
+        self.initial_lr = group.get("initial_lr", group.get("lr"))  # schedulers record the initial rate there
+        self.averaging = optimizer is None
         self.scores: list[float] = []
         self.epochs: list[int] = []
         self.weights: list[dict[str, torch.Tensor]] = []
@@ -103,12 +116,20 @@ class WeightAverageSaver:
                 torch.save(average_state_dicts(self.weights), temporary)
         logger.debug("%s: mean of the networks of epochs %s", self.path, self.epochs)
 
+    def _start_averaging(self) -> None:
+        """Drop the members validated before the learning rate was first reduced, when it has just been."""
+        if not self.averaging and self.optimizer.param_groups[0]["lr"] < self.initial_lr:
+            self.averaging = True
+            self.scores, self.epochs, self.weights = [], [], []
+
     def _keep(self, score: float, epoch: int) -> bool:
         """Add this network to the members if it is one; whether the members changed."""
+        self._start_averaging()
+        k = self.k if self.averaging else 1
         if self.select == "best":
             # members in order of decreasing score, a tie after the earlier network
             position = bisect.bisect_right([-s for s in self.scores], -score)
-            if position >= self.k:
+            if position >= k:
                 return False
         else:
             position = len(self.scores)
@@ -118,15 +139,21 @@ class WeightAverageSaver:
         self.scores.insert(position, score)
         self.epochs.insert(position, epoch)
         self.weights.insert(position, weights)
-        drop = slice(self.k, None) if self.select == "best" else slice(None, -self.k)
+        drop = slice(k, None) if self.select == "best" else slice(None, -k)
         for members in (self.scores, self.epochs, self.weights):
             del members[drop]
         return True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scores": list(self.scores), "epochs": list(self.epochs), "weights": list(self.weights)}
+        return {
+            "scores": list(self.scores),
+            "epochs": list(self.epochs),
+            "weights": list(self.weights),
+            "averaging": self.averaging,
+        }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         self.scores = [float(score) for score in state_dict.get("scores", [])]
         self.epochs = [int(epoch) for epoch in state_dict.get("epochs", [])]
         self.weights = [dict(weights) for weights in state_dict.get("weights", [])]
+        self.averaging = bool(state_dict.get("averaging", self.averaging))
