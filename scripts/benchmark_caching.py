@@ -6,7 +6,7 @@ the bundles set it to their ``cache_workers`` (the CPU cores, at most 4). With f
 are 4020 x 4892) it takes about a second per radiograph on one thread. The script writes radiographs of that size in
 the Montgomery layout (``medseg.data.synthetic.make_cxr`` at its own size, then enlarged with Pillow: bicubic for
 the images, nearest neighbour for the masks; drawing them at full size is slow), takes the bundle's training
-subset and pre-processing from its ``train.json``, and builds the cache with 1 thread and with ``cache_workers``
+subset and pre-processing from its training configs, and builds the cache with 1 thread and with ``cache_workers``
 threads, alternating, ``--rounds`` times each. It prints the median seconds per image of each and their ratio.
 
     python scripts/benchmark_caching.py [--cases 12] [--size 4892 4020] [--rounds 2]
@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from monai.bundle import ConfigParser
 from monai.data import CacheDataset
 from PIL import Image
 
+from medseg.bundle import read_config
 from medseg.data.synthetic import make_cxr
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "cxr_lung_unet"
@@ -52,14 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         full_size_radiographs(Path(folder) / "data", args.cases, tuple(args.size))
-        config = ConfigParser()
-        config.read_config(str(BUNDLE / "configs" / "train.json"))
-        config.update(
-            {
-                "bundle_root": str(BUNDLE),
-                "dataset_dir": str(Path(folder) / "data"),
-                "output_dir": str(Path(folder) / "out"),
-            }
+        config = read_config(
+            BUNDLE, "train", dataset_dir=str(Path(folder) / "data"), output_dir=str(Path(folder) / "out")
         )
         data = config.get_parsed_content("subsets")["train"]
         transform = config.get_parsed_content("train#preprocessing")

@@ -29,6 +29,7 @@ On CUDA the forward hooks synchronise the device, so the forward pass's time is 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +37,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from medseg.bundle import save_trained_settings
+from medseg.bundle import read_config
 from medseg.data.synthetic import make_cxr, make_dicom_ct
-from medseg.inference import InferenceOptions, InferenceSettings, Predictor, find_cases, run_inference
-from medseg.networks import build_network
-from medseg.tasks import get_task
-from medseg.testing import shared_data_root
+from medseg.inference import InferenceOptions, Predictor, find_cases, run_inference
+from medseg.pipeline import ModelSettings, build_network, mask_postprocessing
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helpers
+from support import shared_data_root
 
 BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -66,22 +68,12 @@ class ForwardTimer:
 
 def checkpoint_for(bundle: str, folder: Path, network_name: str | None) -> Path:
     """A random-weight checkpoint of the bundle's network (or ``network_name``) with its settings.json."""
-    settings = InferenceSettings.from_bundle(BUNDLES / bundle, folder / "none.pt")
+    settings = read_config(BUNDLES / bundle, "train").get_parsed_content("model")
     if network_name and network_name != settings.network_name:
-        settings.network_name, settings.network_kwargs = network_name, {}
-    in_channels = get_task(settings.task).channels(**settings.task_options)
-    network = build_network(settings.network_name, in_channels, **settings.network_kwargs)
+        settings = settings.replace(network_name=network_name, network_kwargs={})
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(network.state_dict(), folder / "model.pt")
-    save_trained_settings(
-        folder,
-        task=settings.task,
-        task_options=settings.task_options,
-        network_name=settings.network_name,
-        network_kwargs=settings.network_kwargs,
-        in_channels=in_channels,
-        image_size=settings.image_size,
-    )
+    torch.save(build_network(settings).state_dict(), folder / "model.pt")
+    settings.save(folder)
     return folder / "model.pt"
 
 
@@ -99,14 +91,14 @@ def measure(
     amp: bool = False,
 ) -> None:
     """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share; run as
-    ``medseg infer --bundle`` runs by default (the bundle's test-time flips and shifts, its ``keep_largest`` and
+    ``medseg infer --bundle`` runs by default (the model's test-time flips and shifts, its ``keep_largest`` and
     ``fill_holes``), or with ``shift`` pixels of test-time shift (``--test-time-shift``) and, with
-    ``cleaning=False``, masks as thresholded (``--keep-largest 0 --no-fill-holes``)."""
-    settings = InferenceSettings.from_bundle(BUNDLES / bundle, checkpoint)
-    if shift is not None:
-        settings.shift = shift
+    ``cleaning=False``, masks as thresholded (``--keep-largest 0 --fill-holes false``)."""
+    settings = ModelSettings.load(checkpoint.parent, test_time_shift=shift)
+    if not cleaning:
+        settings = settings.replace(keep_largest=None, fill_holes=False)
     predictor = Predictor(settings, checkpoint, device=device, amp=amp, batch_size=batch_size)
-    postprocessing = settings.postprocessing() if cleaning else settings.postprocessing(0.5, 0, 0, False)
+    postprocessing = mask_postprocessing(settings)
     options = InferenceOptions(postprocessing=postprocessing)
     cases = find_cases(sources)
     if warm_up:

@@ -1,7 +1,7 @@
 """Forward+backward time and peak memory of every medseg network on one 1×1×512×512 and one 1×1×256×256 image.
 
 Part 1 compares ``SegCapsR3`` (training mode, no reconstruction) with the straightforward reference port in
-``medseg/testing/segcaps_port.py`` (materialised votes, plain tensor-op routing, autograd keeps everything):
+``tests/support/segcaps_port.py`` (materialised votes, plain tensor-op routing, autograd keeps everything):
 the two are checked to give the same outputs and gradients, timed side by side in this one process
 (interleaved, alternating which goes first, medians), and their peak memory is measured in a fresh
 subprocess each (peak resident set size from the kernel's high-water mark ``VmHWM``, i.e. ``ru_maxrss`` of
@@ -31,7 +31,9 @@ from pathlib import Path
 import torch
 
 from medseg.networks import NETWORKS, count_parameters, get_network
-from medseg.testing.segcaps_port import ReferenceSegCapsR3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helpers
+from support.segcaps_port import ReferenceSegCapsR3
 
 
 def build(name: str) -> torch.nn.Module:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 from ignite.engine import Events
-from monai.bundle import ConfigParser
 
+from medseg.bundle import read_config
 from medseg.tasks import get_task
 
 BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
@@ -87,11 +87,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data, out = Path(folder) / "data", Path(folder) / "out"
         get_task(TASK_OF[args.bundle]).synthesize(data, n=args.cases, seed=0)
-        config = ConfigParser()
-        config.read_config(str(BUNDLES / args.bundle / "configs" / "train.json"))
-        config.update(
-            {
-                "bundle_root": str(BUNDLES / args.bundle),
+        config = read_config(
+            BUNDLES / args.bundle,
+            "train",
+            **{
                 "dataset_dir": str(data),
                 "output_dir": str(out),
                 "epochs": args.epochs,
@@ -101,7 +100,7 @@ def main() -> None:
                 "amp": args.amp,
                 **({"device": args.device} if args.device else {}),
                 **({"num_workers": args.num_workers} if args.num_workers is not None else {}),
-            }
+            },
         )
         trainer = config.get_parsed_content("train#trainer")
         network = config.get_parsed_content("network")

@@ -19,18 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.bundle import ConfigParser
 from monai.metrics import compute_iou
 
-from medseg.inference import InferenceSettings, Predictor
+from medseg.bundle import read_config
+from medseg.inference import Predictor
+from medseg.pipeline import ModelSettings, mask_postprocessing
 from medseg.tasks import get_task
 
 
 def test_entries(bundle: Path, output_dir: Path, overrides: dict) -> list[dict]:
     """The entries ``evaluate.json`` scores for this run (its datalist, fold and subset)."""
-    config = ConfigParser()
-    config.read_config([str(bundle / "configs" / "train.json"), str(bundle / "configs" / "evaluate.json")])
-    config.update({"bundle_root": str(bundle), "output_dir": str(output_dir), **overrides})
+    config = read_config(bundle, "evaluate", output_dir=str(output_dir), **overrides)
     return config.get_parsed_content("validate#dataset#data")
 
 
@@ -41,16 +40,20 @@ def main() -> None:
     parser.add_argument("--dataset_dir", help="as given to the training run")
     parser.add_argument("--datalist", help="as given to the training run")
     parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument("--keep-largest", type=int, help="as medseg infer (default: the bundle's; 0: all)")
-    parser.add_argument("--fill-holes", action=argparse.BooleanOptionalAction, help="default: the bundle's")
+    parser.add_argument("--keep-largest", type=int, help="as medseg infer (default: as trained; 0: all)")
+    parser.add_argument(
+        "--fill-holes", type=lambda text: text.lower() == "true", help="true or false (default: as trained)"
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     overrides = {key: value for key, value in vars(args).items() if key in ("dataset_dir", "datalist", "fold")}
     entries = test_entries(args.bundle.resolve(), args.output_dir.resolve(), overrides)
     checkpoint = args.output_dir / "models" / "model.pt"
-    settings = InferenceSettings.from_bundle(args.bundle, checkpoint)  # as `medseg infer --bundle` (test-time flips)
+    # as `medseg infer --bundle` applies the model: its record (test-time flips and shifts, cleaning)
+    fill_holes = None if args.fill_holes is None else args.fill_holes == "true"
+    settings = ModelSettings.load(checkpoint.parent, keep_largest=args.keep_largest, fill_holes=fill_holes)
     predictor = Predictor(settings, checkpoint)
-    postprocessing = settings.postprocessing(keep_largest=args.keep_largest, fill_holes=args.fill_holes)
+    postprocessing = mask_postprocessing(settings)
     reference = get_task(settings.task).label_transforms(None, **settings.task_options)
     scores = []
     for entry in entries:

@@ -16,11 +16,16 @@ Two tables for ``docs/losses.md``:
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import SimpleITK as sitk
 import torch
 
 from medseg.losses import LOSSES, get_loss
-from medseg.testing import shared_data_root
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helpers
+from support import shared_data_root
 
 SETTINGS = {
     "default (per item, smooth 1e-5)": {},

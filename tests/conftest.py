@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from medseg.testing import shared_data_root
+from support import shared_data_root
 
 
 @pytest.fixture(scope="session")

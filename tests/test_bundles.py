@@ -28,15 +28,15 @@ import SimpleITK as sitk
 import torch
 from monai.bundle import ConfigParser, ckpt_export, run, verify_metadata, verify_net_in_out
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss
+from support import REPO_ROOT
 
-from medseg.bundle import print_outputs
+from medseg.bundle import WORKFLOWS, config_files, config_list, print_outputs, read_config
 from medseg.cli import main as medseg_main
 from medseg.engines import PrepareBatchSegCaps
-from medseg.inference import InferenceSettings
 from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
 from medseg.losses import ProbabilityInput, SegCapsLoss, SoftIoULoss, WeightedBCELoss
 from medseg.networks import FCN32s, PaddedBasicUNet, PaddedUNet, SegCapsR1, SegCapsR3
-from medseg.testing import REPO_ROOT
+from medseg.pipeline import ModelSettings
 
 BUNDLES = REPO_ROOT / "bundles"
 #: bundle -> (synthetic task, its generator's arguments, small overrides that keep a test run to seconds)
@@ -54,12 +54,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 
 
 def bundle_start(
-    bundle: str, configs: list[str], *overrides: str, runner: list[str] | None = None, threads: int | None = None
+    bundle: str, workflow: str, *overrides: str, runner: list[str] | None = None, threads: int | None = None
 ):
-    """Start ``python -m monai.bundle run --config_file [...] OVERRIDES`` in the bundle folder, its output going to
-    temporary files (a pipe nobody reads yet would stop a process that runs beside another). ``threads``: PyTorch's
-    threads, 1 for processes that run beside others (more threads than cores make each wait for the others')."""
-    config_file = str([f"configs/{name}" for name in configs]).replace(" ", "")
+    """Start ``python -m monai.bundle run --config_file "[...]" OVERRIDES`` for a workflow (``train``, ``evaluate``,
+    ...) in the bundle folder, as its README types it, its output going to temporary files (a pipe nobody reads yet
+    would stop a process that runs beside another). ``threads``: PyTorch's threads, 1 for processes that run beside
+    others (more threads than cores make each wait for the others')."""
+    config_file = config_list(workflow)
     command = [*(runner or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", config_file, *overrides]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
@@ -83,9 +84,9 @@ def finished(process: subprocess.Popen, timeout: int = 600) -> subprocess.Comple
     return subprocess.CompletedProcess(process.args, process.returncode, *texts)
 
 
-def bundle_run(bundle: str, configs: list[str], *overrides: str, timeout: int = 600, runner: list[str] | None = None):
-    """``python -m monai.bundle run --config_file [...] OVERRIDES`` in the bundle folder; returns the process."""
-    return finished(bundle_start(bundle, configs, *overrides, runner=runner), timeout)
+def bundle_run(bundle: str, workflow: str, *overrides: str, timeout: int = 600, runner: list[str] | None = None):
+    """``python -m monai.bundle run --config_file "[...]" OVERRIDES`` in the bundle folder; returns the process."""
+    return finished(bundle_start(bundle, workflow, *overrides, runner=runner), timeout)
 
 
 def as_config(overrides: list[str]) -> dict:
@@ -100,7 +101,7 @@ def ok(process: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture
 def run_here(monkeypatch):
-    """``monai.bundle.run`` in this process, in a bundle's folder: ``run_here(bundle, configs, **overrides)``.
+    """``monai.bundle.run`` in this process, in a bundle's folder: ``run_here(bundle, workflow, **overrides)``.
 
     For checks of what a run produces rather than of how it is launched (that is `bundle_run`'s): a new process
     spends seconds importing MONAI. The root logger the bundle's ``logging.conf`` sets up is put back afterwards.
@@ -108,9 +109,9 @@ def run_here(monkeypatch):
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
 
-    def run_bundle(bundle: str, configs: list[str], **overrides) -> None:
+    def run_bundle(bundle: str, workflow: str, **overrides) -> None:
         monkeypatch.chdir(BUNDLES / bundle)
-        run(config_file=[f"configs/{name}" for name in configs], **overrides)
+        run(config_file=list(WORKFLOWS[workflow]), **overrides)
 
     yield run_bundle
     root.handlers[:] = handlers
@@ -135,19 +136,18 @@ def _train_evaluate_infer(bundle: str, data: Path, out: Path) -> UserRuns:
     """Train two epochs; then evaluate, infer (and, for one bundle, infer with other settings) at once."""
     _, _, small = SETUPS[bundle]
     overrides = ["--dataset_dir", str(data), "--output_dir", str(out), *small]
-    train = finished(bundle_start(bundle, ["train.json"], *overrides, "--epochs", "2", threads=1))
+    train = finished(bundle_start(bundle, "train", *overrides, "--epochs", "2", threads=1))
     if train.returncode:
         return UserRuns(data, out, train)
     entries = json.loads((out / "datalist.json").read_text())["training"]
     image = sorted(entries, key=lambda entry: entry["case"])[0]["image"]
     predictions = out.parent / f"{out.name}-predictions"
     where = ["--input_dir", image, "--output_dir", str(predictions), "--bundle_root", str(out)]
-    evaluation = bundle_start(bundle, ["train.json", "evaluate.json"], *overrides, threads=1)
-    settings = [*small[:2], *small[4:]]  # the network's settings: the image size and the network's own
-    inference = bundle_start(bundle, ["inference.json"], *where, *settings, threads=1)
+    evaluation = bundle_start(bundle, "evaluate", *overrides, threads=1)
+    inference = bundle_start(bundle, "inference", *where, threads=1)  # the model as trained: its settings.json
     mismatch = None
-    if bundle == "cxr_lung_unet":  # one bundle is enough: the check is medseg.bundle's, shared by all three
-        mismatch = finished(bundle_start(bundle, ["inference.json"], *where, "--image_size", "64", threads=1))
+    if bundle == "cxr_lung_unet":  # one bundle is enough: the check is medseg.pipeline's, shared by all three
+        mismatch = finished(bundle_start(bundle, "inference", *where, "--image_size", "64", threads=1))
     return UserRuns(data, out, train, image, predictions, finished(evaluation), finished(inference), mismatch)
 
 
@@ -204,7 +204,8 @@ def test_train_evaluate_and_infer_as_a_user_types_it(bundle, user_runs):
 
     if runs.mismatch is not None:
         assert runs.mismatch.returncode == 1, runs.mismatch.stderr[-2000:]
-        assert "was trained with other settings; pass --image_size 32" in runs.mismatch.stderr
+        assert "trained with other settings than those given: image_size 64 (trained with 32)" in runs.mismatch.stderr
+        assert "Traceback" not in runs.mismatch.stderr
     ok(runs.inference)
     [mask] = runs.predictions.glob("*_seg.nii.gz")
     written, source = sitk.ReadImage(str(mask)), sitk.ReadImage(runs.image)
@@ -227,30 +228,27 @@ def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
     right_lung = torch.zeros_like(logits)  # the faces' bundle keeps one component: the larger (60 pixels against 50)
     right_lung[0, 1:11, 9:15] = 1
     for bundle in SETUPS:
-        inference = ConfigParser()
-        inference.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
-        inference.update({"bundle_root": str(BUNDLES / bundle), "network_name": "unet"})
-        masks = [inference.get_parsed_content("postprocessing#transforms#0")({"pred": logits})["pred"]]
         train = _parsed(bundle, network_name="unet")
-        masks.append(train.get_parsed_content("validate#postprocessing")({"pred": logits})["pred"])
+        masks = [train.get_parsed_content("validate#postprocessing")({"pred": logits})["pred"]]
+        evaluation = read_config(BUNDLES / bundle, "evaluate", network_name="unet")
+        masks.append(evaluation.get_parsed_content("validate#postprocessing")({"pred": logits})["pred"])
+        record = tmp_path / bundle / "models"
+        train.get_parsed_content("model").save(record)  # what training records, read back by inference.json
+        inference = read_config(BUNDLES / bundle, "inference", bundle_root=str(tmp_path / bundle))
+        masks.append(inference.get_parsed_content("postprocessing#transforms#0")({"pred": logits})["pred"])
         expected = {"cxr_lung_unet": lungs, "lfw_face_fcn": right_lung, "luna16_segcaps": (logits > 0).float()}[bundle]
         for mask in masks:
             torch.testing.assert_close(mask.as_tensor(), expected, msg=bundle)
-    settings = InferenceSettings.from_bundle(BUNDLES / "cxr_lung_unet", tmp_path / "model.pt")
-    assert (settings.keep_largest, settings.fill_holes) == (2, True)
-    # medseg infer --bundle uses the bundle's cleaning unless told otherwise
+    # medseg infer --bundle applies the model as its record says unless told otherwise
     _, out, _ = trained("cxr_lung_unet")
-    bundle = tmp_path / "bundle"
-    shutil.copytree(BUNDLES / "cxr_lung_unet" / "configs", bundle / "configs")
-    shutil.copytree(out / "models", bundle / "models")
     image = json.loads((out / "datalist.json").read_text())["training"][0]["image"]
-    off = ("--keep-largest", "0", "--no-fill-holes", "--test-time-shift", "0")
+    off = ("--keep-largest", "0", "--fill-holes", "false", "--test-time-shift", "0")
     for flags, recorded in (((), (2, True, 4)), (off, (None, False, 0))):
         output = tmp_path / f"out{len(flags)}"
-        assert medseg_main(["infer", "--bundle", str(bundle), "--input", image, "--output", str(output), *flags]) == 0
+        assert medseg_main(["infer", "--bundle", str(out), "--input", image, "--output", str(output), *flags]) == 0
         summary = json.loads((output / "summary.json").read_text())
         cleaning = summary["postprocessing"]
-        assert (cleaning["keep_largest"], cleaning["fill_holes"], summary["settings"]["shift"]) == recorded
+        assert (cleaning["keep_largest"], cleaning["fill_holes"], summary["settings"]["test_time_shift"]) == recorded
 
 
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
@@ -262,13 +260,15 @@ def test_metadata_and_network_in_out(bundle, shared_data):
     verify_metadata(meta_file=str(root / "configs" / "metadata.json"), filepath=str(schema))
     metadata = json.loads((root / "configs" / "metadata.json").read_text())
     assert metadata["version"] in metadata["changelog"]
-    for name in ("LICENSE", "docs/README.md", "configs/logging.conf", "configs/multi_gpu_train.json"):
+    for name in ("LICENSE", "docs/README.md", "configs/logging.conf", "configs/multi_gpu_train.json",
+                 "configs/evaluate.json", "configs/inference.json"):  # fmt: skip
         assert (root / name).is_file(), name
     overrides = {"network_kwargs#bfcn32s#fc_channels": 8} if bundle == "lfw_face_fcn" else {}
+    # the network the bundle's settings declare (inference.json builds the one a trained record names)
     verify_net_in_out(
         net_id="network_def",
         meta_file=str(root / "configs" / "metadata.json"),
-        config_file=str(root / "configs" / "inference.json"),
+        config_file=config_files(root, "train"),
         bundle_root=str(root),
         **overrides,
     )
@@ -277,20 +277,17 @@ def test_metadata_and_network_in_out(bundle, shared_data):
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
 def test_ckpt_export_gives_the_checkpoints_output(bundle, trained, tmp_path):
     _, out, _ = trained(bundle)
-    _, _, small = SETUPS[bundle]
     channels = 3 if bundle == "lfw_face_fcn" else 1
     exported = tmp_path / "model.ts"
-    # MONAI's function behind `python -m monai.bundle ckpt_export`, called here: a process would import MONAI first
+    # MONAI's function behind `python -m monai.bundle ckpt_export`, called here: a process would import MONAI first;
+    # inference.json builds the network the checkpoint's record names (no setting given again)
     configs = BUNDLES / bundle / "configs"
     ckpt_export(
         "network_def", filepath=str(exported), ckpt_file=str(out / "models" / "model.pt"),
-        meta_file=str(configs / "metadata.json"), config_file=str(configs / "inference.json"), bundle_root=str(out),
-        use_trace=True, input_shape=[1, channels, 32, 32], **as_config(small[:2] + small[4:]),
+        meta_file=str(configs / "metadata.json"), config_file=config_files(BUNDLES / bundle, "inference"),
+        bundle_root=str(out), use_trace=True, input_shape=[1, channels, 32, 32],
     )  # fmt: skip
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLES / bundle / "configs" / "inference.json"))
-    parser.update({"bundle_root": str(out), **as_config(small[:2] + small[4:])})
-    network = parser.get_parsed_content("network_def")
+    network = read_config(BUNDLES / bundle, "inference", bundle_root=str(out)).get_parsed_content("network_def")
     network.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
     x = torch.rand(2, channels, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -298,17 +295,15 @@ def test_ckpt_export_gives_the_checkpoints_output(bundle, trained, tmp_path):
 
 
 def _parsed(bundle: str, **overrides) -> ConfigParser:
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLES / bundle / "configs" / "train.json"))
-    parser.update({"bundle_root": str(BUNDLES / bundle), **overrides})
-    return parser
+    """The bundle's training configs, parsed as ``python -m monai.bundle run`` parses them."""
+    return read_config(BUNDLES / bundle, "train", **overrides)
 
 
 def _test_time(inferer) -> tuple[tuple[int, ...], int]:
     """The (mirrored axes, shift in pixels) of a bundle's inferer."""
     pixels = inferer.pixels if isinstance(inferer, ShiftAveragingInferer) else 0
     inner = inferer.inferer if pixels else inferer
-    return getattr(inner, "spatial_axes", ()), pixels
+    return tuple(inner.spatial_axes) if isinstance(inner, FlipAveragingInferer) else (), pixels
 
 
 def test_defaults_are_the_papers(synthetic, tmp_path):
@@ -334,15 +329,14 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     # faces: mirrored in training, so validation, evaluation and inference average the mirrored face; radiographs:
     # evaluation and inference average copies moved by 4 pixels, validation does not (it would cost epochs) (README)
     for bundle, parser, axes, pixels in (("cxr_lung_unet", cxr, (), 4), ("lfw_face_fcn", lfw, (0,), 0)):
-        validation = parser.get_parsed_content("validate#inferer")
-        assert isinstance(validation, FlipAveragingInferer) and validation.spatial_axes == axes
-        settings = InferenceSettings.from_bundle(BUNDLES / bundle, tmp_path / "model.pt")
-        assert (settings.flip_axes, settings.shift) == (list(axes), pixels)
-        for configs, name in ((["inference.json"], "inferer"), (["train.json", "evaluate.json"], "validate#inferer")):
-            config = ConfigParser()
-            config.read_config([str(BUNDLES / bundle / "configs" / file) for file in configs])
-            config.update({"bundle_root": str(BUNDLES / bundle)})
-            assert _test_time(config.get_parsed_content(name)) == (axes, pixels), (bundle, configs)
+        assert _test_time(parser.get_parsed_content("validate#inferer")) == (axes, 0)
+        model = parser.get_parsed_content("model")
+        assert (model.test_time_flip_axes, model.test_time_shift) == (axes, pixels)
+        model.save(tmp_path / bundle / "models")  # the record inference.json reads
+        evaluation = read_config(BUNDLES / bundle, "evaluate").get_parsed_content("validate#inferer")
+        inference = read_config(BUNDLES / bundle, "inference", bundle_root=str(tmp_path / bundle))
+        for inferer in (evaluation, inference.get_parsed_content("inferer")):
+            assert _test_time(inferer) == (axes, pixels), bundle
     volumes = synthetic("luna16", **SETUPS["luna16_segcaps"][1])
     luna = _parsed("luna16_segcaps", dataset_dir=str(volumes), output_dir=str(tmp_path / "luna"))
     assert isinstance(luna.get_parsed_content("network_def"), SegCapsR3)
@@ -391,7 +385,7 @@ def _wait_for(predicate, process: subprocess.Popen, timeout: float = 300) -> Non
 def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
     data, out = synthetic("cxr", n=12), tmp_path / "out"
     overrides = ["--dataset_dir", str(data), "--output_dir", str(out), "--image_size", "32", "--batch_size", "4"]
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.json", *overrides,
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_list("train"), *overrides,
                "--epochs", "40"]  # fmt: skip
     process = subprocess.Popen(command, cwd=BUNDLES / "cxr_lung_unet", stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
@@ -411,7 +405,7 @@ def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
     # (medseg.files.atomic_path; the next write of the target removes it)
     hidden = [path.name for path in (out / "models").glob(".*")]
     assert all(re.fullmatch(r"\.(model|last_state)\.pt\.\w+\.tmp\.pt", name) for name in hidden), hidden
-    run_here("cxr_lung_unet", ["train.json"], **as_config(overrides[4:]), dataset_dir=str(data), output_dir=str(out),
+    run_here("cxr_lung_unet", "train", **as_config(overrides[4:]), dataset_dir=str(data), output_dir=str(out),
              epochs=done + 2, resume=True)  # fmt: skip
     log = capfd.readouterr().out
     rows = json.loads(history.read_text())
@@ -421,7 +415,7 @@ def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
 
 def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path, run_here, capfd):
     out = tmp_path / "out"
-    run_here("cxr_lung_unet", ["train.json"], dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
+    run_here("cxr_lung_unet", "train", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
              image_size=32, batch_size=4, epochs=50, minutes=0.001)  # fmt: skip
     assert "time budget of 0.001 min spent after epoch 1" in capfd.readouterr().out
     assert len(json.loads((out / "history.json").read_text())) == 1
@@ -434,7 +428,7 @@ def test_model_selection_and_average_choose_the_saved_network(selection, average
     the two networks of best validation Dice in ``history.json`` (the earlier on a tie). The cosine schedule
     lowers the learning rate from the first step, so the averaging starts at the first validation."""
     out = tmp_path / "out"
-    run_here("cxr_lung_unet", ["train.json"], dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
+    run_here("cxr_lung_unet", "train", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
              image_size=32, batch_size=4, epochs=3, model_selection=selection, model_average=average,
              lr_schedule="cosine")  # fmt: skip
     model = torch.load(out / "models" / "model.pt", weights_only=True)
@@ -458,7 +452,7 @@ def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_pa
     out = tmp_path / "out"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
     # 16 cases: the validation subset (2) must have a case per rank, as MONAI's DistributedSampler requires
-    log = ok(bundle_run("cxr_lung_unet", ["train.json", "multi_gpu_train.json"], "--dataset_dir",
+    log = ok(bundle_run("cxr_lung_unet", "multi_gpu_train", "--dataset_dir",
                         str(synthetic("cxr", n=16)), "--output_dir", str(out), "--image_size", "32",
                         "--batch_size", "2", "--epochs", "2", runner=torchrun))  # fmt: skip
     assert log.count("epoch   2/2") == 1  # one report, from rank 0
@@ -489,21 +483,21 @@ def test_bad_overrides_fail_at_once_without_a_checkpoint(overrides, message, syn
         {key: str(empty) if value == "EMPTY" else value for key, value in zip(overrides[::2], overrides[1::2])}
     )
     if overrides[0] == "--loss_name":
-        process = bundle_run("cxr_lung_unet", ["train.json"], *[item for pair in settings.items() for item in pair])
+        process = bundle_run("cxr_lung_unet", "train", *[item for pair in settings.items() for item in pair])
         assert process.returncode != 0
         assert message in process.stderr, process.stderr[-2000:]
         assert "Traceback" not in process.stderr
     else:
         given = {key.removeprefix("--"): value for key, value in settings.items()}
         with pytest.raises(SystemExit, match=re.escape(message)):
-            run_here("cxr_lung_unet", ["train.json"], **{**given, "image_size": 32})
+            run_here("cxr_lung_unet", "train", **{**given, "image_size": 32})
     assert not (out / "models" / "model.pt").exists() and not (out / "models" / "last_state.pt").exists()
 
 
 def test_mlflow_tracking_where_installed(synthetic, tmp_path):
     pytest.importorskip("mlflow", reason="mlflow is an optional extra: pip install 'medseg[mlflow]'")
     out = tmp_path / "out"
-    ok(bundle_run("cxr_lung_unet", ["train.json"], "--dataset_dir", str(synthetic("cxr", n=12)), "--output_dir",
+    ok(bundle_run("cxr_lung_unet", "train", "--dataset_dir", str(synthetic("cxr", n=12)), "--output_dir",
                   str(out), "--image_size", "32", "--epochs", "1", "--tracking", "mlflow"))  # fmt: skip
     assert (out / "mlruns.db").is_file()
 
@@ -547,7 +541,7 @@ def test_training_pipeline_is_cached_up_to_the_augmentation(tmp_path):
     from monai.transforms import Compose, RandFlipd
     from PIL import Image
 
-    from medseg.bundle import transforms
+    from medseg.pipeline import preprocessing
 
     rng = np.random.default_rng(0)
     data = []
@@ -557,8 +551,9 @@ def test_training_pipeline_is_cached_up_to_the_augmentation(tmp_path):
         Image.fromarray(np.where(rng.random((40, 48)) > 0.5, 255, 0).astype(np.uint8)).save(mask)
         data.append({"image": str(image), "label": str(mask)})
     flip = Compose([RandFlipd(keys=["image", "label"], prob=1.0, spatial_axis=1)])
-    dataset = CacheDataset(data, transforms("cxr", (32, 32), flip), progress=False)
-    validation = CacheDataset(data[:1], transforms("cxr", (32, 32)), progress=False)
+    model = ModelSettings(task="cxr", network_name="unet", spatial_size=(32, 32))
+    dataset = CacheDataset(data, preprocessing(model, with_label=True, augmentation=flip), progress=False)
+    validation = CacheDataset(data[:1], preprocessing(model, with_label=True), progress=False)
     assert type(validation[0]["image"]) is MetaTensor  # without augmentation (validation), metadata is kept
     for entry in data:
         os.remove(entry["image"])
@@ -586,3 +581,26 @@ def test_print_outputs_names_the_evaluation_folder_in_use(tmp_path, capsys):
     ]
     assert f"evaluation summary: {tmp_path / 'last' / 'summary.json'}" in capsys.readouterr().out
     assert print_outputs(tmp_path)[-1] == tmp_path / "eval" / "summary.json"  # the bundles' default eval_dir
+
+
+def test_evaluation_with_other_settings_names_the_overrides(trained, run_here):
+    """Evaluation checks the bundle's settings against the checkpoint's record and gives the flags that match it."""
+    data, out, _ = trained("cxr_lung_unet")
+    with pytest.raises(SystemExit, match=re.escape("was trained with other settings; pass --image_size 32")):
+        run_here("cxr_lung_unet", "evaluate", dataset_dir=str(data), output_dir=str(out), image_size=64)
+    with pytest.raises(SystemExit, match=re.escape("pass --network_kwargs#unet#num_res_units 2")):
+        run_here("cxr_lung_unet", "evaluate", dataset_dir=str(data), output_dir=str(out), image_size=32,
+                 **{"network_kwargs#unet#num_res_units": 1})  # fmt: skip
+
+
+def test_a_refused_override_writes_nothing(trained, run_here, tmp_path):
+    """A training run refused for a bad setting leaves a trained run as it was: its record, its checkpoint."""
+    data, out, _ = trained("cxr_lung_unet")
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    before = {path: path.read_bytes() for path in (copy / "models").iterdir()}
+    datalist = str(copy / "datalist.json")
+    for overrides, message in (({"datalist": datalist, "fold": 9}, "--fold 9: "), ({"image_size": 0}, "--image_size")):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            run_here("cxr_lung_unet", "train", **{"dataset_dir": str(data), "output_dir": str(copy), **overrides})
+    assert {path: path.read_bytes() for path in (copy / "models").iterdir()} == before

@@ -10,9 +10,10 @@ from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import MeanDice, from_engine
 from monai.losses import DiceLoss
 
-from medseg.engines import PrepareBatchSegCaps, binary_postprocessing
+from medseg.engines import PrepareBatchSegCaps
 from medseg.losses.reconstruction import SegCapsLoss
 from medseg.networks import SegCapsR3
+from medseg.transforms import binary_postprocessing
 
 
 def manual_segcaps_loss(pred: np.ndarray, target: np.ndarray, weight: float) -> float:
@@ -104,70 +105,29 @@ def test_segcaps_trains_and_validates_through_monai_engines():
     assert 0.0 <= evaluator.state.metrics["val_dice"] <= 1.0
 
 
-def test_supervised_workflow_trains_segcaps_with_its_own_batches_and_postprocessing():
-    from medseg.engines import supervised_workflow
-    from medseg.losses import get_loss
+def test_batch_preparation_follows_the_reconstruction_branch():
+    """SegCaps (a reconstruction branch) trains with image and label as inputs; a plain network with the image."""
+    from monai.engines import default_prepare_batch
+    from torch.nn.parallel import DistributedDataParallel
 
+    from medseg.engines import has_reconstruction, training_prepare_batch
+
+    assert has_reconstruction(SegCapsR3()) and isinstance(training_prepare_batch(SegCapsR3()), PrepareBatchSegCaps)
+    plain = torch.nn.Conv2d(1, 1, 3)
+    assert not has_reconstruction(plain) and training_prepare_batch(plain) is default_prepare_batch
+    wrapped = DistributedDataParallel.__new__(DistributedDataParallel)  # unwrapped without a process group
+    torch.nn.Module.__init__(wrapped)
+    wrapped.module = SegCapsR3()
+    assert has_reconstruction(wrapped)
+
+
+def test_capsule_lengths_are_thresholded_without_a_sigmoid():
     torch.manual_seed(0)
-    network = SegCapsR3()
-    calls: list[tuple[int, bool]] = []
-    network.register_forward_pre_hook(lambda module, args: calls.append((len(args), module.training)))
-    loader = DataLoader(synthetic_items(2), batch_size=2)
-    trainer, evaluator = supervised_workflow(
-        network,
-        SegCapsLoss(get_loss("iou"), recon_weight=100.0),
-        torch.optim.Adam(network.parameters(), lr=1e-4),
-        loader,
-        loader,
-        max_epochs=1,
-        prepare_batch=PrepareBatchSegCaps(),
-        postprocessing=binary_postprocessing(network_output="probabilities"),
-    )
-    trainer.run()
-    assert calls == [(2, True), (1, False)]  # training gets image and label, validation the image only
-    prediction = evaluator.state.output[0]["pred"]
-    assert set(prediction.unique().tolist()) <= {0.0, 1.0}
-    # capsule lengths thresholded at 0.5 without a sigmoid: recompute the mask from the network directly
+    network = SegCapsR3().eval()
+    images = torch.stack([item["image"] for item in synthetic_items(2)])
     with torch.no_grad():
-        expected = (network(torch.stack([item["image"] for item in synthetic_items(2)]))[0] >= 0.5).float()
-    torch.testing.assert_close(prediction.as_tensor(), expected)
-
-
-def test_supervised_workflow_takes_metrics_and_handlers():
-    """The caller's key metric, additional metrics and handlers are what the engines run."""
-    from ignite.engine import Events
-    from monai.handlers import MeanIoUHandler
-
-    from medseg.engines import supervised_workflow
-
-    torch.manual_seed(0)
-    network = torch.nn.Conv2d(1, 1, 3, padding=1)
-    loader = DataLoader(synthetic_items(1), batch_size=1)
-    seen: list[str] = []
-
-    class Recorder:
-        def __init__(self, event: Events, tag: str) -> None:
-            self.event, self.tag = event, tag
-
-        def attach(self, engine) -> None:
-            engine.add_event_handler(self.event, lambda e: seen.append(self.tag))
-
-    trainer, evaluator = supervised_workflow(
-        network,
-        DiceLoss(sigmoid=True),
-        torch.optim.SGD(network.parameters(), lr=0.1),
-        loader,
-        loader,
-        max_epochs=2,
-        postprocessing=binary_postprocessing(),
-        key_metric={"dice": MeanDice(output_transform=from_engine(["pred", "label"]))},
-        additional_metrics={"iou": MeanIoUHandler(output_transform=from_engine(["pred", "label"]))},
-        train_handlers=[Recorder(Events.EPOCH_COMPLETED, "train")],
-        val_handlers=[Recorder(Events.EPOCH_COMPLETED, "validate")],
-        val_interval=2,
-    )
-    trainer.run()
-    assert seen == ["train", "validate", "train"]  # validation after epoch 2 only, before the trainer's own handler
-    dice, iou = evaluator.state.metrics["dice"], evaluator.state.metrics["iou"]
-    assert evaluator.state.key_metric_name == "dice"
-    assert iou == pytest.approx(dice / (2 - dice), rel=1e-5)  # IoU = D / (2 - D) for one binary image pair
+        lengths = network(images)
+    masks = binary_postprocessing(network_output="probabilities")({"pred": lengths})["pred"]
+    torch.testing.assert_close(masks, (lengths >= 0.5).float())
+    logits = binary_postprocessing()({"pred": lengths})["pred"]  # a sigmoid first: every length > 0 is kept
+    torch.testing.assert_close(logits, (lengths > 0).float())

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medseg.apps.prepare import prepare_datalist
 from medseg.cli import main
 from medseg.data import montgomery_datalist
+from medseg.tasks import prepare_datalist
 
 
 def run(*argv: str) -> tuple[int, str, str]:

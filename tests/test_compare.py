@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
+from support import REPO_ROOT
 
 from medseg.apps.compare import Comparison, write_results
-from medseg.apps.prepare import prepare_datalist
 from medseg.cli import main
-from medseg.testing import REPO_ROOT
+from medseg.tasks import prepare_datalist
 
 BUNDLE = REPO_ROOT / "bundles" / "cxr_lung_unet"
 
@@ -81,11 +81,11 @@ def test_no_bundle_run_starts_after_a_stop_until_allowed(tmp_path):
     stop_running()
     try:
         with pytest.raises(RunsStopped, match="not started, the runner is stopping"):
-            run_bundle(missing, ["train.json"], {"epochs": 1})
+            run_bundle(missing, "train", {"epochs": 1})
     finally:
         allow_runs()
     with pytest.raises(FileNotFoundError):
-        run_bundle(missing, ["train.json"], {"epochs": 1})
+        run_bundle(missing, "train", {"epochs": 1})
 
 
 def test_unknown_loss_fails_before_any_run(datalist, tmp_path, capsys):

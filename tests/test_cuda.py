@@ -81,11 +81,11 @@ def test_bundle_trains_evaluates_and_infers_on_cuda_with_amp(bundle, synthetic, 
     data, out = synthetic(task, **arguments), tmp_path / "run"
     on_cuda = ["--device", "cuda", "--amp", "True"]
     common = ["--dataset_dir", str(data), "--output_dir", str(out), *small, *on_cuda]
-    ok(bundle_run(bundle, ["train.json"], *common, "--epochs", "2"))
+    ok(bundle_run(bundle, "train", *common, "--epochs", "2"))
     history = json.loads((out / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
     assert all(np.isfinite(row["train_loss"]) for row in history)
-    ok(bundle_run(bundle, ["train.json", "evaluate.json"], *common))
+    ok(bundle_run(bundle, "evaluate", *common))
     summary = json.loads((out / "eval" / "summary.json").read_text())
     assert 0 <= summary["test_mean_dice"]["mean"] <= 1
 

@@ -12,9 +12,9 @@ import SimpleITK as sitk
 import torch
 from monai.data import DataLoader, ITKReader
 
-from medseg.apps.prepare import prepare_datalist
 from medseg.data import SliceDataset, SliceSampler, luna16_datalist
-from medseg.transforms import luna16_transforms, segcaps_augmentation
+from medseg.tasks import get_task, prepare_datalist
+from medseg.transforms import segcaps_augmentation
 
 
 @pytest.fixture()
@@ -46,7 +46,7 @@ def luna16(synthetic):
 
 def test_each_volume_file_is_read_once(luna16, reads):
     datalist, _ = luna16
-    dataset = SliceDataset(datalist, luna16_transforms())
+    dataset = SliceDataset(datalist, get_task("luna16").pair_transforms(None))
     for _ in range(2):  # two epochs
         for index in range(len(dataset)):
             dataset[index]
@@ -56,8 +56,8 @@ def test_each_volume_file_is_read_once(luna16, reads):
 
 def test_training_slices_skip_empty_masks_testing_keeps_all(luna16):
     datalist, references = luna16
-    train = SliceDataset(datalist, luna16_transforms())
-    test = SliceDataset(datalist, luna16_transforms(), skip_empty=False)
+    train = SliceDataset(datalist, get_task("luna16").pair_transforms(None))
+    test = SliceDataset(datalist, get_task("luna16").pair_transforms(None), skip_empty=False)
     lungs_per_slice = [mask.any(axis=(1, 2)) for _, mask in references]
     assert len(train) == sum(int(s.sum()) for s in lungs_per_slice)
     assert len(test) == sum(len(s) for s in lungs_per_slice)
@@ -77,7 +77,7 @@ def test_training_slices_skip_empty_masks_testing_keeps_all(luna16):
 
 def test_slice_affine_is_the_in_plane_grid(luna16):
     datalist, _ = luna16
-    dataset = SliceDataset(datalist[:1], luna16_transforms(), skip_empty=False)
+    dataset = SliceDataset(datalist[:1], get_task("luna16").pair_transforms(None), skip_empty=False)
     scan = sitk.ReadImage(datalist[0]["image"])
     origin, spacing = np.array(scan.GetOrigin()), np.array(scan.GetSpacing())
     item = dataset[7]
@@ -94,7 +94,7 @@ def test_prepared_datalist_spares_the_indexing_pass_and_a_bounded_cache_reads_on
     root = synthetic("luna16", n=3, seed=2)
     entries = prepare_datalist("luna16", root, tmp_path / "luna16.json", n_folds=0).datalist
     reads.clear()
-    dataset = SliceDataset(entries, luna16_transforms(), cache_size=1)
+    dataset = SliceDataset(entries, get_task("luna16").pair_transforms(None), cache_size=1)
     assert not reads  # slice indices came from the datalist
     assert len(dataset) == sum(len(e["foreground_slices"]) for e in entries)
     sampler = SliceSampler(dataset, seed=0)
@@ -115,9 +115,9 @@ def test_prepared_datalist_spares_the_indexing_pass_and_a_bounded_cache_reads_on
 
 def test_slices_feed_the_augmentation_and_a_data_loader(luna16):
     datalist, _ = luna16
-    dataset = SliceDataset(datalist, luna16_transforms(), transform=segcaps_augmentation((96, 96)))
+    dataset = SliceDataset(datalist, get_task("luna16").pair_transforms(None), transform=segcaps_augmentation((96, 96)))
     batch = next(iter(DataLoader(dataset, batch_size=4, shuffle=True)))
     assert batch["image"].shape == (4, 1, 96, 96) and batch["label"].dtype == torch.float32
     assert set(torch.unique(batch["label"]).tolist()) <= {0.0, 1.0}
     with pytest.raises(ValueError, match="cache_size must be at least 1"):
-        SliceDataset(datalist, luna16_transforms(), cache_size=0)
+        SliceDataset(datalist, get_task("luna16").pair_transforms(None), cache_size=0)

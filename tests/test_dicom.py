@@ -18,10 +18,10 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid
+from support.dicom_mutants import claim_transfer_syntax
 
 from medseg.cli import main
 from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
-from medseg.testing.dicom_mutants import claim_transfer_syntax
 from medseg.transforms import ct_image_transforms
 
 FIRST, LAST = 30, 35  # IMG0030.dcm ... IMG0035.dcm

@@ -1,4 +1,4 @@
-"""Fuzzing ``medseg prepare`` with mutants of the real DICOM series of ``ct_cip`` (:mod:`medseg.testing.dicom_mutants`).
+"""Fuzzing ``medseg prepare`` with mutants of the real DICOM series of ``ct_cip`` (:mod:`support.dicom_mutants`).
 
 Every mutant (a deleted or wrong-VR header element, a truncated file, wrong Rows/Columns/BitsAllocated, a lying
 transfer syntax, a slice of another series, a missing or moved slice) goes through ``medseg prepare`` in this
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from support.dicom_mutants import MUTATIONS, mutate_series
 
 from medseg.cli import main
-from medseg.testing.dicom_mutants import MUTATIONS, mutate_series
 from medseg.transforms import ct_image_transforms
 
 N_MUTANTS = int(os.environ.get("MEDSEG_FUZZ_MUTANTS", "100"))

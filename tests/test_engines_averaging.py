@@ -115,5 +115,6 @@ def test_bad_arguments(tmp_path):
         WeightAverageSaver(_network(), ".", select="final")
     with pytest.raises(ValueError, match="k must be a positive integer"):
         WeightAverageSaver(_network(), ".", k=0)
-    with pytest.raises(SettingsError, match="--model_average must be a number of networks"):
-        check_settings("cxr", "dice", "unet", str(tmp_path), None, model_average=0)
+    settings = {"task": "cxr", "loss_name": "dice", "network_name": "unet", "dataset_dir": str(tmp_path)}
+    with pytest.raises(SettingsError, match="--model_average must be a whole number of at least 1, got 0"):
+        check_settings(**settings, datalist=None, model_average=0)

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from medseg.bundle import SettingsError, lr_scheduler
+from medseg.bundle import SettingsError, check_settings, lr_scheduler
 from medseg.engines import BudgetCosineLR, WallClockBudget
 
 # the schedulers are stepped alone here, without an optimizer step
@@ -58,10 +58,15 @@ def test_state_loads_with_weights_only_and_continues():
     assert resumed.get_last_lr()[0] == pytest.approx(expected, rel=1e-9)
 
 
-def test_bundle_schedule_names():
-    optimizer = _optimizer()
-    plateau = lr_scheduler("plateau", optimizer, WallClockBudget(None), 10, 5, factor=0.5, patience=3)
+def test_bundle_schedule_names(tmp_path):
+    common = {"optimizer": _optimizer(), "budget": WallClockBudget(None), "max_epochs": 10, "epoch_length": 5,
+              "factor": 0.5, "patience": 3}  # fmt: skip
+    plateau = lr_scheduler(schedule="plateau", **common)
     assert isinstance(plateau, torch.optim.lr_scheduler.ReduceLROnPlateau) and plateau.factor == 0.5
-    assert isinstance(lr_scheduler("cosine", optimizer, WallClockBudget(None), 10, 5, 0.5, 3), BudgetCosineLR)
-    with pytest.raises(SettingsError, match=r"unknown --lr_schedule 'step'.*plateau.*cosine"):
-        lr_scheduler("step", optimizer, WallClockBudget(None), 10, 5, 0.5, 3)
+    assert isinstance(lr_scheduler(schedule="cosine", **common), BudgetCosineLR)
+    with pytest.raises(ValueError, match=r"unknown schedule 'step'.*plateau.*cosine"):
+        lr_scheduler(schedule="step", **common)
+    # a bundle refuses the name before anything is built
+    settings = {"task": "cxr", "loss_name": "dice", "network_name": "unet", "dataset_dir": str(tmp_path)}
+    with pytest.raises(SettingsError, match=r"unknown --lr_schedule 'step'; valid: cosine, plateau"):
+        check_settings(**settings, datalist=None, lr_schedule="step")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from medseg.apps.prepare import prepare_datalist
 from medseg.files import OutputPathError, atomic_path, check_output_file, check_output_folder
+from medseg.tasks import prepare_datalist
 
 KILLED_WRITER = """
 import sys, time

@@ -24,25 +24,25 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 from scipy import ndimage
+from support import REPO_ROOT
 
-from medseg.bundle import save_trained_settings
 from medseg.cli import main
-from medseg.inference import CleanMaskd, MaskPostprocessing, fill_holes, find_cases, keep_largest_components
-from medseg.networks import build_network
-from medseg.testing import REPO_ROOT
+from medseg.inference import find_cases
+from medseg.pipeline import ModelSettings, build_network
+from medseg.transforms import CleanMaskd, MaskPostprocessing, fill_holes, keep_largest_components
 
 TINY = {"unet2d": {"features": [4, 8, 16]}}
 
 
-def make_checkpoint(folder: Path, task: str, in_channels: int = 1, image_size: int = 32, seed: int = 0) -> Path:
+def make_checkpoint(folder: Path, task: str, image_size: int = 32, seed: int = 0) -> Path:
     """An untrained U-Net checkpoint with the settings.json training writes beside it (geometry tests need no
     trained weights: every input gets the same deterministic network)."""
     torch.manual_seed(seed)
-    network = build_network("unet2d", in_channels, **TINY["unet2d"])
+    settings = ModelSettings(task=task, network_name="unet2d", network_kwargs=TINY["unet2d"],
+                             spatial_size=(image_size, image_size))  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(network.state_dict(), folder / "model.pt")
-    save_trained_settings(folder, task=task, task_options={}, network_name="unet2d", network_kwargs=TINY["unet2d"],
-                          in_channels=in_channels, image_size=image_size)  # fmt: skip
+    torch.save(build_network(settings).state_dict(), folder / "model.pt")
+    settings.save(folder)
     return folder / "model.pt"
 
 
@@ -77,7 +77,7 @@ def test_dicom_series_and_nrrd_give_the_same_mask_on_the_inputs_grid(real_data, 
     ct = real_data("ct_cip")
     series, volume = ct / "ct-64Dicom", ct / "ct-64.nrrd"
     out = tmp_path / "out"
-    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(series), str(volume),
+    assert infer("--checkpoint", str(ct_checkpoint), "--input", str(series), str(volume),
                  "--output", str(out), "--probabilities", "--overlay", "--dicom-seg") == 0  # fmt: skip
     from_dicom = sitk.ReadImage(str(out / "ct-64Dicom_seg.nii.gz"))
     from_nrrd = sitk.ReadImage(str(out / "ct-64_seg.nii.gz"))
@@ -132,7 +132,7 @@ def test_compressed_dicom_decodes_like_the_original(syntax, task, tmp_path):
     inputs.mkdir()
     original.save_as(inputs / "original.dcm")
     _compressed(original, syntax).save_as(inputs / "compressed.dcm")
-    assert infer("--checkpoint", str(checkpoint), "--network", "unet2d", "--input", str(inputs / "original.dcm"),
+    assert infer("--checkpoint", str(checkpoint), "--input", str(inputs / "original.dcm"),
                  str(inputs / "compressed.dcm"), "--output", str(tmp_path / "out"), "--probabilities") == 0  # fmt: skip
     maps = [
         sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / f"{n}_prob.nii.gz")))
@@ -151,8 +151,8 @@ def test_chest_xray_png_end_to_end(real_data, tmp_path):
     image = sorted(real_data("cxr_openist").glob("*.jpg"))[0]
     checkpoint = make_checkpoint(tmp_path / "model", "cxr")
     out = tmp_path / "out"
-    assert infer("--checkpoint", str(checkpoint), "--network", "unet2d", "--input", str(image), "--output", str(out),
-                 "--overlay", "--threshold", "otsu", "--keep-largest", "2", "--fill-holes") == 0  # fmt: skip
+    assert infer("--checkpoint", str(checkpoint), "--input", str(image), "--output", str(out),
+                 "--overlay", "--threshold", "otsu", "--keep-largest", "2", "--fill-holes", "true") == 0  # fmt: skip
     written = sitk.ReadImage(str(out / f"{image.stem}_seg.nii.gz"))
     assert_same_grid(written, sitk.ReadImage(str(image)))
     record = json.loads((out / "summary.json").read_text())["cases"][0]
@@ -176,9 +176,7 @@ def test_a_folder_of_dicom_radiographs_is_one_case_per_file(synthetic, tmp_path)
     assert series.kind == "dicom-series" and series.name == "xrays"
     checkpoint = make_checkpoint(tmp_path / "model", "cxr")
     out = tmp_path / "out"
-    assert (
-        infer("--checkpoint", str(checkpoint), "--network", "unet2d", "--input", str(folder), "--output", str(out)) == 0
-    )
+    assert infer("--checkpoint", str(checkpoint), "--input", str(folder), "--output", str(out)) == 0
     for source in sorted(folder.iterdir()):
         written = sitk.ReadImage(str(out / f"{source.name.removesuffix('.dcm')}_seg.nii.gz"))
         assert_same_grid(written, sitk.ReadImage(str(source)))
@@ -187,7 +185,7 @@ def test_a_folder_of_dicom_radiographs_is_one_case_per_file(synthetic, tmp_path)
 def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_in_order(tmp_path, monkeypatch):
     """A failure at any step (reading, the network, writing) is that case's alone, recorded with its file, and the
     summary keeps the input order."""
-    from medseg.inference import InferenceSettings, Predictor, run_inference, runner
+    from medseg.inference import Predictor, run_inference, runner
 
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -212,7 +210,7 @@ def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_i
 
     monkeypatch.setattr(Predictor, "predict", failing_predict)
     monkeypatch.setattr(runner, "write_image", failing_write)
-    predictor = Predictor(InferenceSettings.from_checkpoint(checkpoint), checkpoint)
+    predictor = Predictor(ModelSettings.read(checkpoint.parent), checkpoint)
     out = tmp_path / "out"
     summary = run_inference(predictor, find_cases([inputs]), out, progress=False)
     assert [record["case"] for record in summary["cases"]] == list("abcdefg")
@@ -246,10 +244,7 @@ def batch(real_data, tmp_path):
 def test_bad_inputs_are_reported_and_the_good_ones_written(batch, ct_checkpoint, tmp_path):
     inputs, truncated = batch
     out = tmp_path / "out"
-    assert (
-        infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(inputs), "--output", str(out))
-        == 1
-    )
+    assert infer("--checkpoint", str(ct_checkpoint), "--input", str(inputs), "--output", str(out)) == 1
     records = {r["case"]: r for r in json.loads((out / "summary.json").read_text())["cases"]}
     assert records["good"]["status"] == records["good_series"]["status"] == "ok"
     assert truncated.name in records["truncated"]["error"] and records["truncated"]["status"] == "failed"
@@ -257,14 +252,17 @@ def test_bad_inputs_are_reported_and_the_good_ones_written(batch, ct_checkpoint,
     assert "notes.nii.gz" in records["notes"]["error"] and records["notes"]["status"] == "failed"
     assert sorted(p.name for p in out.iterdir()) == ["good_seg.nii.gz", "good_series_seg.nii.gz", "summary.json"]
     # existing outputs are kept unless --overwrite
-    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(inputs / "good.nrrd"),
+    assert infer("--checkpoint", str(ct_checkpoint), "--input", str(inputs / "good.nrrd"),
                  "--output", str(out)) == 0  # fmt: skip
     assert json.loads((out / "summary.json").read_text())["cases"][0]["status"] == "skipped"
 
 
 def test_usage_errors_exit_2(ct_checkpoint, real_data, tmp_path, capsys):
     ct = real_data("ct_cip")
-    checkpoint = ["--checkpoint", str(ct_checkpoint), "--network", "unet2d"]
+    checkpoint = [
+        "--checkpoint",
+        str(ct_checkpoint),
+    ]
     assert infer(*checkpoint, "--input", str(ct / "ct-64.nrrd"), "--output", str(ct)) == 2
     assert "holds the input" in capsys.readouterr().err
     assert infer(*checkpoint, "--input", str(tmp_path / "missing.nii.gz"), "--output", str(tmp_path / "o")) == 2
@@ -274,11 +272,18 @@ def test_usage_errors_exit_2(ct_checkpoint, real_data, tmp_path, capsys):
     assert infer("--bundle", str(bundle), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
     error = capsys.readouterr().err
     assert "no trained weights" in error and "train.json" in error
-    assert (
-        infer("--checkpoint", str(ct_checkpoint), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o"))
-        == 2
-    )
-    assert "argument --network" in capsys.readouterr().err
+    # the model flags contradict the record (the checkpoint's own settings)
+    contradicting = ["--checkpoint", str(ct_checkpoint), "--network-name", "unet", "--image-size", "64"]
+    assert infer(*contradicting, "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
+    error = capsys.readouterr().err
+    assert "argument --checkpoint" in error and "network_name 'unet' (trained with 'unet2d')" in error
+    assert "image_size 64 (trained with 32)" in error
+    # a checkpoint without its record needs the flags that describe it
+    bare = tmp_path / "bare" / "model.pt"
+    bare.parent.mkdir()
+    shutil.copy(ct_checkpoint, bare)
+    assert infer("--checkpoint", str(bare), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
+    assert "no settings.json beside it; give --task, --network-name, --image-size" in capsys.readouterr().err
 
 
 def test_a_folder_of_several_series_takes_the_largest_or_the_one_asked(real_data, ct_checkpoint, tmp_path):
@@ -294,7 +299,7 @@ def test_a_folder_of_several_series_takes_the_largest_or_the_one_asked(real_data
     [case] = find_cases([mixed])
     assert case.other_series == {other: 5} and len(case.files) == 74
     out = tmp_path / "out"
-    assert infer("--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(mixed), "--output", str(out),
+    assert infer("--checkpoint", str(ct_checkpoint), "--input", str(mixed), "--output", str(out),
                  "--series-uid", other) == 0  # fmt: skip
     assert sitk.ReadImage(str(out / "mixed_seg.nii.gz")).GetSize()[2] == 5
 
@@ -308,7 +313,15 @@ def test_a_stopped_run_leaves_no_partial_file(real_data, ct_checkpoint, tmp_path
     inputs.mkdir()
     for k in range(5):
         os.symlink(volume, inputs / f"case{k:02d}.nrrd")
-    options = ["--checkpoint", str(ct_checkpoint), "--network", "unet2d", "--input", str(inputs), "--probabilities"]
+    options = [
+        "--checkpoint",
+        str(ct_checkpoint),
+        "--network-name",
+        "unet2d",
+        "--input",
+        str(inputs),
+        "--probabilities",
+    ]
     one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on two cores: one thread each
     outputs = {stop: tmp_path / f"out-{stop.name}" for stop in (signal.SIGTERM, signal.SIGKILL)}
     script, logs = [sys.executable, str(REPO_ROOT / "scripts" / "infer.py")], tmp_path / "logs"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from support.segcaps_port import ReferenceSegCapsR3
 
 from medseg.losses.reconstruction import SegCapsLoss
 from medseg.networks import SegCapsBasic, SegCapsR1, SegCapsR3, count_parameters
-from medseg.testing.segcaps_port import ReferenceSegCapsR3
 
 # torch.jit is deprecated in PyTorch 2.13, but MONAI's ckpt_export still exports through it
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning", "ignore:`torch.jit.:FutureWarning")

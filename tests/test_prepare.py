@@ -15,10 +15,10 @@ from monai.data import load_decathlon_datalist
 from PIL import Image
 
 import medseg.files
-from medseg.apps import prepare as prepare_module
-from medseg.apps.prepare import prepare_datalist
 from medseg.cli import main
 from medseg.data import fold_datalists, montgomery_datalist
+from medseg.tasks import prepare as prepare_module
+from medseg.tasks import prepare_datalist
 
 
 def run(*argv: str) -> tuple[int, str, str]:

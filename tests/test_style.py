@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 import pytest
-
-from medseg.testing import REPO_ROOT
+from support import REPO_ROOT
 
 PATHS = ["medseg", "scripts", "tests"]
 

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from medseg.apps.prepare import prepare_datalist
 from medseg.cli import main
 from medseg.data import cxr_folder_datalist
 from medseg.data.synthetic import make_shenzhen
-from medseg.tasks import TASKS, Task, TaskOption, get_task, register_task
+from medseg.tasks import TASKS, Task, TaskOption, get_task, prepare_datalist, register_task
 from medseg.transforms import cxr_image_transforms, cxr_label_transforms
 
 

@@ -15,18 +15,12 @@ from medseg.data import cxr_datalist, helen_datalist, lfw_datalist, montgomery_d
 from medseg.tasks import get_task
 from medseg.transforms import (
     ArgmaxToMask,
-    HelenLabelsToMaskd,
-    LFWPartsToMaskd,
     ScaleGreyLevels,
     ToGreyscale,
-    ct_transforms,
     cxr_image_transforms,
-    cxr_transforms,
-    face_transforms,
     image_readers_2d,
     load_imaged,
     luna16_label_map,
-    luna16_transforms,
 )
 
 
@@ -67,8 +61,8 @@ def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
         "skin": 14485,
         "background": 31290,
     }  # every one of the 250 x 250 pixels is a pure colour
-    with_hair = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=True)(dict(entry))["label"]
-    without = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=False)(dict(entry))["label"]
+    with_hair = get_task("lfw").pair_transforms(None, include_hair=True)(dict(entry))["label"]
+    without = get_task("lfw").pair_transforms(None, include_hair=False)(dict(entry))["label"]
     assert with_hair.shape == without.shape == (1, 250, 250)
     assert int(with_hair.sum()) == counts["skin"] + counts["hair"]
     assert int(without.sum()) == counts["skin"]
@@ -80,8 +74,8 @@ def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
 def test_lfw_image_is_rgb_or_grey_in_unit_range(inga_hall):
     entry, _ = inga_hall
     photo = np.asarray(Image.open(entry["image"]), float)
-    rgb = face_transforms(LFWPartsToMaskd)(dict(entry))["image"]
-    grey = face_transforms(LFWPartsToMaskd, greyscale=True)(dict(entry))["image"]
+    rgb = get_task("lfw").pair_transforms((250, 250))(dict(entry))["image"]
+    grey = get_task("lfw").pair_transforms((250, 250), greyscale=True)(dict(entry))["image"]
     assert rgb.shape == (3, 250, 250) and grey.shape == (1, 250, 250)
     np.testing.assert_allclose(rgb.numpy().transpose(2, 1, 0), photo / 255, atol=1e-6)
     np.testing.assert_allclose(grey[0].numpy().T, (photo @ [0.299, 0.587, 0.114]) / 255, atol=1e-5)
@@ -94,8 +88,8 @@ def test_hair_on_off_on_real_faces_with_and_without_hair(real_data):
         rgb = read_ppm(Path(entries[case]["label"]))
         hair = int((rgb == (255, 0, 0)).all(axis=-1).sum())
         assert (hair > 0) == has_hair
-        on = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=True)(dict(entries[case]))["label"]
-        off = face_transforms(LFWPartsToMaskd, spatial_size=None, include_hair=False)(dict(entries[case]))["label"]
+        on = get_task("lfw").pair_transforms(None, include_hair=True)(dict(entries[case]))["label"]
+        off = get_task("lfw").pair_transforms(None, include_hair=False)(dict(entries[case]))["label"]
         assert bool((off <= on).all()) and int((on - off).sum()) == hair
 
 
@@ -117,9 +111,9 @@ def test_helen_decoder_matches_argmax_of_the_label_images(synthetic):
     classes = stack.argmax(axis=0)
     assert len(np.unique(classes)) == 11  # every class is drawn
     for include_hair, face in ((True, range(1, 11)), (False, range(1, 10))):
-        mask = face_transforms(HelenLabelsToMaskd, spatial_size=None, include_hair=include_hair)(dict(entry))["label"]
+        mask = get_task("helen").pair_transforms(None, include_hair=include_hair)(dict(entry))["label"]
         np.testing.assert_array_equal(mask[0].numpy().T, np.isin(classes, list(face)))
-    resized = face_transforms(HelenLabelsToMaskd)(dict(entry))
+    resized = get_task("helen").pair_transforms((250, 250))(dict(entry))
     assert resized["image"].shape == (3, 250, 250) and set(np.unique(resized["label"])) <= {0.0, 1.0}
 
 
@@ -130,12 +124,12 @@ def test_montgomery_left_and_right_masks_merge(synthetic):
     entry = montgomery_datalist(synthetic("cxr", n=2))[1]
     left, right = (np.asarray(Image.open(p)) > 0 for p in entry["label"])
     assert left.any() and right.any() and not (left & right).any()
-    item = cxr_transforms(spatial_size=None)(dict(entry))
+    item = get_task("cxr").pair_transforms(None)(dict(entry))
     np.testing.assert_array_equal(item["label"][0].numpy().T, left | right)
     np.testing.assert_allclose(
         item["image"][0].numpy().T, np.asarray(Image.open(entry["image"]), float) / 255, atol=1e-6
     )
-    resized = cxr_transforms((64, 64))(dict(entry))
+    resized = get_task("cxr").pair_transforms((64, 64))(dict(entry))
     assert resized["image"].shape == resized["label"].shape == (1, 64, 64)
     assert set(np.unique(resized["label"])) == {0.0, 1.0}
 
@@ -143,7 +137,7 @@ def test_montgomery_left_and_right_masks_merge(synthetic):
 def test_real_openist_masks_binarised_as_the_readme_says(real_data):
     entries = cxr_datalist(real_data("cxr_openist"), mask_pattern="{stem}@.png")[:5]
     for entry in entries:
-        item = cxr_transforms(spatial_size=None)(dict(entry))
+        item = get_task("cxr").pair_transforms(None)(dict(entry))
         mask = np.asarray(Image.open(entry["label"]))
         assert item["image"].shape == (1, *mask.shape[::-1])
         np.testing.assert_array_equal(item["label"][0].numpy().T, mask > 127)
@@ -160,7 +154,7 @@ def test_resized_mask_is_the_resized_image_of_it_thresholded_at_half(size, tmp_p
         ((xx - 0.7 * columns) / 80.0) ** 2 + ((yy - 0.45 * rows) / 160.0) ** 2 < 1
     )
     Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "cxr.png")
-    item = cxr_transforms(spatial_size=(256, 256))(
+    item = get_task("cxr").pair_transforms((256, 256))(
         {"image": str(tmp_path / "cxr.png"), "label": str(tmp_path / "cxr.png")}
     )
     np.testing.assert_array_equal(item["label"].numpy(), (item["image"].numpy() >= 0.5).astype(np.float32))
@@ -193,7 +187,7 @@ def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
     pixels = pydicom.dcmread(entry["image"]).pixel_array.astype(float)
     assert pixels.max() > 255  # 12-bit
     expected = (pixels - pixels.min()) / (pixels.max() - pixels.min())
-    image = cxr_transforms(spatial_size=None)(dict(entry))["image"]
+    image = get_task("cxr").pair_transforms(None)(dict(entry))["image"]
     np.testing.assert_allclose(image[0].numpy().T, expected, atol=1e-6)
     task_image = get_task("cxr").image_transforms(None)({"image": entry["image"]})["image"]
     np.testing.assert_allclose(task_image[0].numpy().T, expected, atol=1e-6)
@@ -283,10 +277,10 @@ def test_luna16_label_mapping(tmp_path):
         "image": _write_mhd(tmp_path / "scan.mhd", np.zeros(labels.shape, np.int16)),
         "label": _write_mhd(tmp_path / "mask.mhd", labels),
     }
-    lungs = luna16_transforms()(dict(entry))["label"]
+    lungs = get_task("luna16").pair_transforms(None)(dict(entry))["label"]
     assert lungs.dtype == torch.float32 and lungs.shape == (1, 4, 2, 1)
     np.testing.assert_array_equal(lungs[0, :, :, 0].numpy().T, np.isin(labels[0], [3, 4]))  # trachea (5) is background
-    left = luna16_transforms(foreground=(3,))(dict(entry))["label"]
+    left = get_task("luna16").pair_transforms(None, foreground=(3,))(dict(entry))["label"]
     np.testing.assert_array_equal(left[0, :, :, 0].numpy().T, labels[0] == 3)
     assert luna16_label_map() == {3: 1, 4: 1, 5: 0}
     with pytest.raises(ValueError, match=r"must be among .* got \[7\]"):
@@ -299,15 +293,19 @@ def test_hounsfield_scaling_at_the_window_edges_and_outside(tmp_path):
         "image": _write_mhd(tmp_path / "scan.mhd", hu),
         "label": _write_mhd(tmp_path / "mask.mhd", np.full(hu.shape, 3, np.uint8)),
     }
-    scaled = luna16_transforms()(dict(entry))["image"][0, :, 0, 0].numpy()
+    scaled = get_task("luna16").pair_transforms(None)(dict(entry))["image"][0, :, 0, 0].numpy()
     expected = [0.0, 0.0, 0.0, 1024 / 4096, 2024 / 4096, 1.0, 1.0, 1.0]  # clip to [-1024, 3072], then (x + 1024) / 4096
     np.testing.assert_allclose(scaled, expected, atol=1e-7)
 
 
 def test_ct_preset_on_the_real_volume_and_its_dicom_series(real_data):
     root = real_data("ct_cip")
-    volume = ct_transforms()({"image": str(root / "ct-64.nrrd"), "label": str(root / "wholeLung-64.nrrd")})
-    series = ct_transforms()({"image": str(root / "ct-64Dicom"), "label": str(root / "wholeLung-64.nrrd")})
+    volume = get_task("ct").pair_transforms(None)(
+        {"image": str(root / "ct-64.nrrd"), "label": str(root / "wholeLung-64.nrrd")}
+    )
+    series = get_task("ct").pair_transforms(None)(
+        {"image": str(root / "ct-64Dicom"), "label": str(root / "wholeLung-64.nrrd")}
+    )
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "ct-64.nrrd"))).astype(float)  # (z, y, x)
     mask = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "wholeLung-64.nrrd")))
     assert volume["image"].shape == (1, 64, 64, 79)

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from medseg.bundle import config_list
+
 __all__ = ["RunsStopped", "allow_runs", "bundle_command", "run_bundle", "shown", "stop_running"]
 
 #: The bundle processes running now (from any thread), so that an interrupted runner can stop them.
@@ -28,11 +30,10 @@ class RunsStopped(RuntimeError):
     """A bundle run asked for after :func:`stop_running`: it is not started (it resumes with the next runner)."""
 
 
-def bundle_command(configs: Sequence[str], overrides: Mapping[str, Any]) -> list[str]:
-    """``[python, -m, monai.bundle, run, --config_file, "['configs/a.json',...]", --key, value, ...]``."""
-    paths = [f"configs/{name}" for name in configs]
-    config_file = str(paths).replace(" ", "") if len(paths) > 1 else paths[0]
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_file]
+def bundle_command(workflow: str, overrides: Mapping[str, Any]) -> list[str]:
+    """``[python, -m, monai.bundle, run, --config_file, "['configs/common.json',...]", --key, value, ...]`` for a
+    bundle ``workflow`` (``train``, ``evaluate``, ... of :data:`medseg.bundle.WORKFLOWS`)."""
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_list(workflow)]
     for key, value in overrides.items():
         if value is not None:
             command += [f"--{key}", str(value)]
@@ -80,14 +81,14 @@ def allow_runs() -> None:
 
 def run_bundle(
     bundle: str | Path,
-    configs: Sequence[str],
+    workflow: str,
     overrides: Mapping[str, Any],
     log: str | Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the bundle's ``configs`` with ``overrides`` in the bundle folder; output to ``log`` (appended) or the
+    """Run the bundle's ``workflow`` with ``overrides`` in the bundle folder; output to ``log`` (appended) or the
     console. Returns the finished process (its ``returncode`` says whether it succeeded)."""
-    command = bundle_command(configs, overrides)
+    command = bundle_command(workflow, overrides)
     environment = {**os.environ, **(env or {})}
     if log is None:
         print(f"\n$ (cd {bundle} && {shown(command)})", flush=True)

@@ -1,57 +1,40 @@
-"""What the MONAI bundles in ``bundles/`` call from their configs: settings checks, subsets, components, summaries.
+"""What the MONAI bundles in ``bundles/`` call from their configs: settings checks, subsets, the loss, schedules,
+resume, the trained record and summaries; and which config files each workflow merges.
 
-The bundles' JSON declares MONAI's engines, handlers, inferers and metrics; any Python they need beyond MONAI
-lives here (and in :mod:`medseg.engines`), never in the bundle folders.
+The bundles' JSON declares MONAI's engines, handlers, inferers and metrics; the model's network and pipeline come
+from :mod:`medseg.pipeline`, and any other Python they need lives here (and in :mod:`medseg.engines`), never in the
+bundle folders. Every helper takes keyword arguments, so a config says which value is which.
 """
 
-from .components import (
-    LR_SCHEDULES,
-    build_loss,
-    build_network,
-    has_reconstruction,
-    lr_scheduler,
-    postprocessing,
-    resume_handlers,
-    training_pos_weight,
-    training_prepare_batch,
-    transforms,
-)
-from .settings import (
-    MODEL_SELECTIONS,
-    TRAINED_SETTINGS,
-    SettingsError,
-    check_checkpoint,
-    check_settings,
-    check_trained_settings,
-    save_trained_settings,
-)
-from .subsets import SUBSETS, inference_entries, load_subsets, official_subsets, prepared_datalist
+from .checks import SettingsError, check_checkpoint, check_settings
+from .configs import WORKFLOWS, config_files, config_list, read_config
+from .loss import build_loss, training_pos_weight
+from .record import check_trained, record_settings, trained_settings
+from .resume import resume_handlers
+from .schedules import LR_SCHEDULES, lr_scheduler
+from .subsets import inference_entries, load_subsets, prepared_datalist
 from .summary import evaluation_summary, print_outputs, write_summary
 
 __all__ = [
     "LR_SCHEDULES",
-    "MODEL_SELECTIONS",
-    "SUBSETS",
-    "TRAINED_SETTINGS",
+    "WORKFLOWS",
     "SettingsError",
     "build_loss",
-    "build_network",
     "check_checkpoint",
     "check_settings",
-    "check_trained_settings",
+    "check_trained",
+    "config_files",
+    "config_list",
     "evaluation_summary",
-    "has_reconstruction",
     "inference_entries",
     "load_subsets",
     "lr_scheduler",
-    "official_subsets",
-    "postprocessing",
     "prepared_datalist",
     "print_outputs",
+    "read_config",
+    "record_settings",
     "resume_handlers",
-    "save_trained_settings",
+    "trained_settings",
     "training_pos_weight",
-    "training_prepare_batch",
-    "transforms",
     "write_summary",
 ]

@@ -1,36 +1,30 @@
-"""The train, validation and test entries a bundle run uses, from a datalist or from the dataset folder.
+"""The train, validation and test entries a bundle run uses, from a datalist or from the dataset folder; and the
+images a bundle's ``inference.json`` segments.
 
 - With ``--datalist`` (a ``medseg prepare`` JSON), the subsets of ``--fold`` are read from it.
-- Without, the bundle runs ``medseg prepare`` on ``--dataset_dir`` (the task's adapter, every pair validated,
-  grouped k-fold splits) and keeps the result as ``<output_dir>/datalist.json``; a later run with the same
-  folder and options (``--resume`` above all) reuses it, so that it trains on the same split.
-- When the entries carry official splits (LFW Part Labels' lists), those are used instead of the folds: the
-  official train, validation and test lists; without a test list (the ``lfw_parts`` subset has only the train
-  and validation lists), the official validation list becomes the test set and 10 % of the training people
-  are carved out for validation.
+- Without, the bundle prepares the datalist of ``--dataset_dir`` (:func:`medseg.tasks.prepare_datalist`: the task's
+  adapter, every pair validated, grouped k-fold splits) and keeps it as ``<output_dir>/datalist.json``; a later run
+  with the same folder and options (``--resume`` above all) reuses it, so that it trains on the same split.
+- When the entries carry official splits (LFW Part Labels' lists), those are used instead of the folds
+  (:func:`medseg.data.official_subsets`), unless ``official_splits`` is off.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch.distributed as dist
 
-from medseg.apps.prepare import format_report, prepare_datalist
-from medseg.data import LayoutError, MissingFileError, carve_validation, fold_datalists
-from medseg.data.layout import IMAGE_SUFFIXES_2D, VOLUME_SUFFIXES, is_dicom_series, split_suffix
-from medseg.tasks import get_task
+from medseg.data import SUBSETS, LayoutError, MissingFileError, fold_datalists, official_subsets
+from medseg.inference import InputError, find_cases
+from medseg.tasks import format_report, get_task, prepare_datalist
 
-from .settings import SettingsError
+from .checks import SettingsError
 
-__all__ = ["SUBSETS", "inference_entries", "load_subsets", "official_subsets", "prepared_datalist"]
-
-#: The subsets of a bundle run.
-SUBSETS = ("train", "validation", "test")
+__all__ = ["inference_entries", "load_subsets", "prepared_datalist"]
 
 T = TypeVar("T")
 
@@ -48,9 +42,9 @@ def _main_process_first(work: Callable[[], T]) -> T:
 
 
 def prepared_datalist(
-    task: str, dataset_dir: str | Path, output_dir: str | Path, seed: int = 0, n_folds: int = 4, **options: Any
+    task: str, dataset_dir: str | Path, output_dir: str | Path, seed: int = 0, **options: Any
 ) -> Path:
-    """``<output_dir>/datalist.json`` for ``dataset_dir``, written by ``medseg prepare`` unless it already matches."""
+    """``<output_dir>/datalist.json`` for ``dataset_dir``, prepared unless it already matches (4 folds)."""
     path = Path(output_dir) / "datalist.json"
     root = str(Path(dataset_dir).resolve())
     wanted = get_task(task).resolve_options(("pairs", "label"), **options)
@@ -63,45 +57,36 @@ def prepared_datalist(
             if all(recorded.get(name) == value for name, value in wanted.items()):
                 return path
     try:
-        report = prepare_datalist(task, root, path, n_folds=n_folds, seed=seed, **options)
+        report = prepare_datalist(task, root, path, seed=seed, **options)
     except (LayoutError, MissingFileError, ValueError) as error:
         raise SettingsError(f"--dataset_dir {dataset_dir}: {error}") from None
     print(format_report(report))
     return path
 
 
-def official_subsets(entries: list[dict], val_fraction: float = 0.1, seed: int = 0) -> dict[str, list[dict]]:
-    """The subsets of the official split lists (see the module docstring)."""
-    by_split: dict[str, list[dict]] = defaultdict(list)
-    for entry in entries:
-        by_split[entry["split"]].append(entry)
-    if by_split["test"]:
-        return {subset: by_split[subset] for subset in SUBSETS}
-    train, validation = carve_validation(by_split["train"], val_fraction, seed)
-    return {"train": train, "validation": validation, "test": by_split["validation"]}
-
-
 def load_subsets(
+    *,
     task: str,
     dataset_dir: str | Path | None,
     datalist: str | Path | None,
     fold: int,
     output_dir: str | Path,
     seed: int = 0,
-    require_training: bool = True,
+    task_options: Mapping[str, Any] | None = None,
     official_splits: bool = True,
-    **options: Any,
+    require_training: bool = True,
 ) -> dict[str, list[dict]]:
     """``{"train", "validation", "test", "all"}`` entries for a bundle run (see the module docstring).
 
-    ``require_training=False`` (evaluation, inference) accepts a datalist without folds or splits: its entries
-    are then all in ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official
-    splits (cross-validation over all the data, as the loss comparisons of the papers do).
+    ``require_training=False`` (evaluation) accepts a datalist without folds or splits: its entries are then all in
+    ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official splits
+    (cross-validation over all the data, as the loss comparisons of the papers do).
 
     Raises:
         SettingsError: for a datalist without entries, without the fold, or (``require_training``) with an
-            empty training or validation subset, and for a dataset folder ``medseg prepare`` cannot use.
+            empty training or validation subset, and for a dataset folder that cannot be prepared.
     """
+    options = dict(task_options or {})
     if datalist is None:
         datalist = _main_process_first(lambda: prepared_datalist(task, dataset_dir, output_dir, seed, **options))
     data = json.loads(Path(datalist).read_text())
@@ -126,27 +111,25 @@ def load_subsets(
     return {**subsets, "all": entries}
 
 
-def inference_entries(task: str, input_dir: str | Path | None = None, datalist: str | Path | None = None) -> list[dict]:
-    """``[{"image": path}, ...]`` to predict: every entry of ``datalist``, or the images in ``input_dir``.
+def inference_entries(
+    *, task: str, input_dir: str | Path | None = None, datalist: str | Path | None = None
+) -> list[dict]:
+    """``[{"image": path}, ...]`` to predict: every entry of ``datalist``, or the inputs found in ``input_dir``.
 
-    ``input_dir`` may be one image file, or a folder whose image files (the task's kinds: PNG, JPEG, DICOM for
-    2D tasks; NIfTI, NRRD, MHA/MHD and DICOM series folders for volumes) are taken in name order.
+    ``input_dir`` is found as ``medseg infer --input`` finds its inputs (:func:`medseg.inference.find_cases`): one
+    image file, or a folder of images (PNG, JPEG, DICOM for 2D tasks; NIfTI, NRRD, MHA/MHD and DICOM series folders
+    for volumes), in name order.
     """
     if datalist is not None:
         entries = json.loads(Path(datalist).read_text()).get("training") or []
         return [{"image": entry["image"]} for entry in entries]
-    if input_dir is None or not Path(input_dir).exists():
-        raise SettingsError(f"--input_dir {input_dir}: no such file or folder; give images to predict, or --datalist")
-    root = Path(input_dir)
-    volumetric = get_task(task).volumetric
-    suffixes = VOLUME_SUFFIXES if volumetric else IMAGE_SUFFIXES_2D
-    if root.is_file():
-        return [{"image": str(root)}]
-    images = [
-        path
-        for path in sorted(root.iterdir())
-        if (path.is_file() and split_suffix(path.name, suffixes)[1]) or (volumetric and is_dicom_series(path))
-    ]
-    if not images:
-        raise SettingsError(f"--input_dir {input_dir}: no image ({', '.join(suffixes)}) in it")
-    return [{"image": str(path)} for path in images]
+    if input_dir is None:
+        raise SettingsError("--input_dir: give images to predict, or --datalist")
+    try:
+        cases = find_cases([input_dir], volumetric=get_task(task).volumetric)
+    except InputError as error:
+        raise SettingsError(f"--input_dir {error}") from None
+    readable = [case for case in cases if case.kind != "unknown"]
+    if not readable:
+        raise SettingsError(f"--input_dir {input_dir}: no image or DICOM series in it")
+    return [{"image": str(case.path)} for case in readable]

@@ -13,12 +13,13 @@ from .faces import HELEN_SPLIT_FILES, helen_datalist, lfw_datalist
 from .layout import BadPair, LayoutError, MissingFileError, NameRule, match_pairs
 from .luna16 import LUNA16_MASK_DIR, luna16_datalist
 from .slices import SliceDataset, SliceSampler, foreground_slices
-from .splits import Fold, assign_folds, carve_validation, fold_datalists, kfold_splits
+from .splits import SUBSETS, Fold, assign_folds, carve_validation, fold_datalists, kfold_splits, official_subsets
 
 __all__ = [
     "CXR_LAYOUTS",
     "HELEN_SPLIT_FILES",
     "LUNA16_MASK_DIR",
+    "SUBSETS",
     "BadPair",
     "Fold",
     "LayoutError",
@@ -40,5 +41,6 @@ __all__ = [
     "luna16_datalist",
     "match_pairs",
     "montgomery_datalist",
+    "official_subsets",
     "shenzhen_datalist",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +23,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
-__all__ = ["Fold", "assign_folds", "carve_validation", "fold_datalists", "kfold_splits"]
+__all__ = ["SUBSETS", "Fold", "assign_folds", "carve_validation", "fold_datalists", "kfold_splits", "official_subsets"]
+
+#: The subsets of a training run.
+SUBSETS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,18 @@ def fold_datalists(source: str | Path | Mapping, fold: int, data_list_key: str =
         raise ValueError(f"fold {fold} not in the datalist, which has {len(folds)} fold(s)")
     by_case = {str(entry["case"]): entry for entry in data[data_list_key]}
     return {subset: [by_case[c] for c in folds[fold][subset]] for subset in ("train", "validation", "test")}
+
+
+def official_subsets(entries: Sequence[Mapping], val_fraction: float = 0.1, seed: int = 0) -> dict[str, list[dict]]:
+    """The subsets of a dataset's official split lists (each entry's ``"split"``: LFW Part Labels' lists).
+
+    Without a test list (the ``lfw_parts`` subset has only the train and validation lists), the official validation
+    list is the test set and ``val_fraction`` of the training groups are carved out for validation.
+    """
+    by_split: dict[str, list[dict]] = defaultdict(list)
+    for entry in entries:
+        by_split[entry["split"]].append(dict(entry))
+    if by_split["test"]:
+        return {subset: by_split[subset] for subset in SUBSETS}
+    train, validation = carve_validation(by_split["train"], val_fraction, seed)
+    return {"train": train, "validation": validation, "test": by_split["validation"]}

@@ -1,8 +1,9 @@
-"""Training and evaluation workflows on MONAI's Ignite engines: assembly, metrics, handlers, SegCaps batches."""
+"""Training and evaluation on MONAI's Ignite engines: the handlers, metrics and schedules MONAI lacks, and the batch
+preparation of SegCaps. The bundles declare MONAI's ``SupervisedTrainer`` and ``SupervisedEvaluator`` with them."""
 
-from .averaging import WEIGHT_SELECTIONS, WeightAverageSaver, average_state_dicts
-from .capsule import PrepareBatchSegCaps
+from .capsule import PrepareBatchSegCaps, has_reconstruction, training_prepare_batch
 from .handlers import (
+    WEIGHT_SELECTIONS,
     AtomicMetricsSaver,
     BestMetricState,
     LastStateSaver,
@@ -11,7 +12,8 @@ from .handlers import (
     TrainingReport,
     ValidationOverlays,
     WallClockBudget,
-    all_foreground_dice,
+    WeightAverageSaver,
+    average_state_dicts,
 )
 from .metrics import (
     METRIC_NAMES,
@@ -20,16 +22,15 @@ from .metrics import (
     ConfusionScoreMetric,
     PixelAccuracy,
     PixelAccuracyMetric,
+    all_foreground_dice,
     cohen_kappa,
     pixel_accuracy,
     segmentation_metrics,
 )
 from .schedules import BudgetCosineLR
-from .workflows import VAL_METRIC, binary_postprocessing, supervised_workflow
 
 __all__ = [
     "METRIC_NAMES",
-    "VAL_METRIC",
     "WEIGHT_SELECTIONS",
     "AtomicMetricsSaver",
     "BestMetricState",
@@ -49,9 +50,9 @@ __all__ = [
     "WeightAverageSaver",
     "all_foreground_dice",
     "average_state_dicts",
-    "binary_postprocessing",
     "cohen_kappa",
+    "has_reconstruction",
     "pixel_accuracy",
     "segmentation_metrics",
-    "supervised_workflow",
+    "training_prepare_batch",
 ]

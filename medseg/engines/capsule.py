@@ -8,7 +8,7 @@ returns ``cat([segmentation, reconstruction])``, and ``SegCapsLoss(pred, cat([la
 
 Validation and inference use MONAI's default ``prepare_batch`` (the label is never a network input):
 ``network(image)`` returns the segmentation, capsule lengths in [0, 1), which
-:func:`medseg.engines.binary_postprocessing` with ``network_output="probabilities"`` thresholds without a
+:func:`medseg.transforms.binary_postprocessing` with ``network_output="probabilities"`` thresholds without a
 sigmoid.
 """
 
@@ -20,8 +20,11 @@ from typing import Any
 import torch
 from monai.engines import default_prepare_batch
 from monai.engines.utils import PrepareBatch
+from torch import nn
 
-__all__ = ["PrepareBatchSegCaps"]
+from .utils import unwrap_module
+
+__all__ = ["PrepareBatchSegCaps", "has_reconstruction", "training_prepare_batch"]
 
 
 class PrepareBatchSegCaps(PrepareBatch):
@@ -48,3 +51,14 @@ class PrepareBatchSegCaps(PrepareBatch):
             )
         label = label.to(image.dtype)
         return image, torch.cat([label, image], dim=1), (label,), {}
+
+
+def has_reconstruction(network: nn.Module) -> bool:
+    """Whether the network (SegCaps) reconstructs its input, and so trains with image and label as inputs."""
+    return getattr(unwrap_module(network), "reconstruction", None) is not None
+
+
+def training_prepare_batch(network: nn.Module) -> PrepareBatch | Any:
+    """The trainer's batch preparation: :class:`PrepareBatchSegCaps` when the network reconstructs (SegCaps),
+    else MONAI's default."""
+    return PrepareBatchSegCaps() if has_reconstruction(network) else default_prepare_batch

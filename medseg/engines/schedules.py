@@ -7,7 +7,7 @@ import math
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from .handlers import WallClockBudget
+from .handlers.budget import WallClockBudget
 
 __all__ = ["BudgetCosineLR"]
 

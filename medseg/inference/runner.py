@@ -4,7 +4,7 @@ For each case (:mod:`medseg.inference.cases`) the runner checks that the input i
 reads it (DICOM series are checked slice by slice with :func:`medseg.dicom.check_dicom_series` first; a file is
 examined by :func:`medseg.transforms.check_image_file` only when its reader fails, to say why), predicts the foreground
 probability on the input's grid (:class:`medseg.inference.Predictor`), post-processes it
-(:class:`medseg.inference.MaskPostprocessing`) and writes the outputs (:mod:`medseg.inference.outputs`). A case
+(:class:`medseg.transforms.MaskPostprocessing`) and writes the outputs (:mod:`medseg.inference.outputs`). A case
 that fails is recorded with the reason, naming its file, and the next case goes on. ``summary.json`` is rewritten
 (atomically) as cases finish, at most once a second, and at the end, so that an interrupted run keeps the record
 of what it finished (all of it after Ctrl-C or SIGTERM, all but its last second after SIGKILL).
@@ -32,11 +32,10 @@ from tqdm import tqdm
 from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
 from medseg.files import atomic_path, remove_stale_temporaries
 from medseg.tasks import get_task
-from medseg.transforms import ImageFileError, check_image_file
+from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file
 
 from .cases import Case
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
-from .postprocess import MaskPostprocessing
 from .predictor import Predictor
 
 __all__ = ["InferenceOptions", "run_inference"]
@@ -221,7 +220,7 @@ def run_inference(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
-        "settings": asdict(predictor.settings),
+        "settings": predictor.settings.to_dict(),
         "postprocessing": asdict(options.postprocessing),
         "cases": [],
     }

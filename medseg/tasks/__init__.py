@@ -1,6 +1,7 @@
 """Task records: one per dataset family (adapter, pre-processing, label decoding, options, synthetic data).
 
-See :mod:`medseg.tasks.base`. The built-in tasks are ``luna16``, ``ct``, ``cxr``, ``lfw`` and ``helen``.
+See :mod:`medseg.tasks.base`; :mod:`medseg.tasks.prepare` turns a dataset folder into a datalist.
+The built-in tasks are ``luna16``, ``ct``, ``cxr``, ``lfw`` and ``helen``.
 """
 
 from . import ct, cxr, faces  # noqa: F401 (registers the built-in tasks)
@@ -15,15 +16,21 @@ from .base import (
     synthesize,
     synthetic_names,
 )
+from .prepare import PrepareReport, format_report, prepare_datalist, same_grid, write_json_atomic
 
 __all__ = [
     "STAGES",
     "TASKS",
+    "PrepareReport",
     "Task",
     "TaskOption",
+    "format_report",
     "get_task",
+    "prepare_datalist",
     "register_task",
     "resolve_synthetic",
+    "same_grid",
     "synthesize",
     "synthetic_names",
+    "write_json_atomic",
 ]

@@ -79,6 +79,10 @@ class Task:
         options: the keyword options the task accepts.
         synthetic: synthetic layout name -> generator ``(out_dir, n=..., seed=...)``; the first is the default.
         image_channels: ``image_channels(**image_options)`` -> channels of the pre-processed image.
+        image_intensity: ``image_intensity(**image_options)`` -> what the image pre-processing does to intensities
+            (a JSON-able description, e.g. ``{"window_hu": [-1024, 3072], "range": [0, 1]}``); a trained model records
+            it (:class:`medseg.pipeline.ModelSettings`), so that a checkpoint is never run on images pre-processed
+            otherwise.
     """
 
     name: str
@@ -90,6 +94,7 @@ class Task:
     options: tuple[TaskOption, ...] = ()
     synthetic: Mapping[str, Callable[..., list[Path]]] = field(default_factory=dict)
     image_channels: Callable[..., int] = lambda **_: 1
+    image_intensity: Callable[..., dict] = lambda **_: {}
 
     def option(self, name: str) -> TaskOption:
         for option in self.options:
@@ -129,6 +134,10 @@ class Task:
     def channels(self, **options: Any) -> int:
         """Channels of the pre-processed image (the network's ``in_channels``)."""
         return self.image_channels(**self.resolve_options(("image",), **self._only(options, "image")))
+
+    def intensity(self, **options: Any) -> dict:
+        """What the image pre-processing does to intensities with these options (see :attr:`image_intensity`)."""
+        return self.image_intensity(**self.resolve_options(("image",), **self._only(options, "image")))
 
     def synthesize(
         self, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None, **options: Any

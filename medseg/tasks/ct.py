@@ -8,7 +8,7 @@ from monai.transforms import Compose
 
 from medseg.data import ct_datalist, luna16_datalist
 from medseg.data.synthetic import make_dicom_ct, make_luna16
-from medseg.transforms import LUNA16_FOREGROUND, ct_image_transforms, ct_label_transforms, luna16_label_map
+from medseg.transforms import HU_RANGE, LUNA16_FOREGROUND, ct_image_transforms, ct_label_transforms, luna16_label_map
 
 from .base import Task, TaskOption, register_task
 
@@ -43,6 +43,10 @@ def _ct_label(spatial_size: Sequence[int] | None) -> Compose:
     return ct_label_transforms()
 
 
+def _ct_intensity() -> dict:
+    return {"window_hu": list(HU_RANGE), "range": [0, 1]}
+
+
 LUNA16 = register_task(
     Task(
         name="luna16",
@@ -51,6 +55,7 @@ LUNA16 = register_task(
         make_image_transforms=_ct_image,
         make_label_transforms=_luna16_label,
         volumetric=True,
+        image_intensity=_ct_intensity,
         options=(
             TaskOption(
                 "foreground",
@@ -73,6 +78,7 @@ CT = register_task(
         make_image_transforms=_ct_image,
         make_label_transforms=_ct_label,
         volumetric=True,
+        image_intensity=_ct_intensity,
         options=NAME_RULE_OPTIONS,
         synthetic={"dicom": make_dicom_ct},
     ),

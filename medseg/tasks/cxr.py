@@ -24,6 +24,10 @@ def _label(spatial_size: Sequence[int] | None) -> Compose:
     return cxr_label_transforms(spatial_size)
 
 
+def _intensity() -> dict:
+    return {"channels": "grey", "grey_levels": "8-bit: x / 255; 12- or 16-bit: their own range", "range": [0, 1]}
+
+
 CXR = register_task(
     Task(
         name="cxr",
@@ -38,6 +42,7 @@ CXR = register_task(
             *NAME_RULE_OPTIONS,
         ),
         synthetic={"montgomery": make_cxr, "shenzhen": make_shenzhen, "dicom": make_cxr_dicom},
+        image_intensity=_intensity,
     ),
     synthetic_aliases={"shenzhen": "shenzhen", "cxr-dicom": "dicom"},
 )

@@ -42,6 +42,10 @@ def _channels(greyscale: bool = False) -> int:
     return 1 if greyscale else 3
 
 
+def _intensity(greyscale: bool = False) -> dict:
+    return {"channels": "grey" if greyscale else "rgb", "grey_levels": "x / 255", "range": [0, 1]}
+
+
 LFW = register_task(
     Task(
         name="lfw",
@@ -52,6 +56,7 @@ LFW = register_task(
         options=_OPTIONS,
         synthetic={"lfw": make_lfw},
         image_channels=_channels,
+        image_intensity=_intensity,
     )
 )
 
@@ -65,5 +70,6 @@ HELEN = register_task(
         options=_OPTIONS,
         synthetic={"helen": make_helen},
         image_channels=_channels,
+        image_intensity=_intensity,
     )
 )

@@ -9,7 +9,7 @@ Each task has two MONAI pipelines:
   pixel grid: area averaging, then foreground where at least half of a pixel is.
 
 Convention: images and labels come out as float32 MetaTensors carrying the file's affine; labels hold only 0
-and 1. The ``*_transforms`` functions compose the two halves for an image/mask pair.
+and 1. A task record (:mod:`medseg.tasks`) composes the two halves for an image/mask pair.
 
 - CT (:func:`ct_image_transforms`, SegCaps): Hounsfield units clipped to [-1024, 3072] and scaled by
   ``(x + 1024) / 4096`` to [0, 1], no resampling; LUNA16 lungs (labels 3 and 4) foreground, trachea (5)
@@ -46,15 +46,11 @@ __all__ = [
     "LUNA16_FOREGROUND",
     "ct_image_transforms",
     "ct_label_transforms",
-    "ct_transforms",
     "cxr_image_transforms",
     "cxr_label_transforms",
-    "cxr_transforms",
     "face_image_transforms",
     "face_label_transforms",
-    "face_transforms",
     "luna16_label_map",
-    "luna16_transforms",
 ]
 
 #: SegCaps' Hounsfield window: clipped to it, then scaled to [0, 1].
@@ -121,23 +117,6 @@ def ct_label_transforms(label_map: Mapping[int, int] | None = None, label_key: s
     return Compose([load_imaged(label_key, volume_reader()), decode, _float(label_key)])
 
 
-def ct_transforms(
-    label_map: Mapping[int, int] | None = None,
-    hu_range: tuple[float, float] = HU_RANGE,
-    image_key: str = "image",
-    label_key: str = "label",
-) -> Compose:
-    """CT image and mask pair: :func:`ct_image_transforms` then :func:`ct_label_transforms`, (1, x, y, z) each."""
-    return Compose([ct_image_transforms(hu_range, image_key), ct_label_transforms(label_map, label_key)])
-
-
-def luna16_transforms(
-    foreground: Sequence[int] = LUNA16_FOREGROUND, image_key: str = "image", label_key: str = "label"
-) -> Compose:
-    """LUNA16 as SegCaps: HU clipped to [-1024, 3072], ``(x + 1024) / 4096``; ``foreground`` labels -> 1."""
-    return ct_transforms(luna16_label_map(foreground), HU_RANGE, image_key, label_key)
-
-
 def cxr_image_transforms(spatial_size: Sequence[int] | None = (256, 256), image_key: str = "image") -> Compose:
     """Chest radiograph: load (PNG, JPEG or single-frame DICOM), grey, intensity to [0, 1], resize.
 
@@ -166,13 +145,6 @@ def cxr_label_transforms(spatial_size: Sequence[int] | None = (256, 256), label_
             _float(label_key),
         ]
     )
-
-
-def cxr_transforms(
-    spatial_size: Sequence[int] | None = (256, 256), image_key: str = "image", label_key: str = "label"
-) -> Compose:
-    """Chest X-ray pair: :func:`cxr_image_transforms` then :func:`cxr_label_transforms`."""
-    return Compose([cxr_image_transforms(spatial_size, image_key), cxr_label_transforms(spatial_size, label_key)])
 
 
 def face_image_transforms(
@@ -209,22 +181,5 @@ def face_label_transforms(
             decoder(label_key, include_hair),
             *_label_resize(label_key, spatial_size),
             _float(label_key),
-        ]
-    )
-
-
-def face_transforms(
-    decoder: type[FaceMaskd] = LFWPartsToMaskd,
-    spatial_size: Sequence[int] | None = (250, 250),
-    include_hair: bool = True,
-    greyscale: bool = False,
-    image_key: str = "image",
-    label_key: str = "label",
-) -> Compose:
-    """Face pair (LFW Part Labels or HELEN): :func:`face_image_transforms` then :func:`face_label_transforms`."""
-    return Compose(
-        [
-            face_image_transforms(spatial_size, greyscale, image_key),
-            face_label_transforms(decoder, spatial_size, include_hair, label_key),
         ]
     )

@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medseg.data import fold_datalists
 from medseg.files import atomic_path
 
-if TYPE_CHECKING:
-    from .compare import Comparison
+from .report import collect
+from .spec import Comparison
 
 __all__ = ["write_plots"]
 
@@ -79,14 +78,15 @@ def _plane(array: np.ndarray) -> np.ndarray:
 
 
 def _cases(comparison: Comparison, network: str, cases: int = 3) -> None:
-    from medseg.inference import InferenceSettings, Predictor
+    from medseg.inference import Predictor
+    from medseg.pipeline import ModelSettings
     from medseg.tasks import get_task
 
     models = {}
     for loss in comparison.losses:
         checkpoint = comparison.out / "runs" / network / loss / "fold0" / "models" / "model.pt"
         if checkpoint.is_file():
-            models[loss] = Predictor(InferenceSettings.from_checkpoint(checkpoint), checkpoint)
+            models[loss] = Predictor(ModelSettings.read(checkpoint.parent), checkpoint)
     if not models:
         return
     settings = next(iter(models.values())).settings
@@ -115,8 +115,6 @@ def _cases(comparison: Comparison, network: str, cases: int = 3) -> None:
 
 def write_plots(comparison: Comparison, records: Sequence[dict]) -> None:
     """Every figure of the comparison, for each network with finished runs."""
-    from .compare import collect
-
     for network, metrics in collect(records).items():
         _boxplots(network, metrics, comparison.losses, comparison.out)
         _learning_curves(comparison, network, records)

@@ -12,9 +12,8 @@ import torch
 from ignite.engine import Engine, Events
 from torch import nn
 
+from medseg.engines.utils import is_main_process, unwrap_module
 from medseg.files import atomic_path
-
-from .handlers import _is_main_process, _unwrap
 
 __all__ = ["WEIGHT_SELECTIONS", "WeightAverageSaver", "average_state_dicts"]
 
@@ -111,7 +110,7 @@ class WeightAverageSaver:
         score = float(engine.state.metrics[self.key_metric_name or engine.state.key_metric_name])
         if not self._keep(score, int(engine.state.epoch)):
             return
-        if _is_main_process():
+        if is_main_process():
             with atomic_path(self.path) as temporary:
                 torch.save(average_state_dicts(self.weights), temporary)
         logger.debug("%s: mean of the networks of epochs %s", self.path, self.epochs)
@@ -134,7 +133,8 @@ class WeightAverageSaver:
         else:
             position = len(self.scores)
         weights = {
-            name: tensor.detach().to("cpu", copy=True) for name, tensor in _unwrap(self.network).state_dict().items()
+            name: tensor.detach().to("cpu", copy=True)
+            for name, tensor in unwrap_module(self.network).state_dict().items()
         }
         self.scores.insert(position, score)
         self.epochs.insert(position, epoch)

@@ -1,4 +1,8 @@
-"""From a probability map to a mask, as SegCaps' test code does: threshold, largest component(s), holes filled.
+"""From a network's output to a mask: threshold, then as SegCaps' test code does, largest component(s), holes filled.
+
+- :func:`binary_postprocessing`: the engines' ``pred`` (logits, or SegCaps' capsule lengths) to a binary mask with
+  MONAI's ``Activationsd`` and ``AsDiscreted``;
+- :class:`MaskPostprocessing` (``medseg infer``) and :class:`CleanMaskd` (the bundles), on probabilities or masks:
 
 - threshold: a fixed value (0.5) or Otsu's (``skimage.filters.threshold_otsu`` of the probabilities; SegCaps'
   default);
@@ -20,13 +24,35 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.transforms import MapTransform
+from monai.transforms import Activationsd, AsDiscreted, Compose, MapTransform
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.measure import label
 from skimage.segmentation import clear_border
 
-__all__ = ["CleanMaskd", "MaskPostprocessing", "clear_inplane_border", "fill_holes", "keep_largest_components"]
+__all__ = [
+    "CleanMaskd",
+    "MaskPostprocessing",
+    "binary_postprocessing",
+    "clear_inplane_border",
+    "fill_holes",
+    "keep_largest_components",
+]
+
+#: What a network returns: logits (a sigmoid gives the probability) or probabilities (SegCaps' capsule lengths).
+NETWORK_OUTPUTS = ("logits", "probabilities")
+
+
+def binary_postprocessing(threshold: float = 0.5, network_output: str = "logits") -> Compose:
+    """A one-channel network's ``pred`` to a binary mask: sigmoid (for logits), then ``threshold``.
+
+    ``network_output`` is what the network returns (``medseg.networks.NETWORKS[name].output``): ``"logits"``,
+    or ``"probabilities"`` (SegCaps' capsule lengths), which are thresholded as they are.
+    """
+    if network_output not in NETWORK_OUTPUTS:
+        raise ValueError(f"network_output must be one of {NETWORK_OUTPUTS}, got {network_output!r}")
+    activation = [Activationsd("pred", sigmoid=True)] if network_output == "logits" else []
+    return Compose([*activation, AsDiscreted("pred", threshold=threshold)])
 
 
 def keep_largest_components(mask: np.ndarray, n: int, min_ratio: float = 0.0) -> np.ndarray:
@@ -111,10 +137,11 @@ class MaskPostprocessing:
 class CleanMaskd(MapTransform):
     """MONAI dictionary transform: :meth:`MaskPostprocessing.clean` on each channel of binary masks.
 
-    The bundles' post-processing after the threshold, so that their validation, evaluation and ``inference.json``
-    clean masks exactly as ``medseg infer`` does. MONAI's ``KeepLargestConnectedComponentd`` and ``FillHolesd``
-    do the same two steps, but have no ``min_ratio`` and fill holes with another connectivity; one function for
-    both paths keeps their masks identical. A ``MetaTensor`` keeps its metadata (``Invertd`` needs it).
+    The bundles' post-processing after the threshold (:func:`medseg.pipeline.postprocessing`), so that their
+    validation, evaluation and ``inference.json`` clean masks exactly as ``medseg infer`` does. MONAI's
+    ``KeepLargestConnectedComponentd`` and ``FillHolesd`` do the same two steps, but have no ``min_ratio`` and fill
+    holes with another connectivity; one function for both paths keeps their masks identical. A ``MetaTensor``
+    keeps its metadata (``Invertd`` needs it).
     """
 
     def __init__(

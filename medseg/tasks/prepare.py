@@ -1,4 +1,6 @@
-"""``medseg prepare``: a dataset folder -> a validated MONAI datalist JSON with grouped k-fold splits.
+"""A dataset folder -> a validated MONAI datalist JSON with grouped k-fold splits.
+
+What ``medseg prepare`` runs, and the bundles when they are given a dataset folder instead of a datalist.
 
 :func:`prepare_datalist` finds the image/mask pairs with the task's adapter, loads every pair with the task's
 pre-processing at native size (the pipelines training uses, from the task record :mod:`medseg.tasks`), and
@@ -35,8 +37,9 @@ from medseg.data.layout import LayoutError
 from medseg.dicom import DicomError
 from medseg.files import atomic_path, check_output_file
 from medseg.losses import compute_pos_weight
-from medseg.tasks import Task, get_task
 from medseg.transforms import ImageFileError
+
+from .base import Task, get_task
 
 __all__ = ["PrepareReport", "format_report", "prepare_datalist", "same_grid", "write_json_atomic"]
 

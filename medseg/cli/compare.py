@@ -1,0 +1,83 @@
+"""``medseg compare-losses``: the k-fold comparison of losses (and networks) through a bundle
+(:mod:`medseg.apps.compare`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .arguments import UsageError, folder, integer, names, setting
+
+__all__ = ["add_parser", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from medseg.apps.compare import Comparison, run_comparison
+
+    if args.baseline not in args.losses:
+        raise UsageError(f"argument --baseline: {args.baseline!r} is not among --losses {','.join(args.losses)}")
+    try:
+        folds = len(json.loads(Path(args.datalist).read_text()).get("folds") or [])
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"argument --datalist: {args.datalist}: {error}") from error
+    if folds < args.folds:
+        raise UsageError(f"argument --folds: {args.datalist} has {folds} fold(s), {args.folds} asked")
+    if not (Path(args.bundle) / "configs" / "common.json").is_file():
+        raise UsageError(f"argument --bundle: {args.bundle} is not a medseg bundle (no configs/common.json)")
+    overrides = dict(args.set or [])
+    for key in ("image_size", "batch_size"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    comparison = Comparison(
+        bundle=Path(args.bundle).resolve(),
+        datalist=Path(args.datalist).resolve(),
+        losses=args.losses,
+        networks=args.networks or [],
+        folds=args.folds,
+        out=Path(args.out).resolve(),
+        baseline=args.baseline,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        device=args.device,
+        jobs=args.jobs,
+        overrides=overrides,
+    )
+    records = run_comparison(comparison)
+    print(f"wrote {comparison.out / 'results.csv'}, {comparison.out / 'report.md'} and the plots")
+    return 1 if any(record["status"] != "ok" for record in records) else 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    from medseg.losses import LOSSES
+    from medseg.networks import NETWORKS
+
+    compare = commands.add_parser(
+        "compare-losses",
+        help="k-fold comparison of losses (and networks) through a bundle, with tables, paired t-tests and plots",
+        description="Train and evaluate every (network, loss, fold) with the bundle's own configs, each run in its own "
+        "folder; finished runs are skipped when the command runs again. Writes results.csv, report.md (the papers' "
+        "tables, paired t-tests against the baseline) and PNG plots.",
+    )
+    compare.add_argument("--bundle", required=True, type=folder, help="the bundle folder, e.g. bundles/cxr_lung_unet")
+    compare.add_argument("--datalist", required=True, help="a medseg prepare datalist with its folds")
+    compare.add_argument("--losses", required=True, type=names("loss", LOSSES), help="comma-separated loss names")
+    compare.add_argument(
+        "--networks", type=names("network", NETWORKS), help="comma-separated network names (default: the bundle's)"
+    )
+    compare.add_argument("--folds", type=integer(1), default=4, help="folds 0..k-1 (default 4)")
+    budget = compare.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=integer(1), help="epochs per run")
+    budget.add_argument("--minutes", type=float, help="wall-clock minutes of training per run")
+    compare.add_argument("--out", required=True, help="the comparison's folder")
+    compare.add_argument("--baseline", default="bce", help="the loss the others are t-tested against (default bce)")
+    compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    compare.add_argument("--jobs", type=integer(1), default=1, help="runs at a time, each on one device")
+    compare.add_argument(
+        "--image-size", "--image_size", dest="image_size", type=integer(1), help="the bundle's image_size for every run"
+    )
+    compare.add_argument(
+        "--batch-size", "--batch_size", dest="batch_size", type=integer(1), help="the bundle's batch_size for every run"
+    )
+    compare.add_argument("--set", action="append", type=setting, metavar="KEY=VALUE", help="another bundle override")
+    compare.set_defaults(func=run, command_parser=compare)

@@ -1,0 +1,160 @@
+"""``medseg infer``: segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained model.
+
+The model is applied with its record (``models/settings.json``, :class:`medseg.pipeline.ModelSettings`), as a
+bundle's ``inference.json`` applies it. Flags that describe how it is applied (threshold, mask cleaning, test-time
+shift) override the record; flags that describe the model (``--task``, ``--network-name``, ``--image-size``) are
+needed only for a checkpoint without a record, and contradicting the record is a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .arguments import UsageError, boolean, folder, integer, probability_or_otsu
+
+if TYPE_CHECKING:
+    from medseg.inference import Case, Predictor
+    from medseg.pipeline import ModelSettings
+
+__all__ = ["add_parser", "run"]
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "task": args.task,
+        "network_name": args.network_name,
+        "image_size": args.image_size,
+        "threshold": args.threshold,
+        "keep_largest": args.keep_largest,
+        "fill_holes": args.fill_holes,
+        "test_time_shift": args.test_time_shift,
+    }
+
+
+def _settings(args: argparse.Namespace, checkpoint: Path) -> ModelSettings:
+    """The checkpoint's record with the flags given, or (no record beside it) the model the flags describe."""
+    from medseg.pipeline import SETTINGS_FILE, ModelSettings, SettingsFileError
+
+    source = "--bundle" if args.bundle else "--checkpoint"
+    given = _given(args)
+    try:
+        if (checkpoint.parent / SETTINGS_FILE).is_file():
+            return ModelSettings.load(checkpoint.parent, **given)
+        missing = [flag for flag, name in (("--task", "task"), ("--network-name", "network_name"),
+                                           ("--image-size", "image_size")) if given[name] is None]  # fmt: skip
+        if missing:
+            flags = ", ".join(missing)
+            raise UsageError(f"argument {source}: {checkpoint}: no {SETTINGS_FILE} beside it; give {flags}")
+        size = given.pop("image_size")
+        applied = {name: value for name, value in given.items() if value is not None}
+        return ModelSettings(spatial_size=(size, size), **applied)
+    except (SettingsFileError, ValueError) as error:
+        raise UsageError(f"argument {source}: {error}") from error
+
+
+def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
+    """The predictor and cases of ``medseg infer``; any problem with the arguments is a usage error."""
+    import torch
+
+    from medseg.bundle import check_checkpoint
+    from medseg.files import OutputPathError, check_output_folder
+    from medseg.inference import InputError, Predictor, find_cases
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
+    try:
+        output = check_output_folder(args.output)
+    except OutputPathError as error:
+        raise UsageError(f"argument --output: {error}") from error
+    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(args.bundle) / "models" / "model.pt"
+    try:
+        check_checkpoint(checkpoint, args.bundle or ".")
+    except SystemExit as error:
+        raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    settings = _settings(args, checkpoint)
+    try:
+        cases = find_cases(args.input, args.series_uid, volumetric=settings.volumetric)
+    except InputError as error:
+        raise UsageError(f"argument --input: {error}") from error
+    for case in cases:
+        parent = case.path if case.path.is_dir() else case.path.parent
+        if parent.resolve() == output.resolve():
+            raise UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
+    predictor = Predictor(settings, checkpoint, device=args.device, amp=args.amp, batch_size=args.batch_size)
+    return predictor, cases, output
+
+
+def run(args: argparse.Namespace) -> int:
+    from medseg.inference import InferenceOptions, run_inference
+    from medseg.pipeline import mask_postprocessing
+
+    predictor, cases, output = _setup(args)
+    options = InferenceOptions(
+        postprocessing=mask_postprocessing(predictor.settings, args.min_ratio, args.clear_border),
+        probabilities=args.probabilities,
+        dicom_seg=args.dicom_seg,
+        overlay=args.overlay,
+        overwrite=args.overwrite,
+    )
+    summary = run_inference(predictor, cases, output, options)
+    for record in summary["cases"]:
+        detail = record["error"] if record["status"] != "ok" else ", ".join(record["outputs"].values())
+        print(f"{record['status']:>7s}  {record['case']}: {detail}")
+    counts = summary["counts"]
+    print(
+        f"{counts['ok']} segmented, {counts['failed']} failed, {counts['skipped']} skipped; {output / 'summary.json'}"
+    )
+    return 1 if counts["failed"] else 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    infer = commands.add_parser(
+        "infer",
+        help="segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained bundle",
+        description="Segment each input with a trained model and its pre-processing, as recorded beside its "
+        "checkpoint; write <case>_seg.nii.gz on the input's grid (and, if asked, probabilities, DICOM SEG, an overlay "
+        "PNG) and summary.json. A bad input is reported with its reason and the others go on. Exit status: 0 all "
+        "segmented, 1 any failed, 2 bad arguments.",
+    )
+    source = infer.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", type=folder, help="a bundle (or run) folder with its trained models/model.pt")
+    source.add_argument("--checkpoint", help="a state dict, with the settings.json training writes beside it")
+    model = infer.add_argument_group("the model, for a checkpoint without settings.json (else taken from it)")
+    model.add_argument("--task", help="the task (luna16, ct, cxr, lfw, helen)")
+    model.add_argument("--network-name", "--network_name", dest="network_name", help="the network's registry name")
+    model.add_argument("--image-size", "--image_size", dest="image_size", type=integer(1), help="the spatial size")
+    infer.add_argument("--input", nargs="+", required=True, help="files, folders, DICOM series folders or globs")
+    infer.add_argument("--output", required=True, help="the output folder (not an input folder)")
+    infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    applied = infer.add_argument_group("how the model is applied (default: as it was trained)")
+    applied.add_argument("--threshold", type=probability_or_otsu, help="a probability in (0, 1), or otsu")
+    applied.add_argument(
+        "--keep-largest", "--keep_largest", dest="keep_largest", type=integer(0),
+        help="keep the N largest connected components; 0 keeps all",
+    )  # fmt: skip
+    applied.add_argument(
+        "--fill-holes", "--fill_holes", dest="fill_holes", type=boolean, metavar="{true,false}",
+        help="fill the holes of the mask",
+    )  # fmt: skip
+    applied.add_argument(
+        "--test-time-shift", "--test_time_shift", dest="test_time_shift", type=integer(0), metavar="PIXELS",
+        help="average the outputs over copies of the image moved by this many pixels along each in-plane axis; 0: off",
+    )  # fmt: skip
+    applied.add_argument(
+        "--min-ratio", type=float, default=0.0, help="a kept component after the first must be this share of the "
+        "largest (SegCaps: --keep-largest 2 --min-ratio 0.2)",
+    )  # fmt: skip
+    applied.add_argument(
+        "--clear-border", action="store_true", help="first remove what touches the in-plane image border (the air "
+        "around the body in CT), slice by slice",
+    )  # fmt: skip
+    infer.add_argument("--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs")
+    infer.add_argument("--overlay", action="store_true", help="also write a PNG of the mask's outline on the image")
+    infer.add_argument("--probabilities", action="store_true", help="also write the probability map")
+    infer.add_argument("--batch-size", type=integer(1), default=4, help="windows or slices per forward pass")
+    infer.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
+    infer.add_argument("--series-uid", help="in a folder of several DICOM series, the one to segment")
+    infer.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip the case)")
+    infer.set_defaults(func=run, command_parser=infer)

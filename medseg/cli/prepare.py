@@ -1,0 +1,58 @@
+"""``medseg prepare``: a dataset folder -> a validated MONAI datalist with grouped k-fold splits
+(:func:`medseg.tasks.prepare_datalist`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .arguments import SEED_RANGE, UsageError, add_task_options, folder, fraction, integer, task_options
+
+__all__ = ["add_parser", "run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from medseg.data import LayoutError, MissingFileError
+    from medseg.files import OutputPathError
+    from medseg.tasks import format_report, prepare_datalist
+
+    options = task_options(args, ("pairs", "label"))
+    try:
+        report = prepare_datalist(
+            args.task, args.data_root, args.out, n_folds=args.folds, val_fraction=args.val_fraction, seed=args.seed,
+            **options,
+        )  # fmt: skip
+    except OutputPathError as error:  # checked before the data is read
+        raise UsageError(f"argument --out: {error}") from error
+    except (LayoutError, MissingFileError, ValueError) as error:
+        print(f"medseg prepare: error: {error}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    from medseg.tasks import TASKS
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="validate a dataset's image/mask pairs, print a summary and write a MONAI datalist with k-fold splits",
+        description="Find the image/mask pairs of a dataset in its published layout, check that each is readable, "
+        "of one size and has a non-empty mask, print cases, slices, foreground fraction and the negative/positive "
+        "pixel ratio, assign grouped k-fold splits and write a MONAI Decathlon-style datalist JSON (atomically). "
+        "Bad pairs are listed with the reason; the others are still written.",
+    )
+    prepare.add_argument("--task", required=True, choices=list(TASKS))
+    prepare.add_argument("--data-root", required=True, type=folder, help="the dataset folder, in its published layout")
+    prepare.add_argument("--out", required=True, help="the datalist JSON to write")
+    prepare.add_argument(
+        "--folds", type=integer(2, also=0), default=4, help="k of the grouped k-fold splits (default 4; 0: none)"
+    )
+    prepare.add_argument(
+        "--val-fraction", type=fraction, default=0.1, help="validation share of each training fold, in [0, 1)"
+    )
+    prepare.add_argument(
+        "--seed", type=integer(*SEED_RANGE), default=0, help="seed of the folds and the validation draw (default 0)"
+    )
+    add_task_options(prepare, ("pairs", "label"))
+    prepare.set_defaults(func=run, command_parser=prepare)

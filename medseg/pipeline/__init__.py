@@ -1,0 +1,21 @@
+"""A trained model's settings and the network and pipeline built from them, for every path that trains or applies it.
+
+- :mod:`medseg.pipeline.settings`: :class:`ModelSettings`, what a trained model records (``models/settings.json``);
+- :mod:`medseg.pipeline.builders`: the network, pre-processing, inferer and post-processing of those settings.
+"""
+
+from .builders import build_network, inferer, mask_postprocessing, postprocessing, preprocessing
+from .settings import APPLICATION_FIELDS, MODEL_FIELDS, SETTINGS_FILE, ModelSettings, SettingsFileError
+
+__all__ = [
+    "APPLICATION_FIELDS",
+    "MODEL_FIELDS",
+    "SETTINGS_FILE",
+    "ModelSettings",
+    "SettingsFileError",
+    "build_network",
+    "inferer",
+    "mask_postprocessing",
+    "postprocessing",
+    "preprocessing",
+]

@@ -1,0 +1,215 @@
+"""What a trained model records, in one place: :class:`ModelSettings` and its file ``models/settings.json``.
+
+A checkpoint (a state dict) is only usable with the settings it was trained with: the task and its options (which
+fix the image pre-processing and the number of input channels), the network and its arguments, the spatial size
+the network saw, and the intensity pre-processing. Beside these, a trained model carries the defaults it is applied
+with: the threshold, the mask cleaning (``keep_largest``, ``fill_holes``) and the test-time flips and shifts.
+
+Training writes the record beside its checkpoints (``ModelSettings.save``); evaluation checks that the bundle's
+settings still match it (:meth:`ModelSettings.differences`); inference, through a bundle's ``inference.json`` or
+``medseg infer``, and the loss comparison read it (:meth:`ModelSettings.load`), so that every path builds the same
+network and pipeline (:mod:`medseg.pipeline.builders`).
+
+``spatial_size`` is MONAI's name for it along the whole path: the size 2D images are resized to, the region of
+interest of the sliding-window inferer, and the size of the axial slices a 2D network sees in a volume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from medseg.files import atomic_path
+from medseg.losses import LOSSES
+from medseg.networks import NETWORKS, network_output
+from medseg.tasks import get_task
+
+__all__ = ["APPLICATION_FIELDS", "MODEL_FIELDS", "SETTINGS_FILE", "ModelSettings", "SettingsFileError"]
+
+#: The record's file name, beside ``model.pt``.
+SETTINGS_FILE = "settings.json"
+
+#: Fields a checkpoint depends on: they must match to use it.
+MODEL_FIELDS = ("task", "task_options", "network_name", "network_kwargs", "in_channels", "spatial_size", "intensity")
+#: Fields of how a trained model is applied: inference may override them.
+APPLICATION_FIELDS = ("threshold", "keep_largest", "fill_holes", "test_time_flip_axes", "test_time_shift")
+
+
+class SettingsFileError(ValueError):
+    """A ``settings.json`` that is missing, unreadable, or at odds with what is asked; the message names the file."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON gives it back (tuples as lists), so that records compare equal after a round trip."""
+    return json.loads(json.dumps(value))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The settings of a trained model (see the module docstring).
+
+    Args:
+        task: a task of :mod:`medseg.tasks`; its options go in ``task_options``.
+        network_name: a network of :data:`medseg.networks.NETWORKS`, built with ``network_kwargs``.
+        spatial_size: ``(height, width)`` the network sees (``image_size`` in the bundles: ``[s, s]``).
+        loss_name: the training loss (a record of how the model was made; no effect on its use).
+        threshold: the probability above which a pixel is foreground.
+        keep_largest: keep the largest ``n`` connected components of a mask (``None``: all).
+        fill_holes: fill the holes of a mask.
+        test_time_flip_axes: average the output over copies flipped along these spatial axes.
+        test_time_shift: average the output over copies moved by this many pixels in-plane (0: off).
+        in_channels, intensity: derived from the task and its options; given (from a record), they must agree.
+
+    Raises:
+        ValueError: for an unknown task, network or loss, a bad size or threshold, or an ``in_channels`` or
+            ``intensity`` that the task would not give (a record from another pre-processing).
+    """
+
+    task: str
+    network_name: str
+    spatial_size: tuple[int, int]
+    task_options: dict = field(default_factory=dict)
+    network_kwargs: dict = field(default_factory=dict)
+    loss_name: str | None = None
+    threshold: float = 0.5
+    keep_largest: int | None = None
+    fill_holes: bool = False
+    test_time_flip_axes: tuple[int, ...] = ()
+    test_time_shift: int = 0
+    in_channels: int | None = None
+    intensity: dict | None = None
+
+    def __post_init__(self) -> None:
+        record = get_task(self.task)  # raises for an unknown task, listing the valid ones
+        record.resolve_options(**self.task_options)  # raises for an option the task does not take
+        if self.network_name not in NETWORKS:
+            raise ValueError(f"unknown network {self.network_name!r}; valid: {', '.join(sorted(NETWORKS))}")
+        if self.loss_name is not None and self.loss_name not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss_name!r}; valid: {', '.join(sorted(LOSSES))}")
+        size = tuple(self.spatial_size)
+        if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
+            raise ValueError(f"spatial_size must be two positive integers, got {self.spatial_size!r}")
+        if self.threshold != "otsu" and not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
+            raise ValueError(f"threshold must be a probability in (0, 1) or 'otsu', got {self.threshold!r}")
+        object.__setattr__(self, "spatial_size", size)
+        object.__setattr__(self, "test_time_flip_axes", tuple(int(axis) for axis in self.test_time_flip_axes))
+        object.__setattr__(self, "keep_largest", self.keep_largest or None)
+        for name, derived in (("in_channels", record.channels(**self.task_options)),
+                              ("intensity", record.intensity(**self.task_options))):  # fmt: skip
+            given = getattr(self, name)
+            if given is not None and _plain(given) != _plain(derived):
+                raise ValueError(
+                    f"{name} {given!r} is not what task {self.task!r} gives ({derived!r}): "
+                    "the model was trained with another pre-processing"
+                )
+            object.__setattr__(self, name, derived)
+
+    @property
+    def volumetric(self) -> bool:
+        """Whether the task's images are volumes (a 2D network segments their axial slices)."""
+        return get_task(self.task).volumetric
+
+    @property
+    def network_output(self) -> str:
+        """What the network returns: ``"logits"`` or ``"probabilities"`` (SegCaps)."""
+        return network_output(self.network_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON values."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> ModelSettings:
+        """A record written by :meth:`to_dict`; unknown keys raise a ``ValueError``. Records of medseg before the
+        settings contract (``image_size``, no ``spatial_size``) are read too."""
+        record = dict(record)
+        if "image_size" in record and "spatial_size" not in record:
+            size = record.pop("image_size")
+            record["spatial_size"] = [size, size]
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise ValueError(f"not a setting of a trained model: {', '.join(unknown)}")
+        return cls(**record)
+
+    def replace(self, **changes: Any) -> ModelSettings:
+        """A copy with ``changes`` (re-validated)."""
+        return replace(self, **changes)
+
+    def differences(self, other: ModelSettings, names: Sequence[str] = MODEL_FIELDS) -> dict[str, tuple[Any, Any]]:
+        """``{name: (self's value, other's value)}`` for the fields of ``names`` that differ."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return {name: (mine[name], theirs[name]) for name in names if mine[name] != theirs[name]}
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/settings.json`` atomically; return its path."""
+        path = Path(folder) / SETTINGS_FILE
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, folder: str | Path) -> ModelSettings:
+        """The record of ``folder/settings.json``.
+
+        Raises:
+            SettingsFileError: naming the file, when it is missing, not JSON, or not a valid record.
+        """
+        path = Path(folder) / SETTINGS_FILE
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise SettingsFileError(
+                f"{path}: no such file; a medseg checkpoint carries the settings it was trained with there "
+                "(training writes it)"
+            ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise SettingsFileError(f"{path}: cannot be read ({error})") from None
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SettingsFileError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            raise SettingsFileError(f"{path}: not a settings record (a JSON object)")
+        try:
+            return cls.from_dict(record)
+        except (TypeError, ValueError) as error:
+            raise SettingsFileError(f"{path}: {error}") from None
+
+    @classmethod
+    def load(cls, folder: str | Path, **given: Any) -> ModelSettings:
+        """The record of ``folder/settings.json`` with what is ``given`` (``None`` values: not given).
+
+        A given field of how the model is applied (:data:`APPLICATION_FIELDS`: threshold, cleaning, test-time
+        flips and shifts) replaces the recorded one; a given field the checkpoint depends on (:data:`MODEL_FIELDS`,
+        and ``image_size`` for ``spatial_size``) must equal the recorded one.
+
+        Raises:
+            SettingsFileError: for a bad record, or a given model field that contradicts it (the message names the
+                file, the field, both values).
+        """
+        settings = cls.read(folder)
+        given = {name: value for name, value in given.items() if value is not None}
+        unknown = sorted(set(given) - set(MODEL_FIELDS) - set(APPLICATION_FIELDS) - {"loss_name", "image_size"})
+        if unknown:
+            raise ValueError(f"not a setting of a trained model: {', '.join(unknown)}")
+        recorded = settings.to_dict()
+        if "image_size" in given:  # the bundles' name for a square spatial size
+            height, width = recorded["spatial_size"]
+            recorded["image_size"] = height if height == width else recorded["spatial_size"]
+        conflicts = [
+            f"{name} {_plain(value)!r} (trained with {recorded[name]!r})"
+            for name, value in given.items()
+            if (name in MODEL_FIELDS or name == "image_size") and _plain(value) != recorded[name]
+        ]
+        if conflicts:
+            raise SettingsFileError(
+                f"{Path(folder) / SETTINGS_FILE}: the checkpoint was trained with other settings than those given: "
+                + "; ".join(conflicts)
+                + ". Leave them out: a trained model is applied with its own"
+            )
+        applied = {name: value for name, value in given.items() if name in APPLICATION_FIELDS}
+        return settings.replace(**applied) if applied else settings
