@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.medseg-installed
 
-.PHONY: venv demo test bench fuzz clean distclean
+.PHONY: venv demo test test-quick bench fuzz clean distclean
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ demo: venv
 # pytest exits 5 when it collects no test: that fails the target like any other failure.
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the loop of a change: the suite without the tests marked slow (bundle runs, the demo, training steps)
+test-quick: venv
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # the fuzz test of medseg prepare with more mutants of the real DICOM series (100 run in make test)
 fuzz: venv

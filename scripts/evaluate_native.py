@@ -8,7 +8,7 @@ its own size. It takes the test subset of the run's datalist and fold, as ``eval
 mean and the per-case values.
 
     python scripts/evaluate_native.py --bundle bundles/cxr_lung_unet --output_dir runs/cxr \
-        --dataset_dir ../shared/data/cxr_openist [--keep-largest 0 --no-fill-holes]
+        --dataset_dir ../shared/data/cxr_openist [--keep-largest 0 --fill-holes false]
 """
 
 from __future__ import annotations

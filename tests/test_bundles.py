@@ -180,6 +180,7 @@ def trained(user_runs):
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
 def test_train_evaluate_and_infer_as_a_user_types_it(bundle, user_runs):
     runs = user_runs(bundle)
@@ -217,6 +218,7 @@ def test_train_evaluate_and_infer_as_a_user_types_it(bundle, user_runs):
     assert set(np.unique(sitk.GetArrayFromImage(written))) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
     """Validation, evaluation, ``inference.json`` and ``medseg infer --bundle`` keep the two largest components and
     fill holes (the bundle's ``keep_largest`` and ``fill_holes``); faces keep one; CT masks stay as thresholded."""
@@ -251,6 +253,7 @@ def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
         assert (cleaning["keep_largest"], cleaning["fill_holes"], summary["settings"]["test_time_shift"]) == recorded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
 def test_metadata_and_network_in_out(bundle, shared_data):
     schema = shared_data.parent / "schema" / "meta_schema_20240725.json"
@@ -274,6 +277,7 @@ def test_metadata_and_network_in_out(bundle, shared_data):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
 def test_ckpt_export_gives_the_checkpoints_output(bundle, trained, tmp_path):
     _, out, _ = trained(bundle)
@@ -382,6 +386,7 @@ def _wait_for(predicate, process: subprocess.Popen, timeout: float = 300) -> Non
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
     data, out = synthetic("cxr", n=12), tmp_path / "out"
     overrides = ["--dataset_dir", str(data), "--output_dir", str(out), "--image_size", "32", "--batch_size", "4"]
@@ -448,6 +453,7 @@ def test_model_selection_and_average_choose_the_saved_network(selection, average
     assert all(torch.allclose(model[key], expected[key]) for key in model)
 
 
+@pytest.mark.slow
 def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_path):
     out = tmp_path / "out"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
@@ -494,6 +500,7 @@ def test_bad_overrides_fail_at_once_without_a_checkpoint(overrides, message, syn
     assert not (out / "models" / "model.pt").exists() and not (out / "models" / "last_state.pt").exists()
 
 
+@pytest.mark.slow
 def test_mlflow_tracking_where_installed(synthetic, tmp_path):
     pytest.importorskip("mlflow", reason="mlflow is an optional extra: pip install 'medseg[mlflow]'")
     out = tmp_path / "out"
@@ -583,6 +590,7 @@ def test_print_outputs_names_the_evaluation_folder_in_use(tmp_path, capsys):
     assert print_outputs(tmp_path)[-1] == tmp_path / "eval" / "summary.json"  # the bundles' default eval_dir
 
 
+@pytest.mark.slow
 def test_evaluation_with_other_settings_names_the_overrides(trained, run_here):
     """Evaluation checks the bundle's settings against the checkpoint's record and gives the flags that match it."""
     data, out, _ = trained("cxr_lung_unet")
@@ -593,6 +601,7 @@ def test_evaluation_with_other_settings_names_the_overrides(trained, run_here):
                  **{"network_kwargs#unet#num_res_units": 1})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_refused_override_writes_nothing(trained, run_here, tmp_path):
     """A training run refused for a bad setting leaves a trained run as it was: its record, its checkpoint."""
     data, out, _ = trained("cxr_lung_unet")

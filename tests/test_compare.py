@@ -38,6 +38,7 @@ def _command(datalist: Path, out: Path, jobs: int = 1) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_losses_two_folds_end_to_end_and_a_stopped_comparison_resumes(datalist, tmp_path):
     """Two runs at a time, then the rest at once: each bundle process spends most of its seconds importing MONAI
     on one core. Stopped when the first run has finished; started again, it skips the finished runs."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from medseg.apps.demo import DemoConfig, run_demo
 
 
+@pytest.mark.slow
 def test_demo_trains_and_evaluates_the_bundle(tmp_path, capfd):
     config = DemoConfig(out_dir=str(tmp_path), cases=32, image_size=64, epochs=14, batch_size=4)
     config.extra = {"learning_rate": 0.003}

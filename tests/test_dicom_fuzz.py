@@ -91,6 +91,7 @@ def _error_kind(message: str) -> str:
     return next((kind for kind, pattern in ERROR_KINDS.items() if re.search(pattern, reason)), "other")
 
 
+@pytest.mark.slow
 def test_mutated_real_series_through_prepare(series, tmp_path):
     reference = ct_image_transforms()({"image": str(series / "ct-64Dicom")})["image"]
     assert reference.shape == (1, 64, 64, LAST - FIRST + 1)

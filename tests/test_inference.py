@@ -304,6 +304,7 @@ def test_a_folder_of_several_series_takes_the_largest_or_the_one_asked(real_data
     assert sitk.ReadImage(str(out / "mixed_seg.nii.gz")).GetSize()[2] == 5
 
 
+@pytest.mark.slow
 def test_a_stopped_run_leaves_no_partial_file(real_data, ct_checkpoint, tmp_path):
     """Stopped while it writes: every output present is complete; SIGTERM leaves no temporary file, and the
     temporary files a SIGKILL can leave are hidden and removed by the next run. The two runs go at once, each

@@ -82,6 +82,7 @@ def test_routing_matches_loop_reference(routings, chunk_bytes):
     torch.testing.assert_close(out.detach(), expected)
 
 
+@pytest.mark.slow
 def test_routing_gradients_match_finite_differences():
     torch.manual_seed(0)
     votes = torch.randn(2, 2, 4, 3, 2, 2, dtype=torch.float64, requires_grad=True)

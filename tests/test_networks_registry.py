@@ -165,6 +165,7 @@ def test_medseg_networks_export_with_torch_export(name):
     "name",
     ["unet2d", "fcdensenet56", "fcdensenet67", "fcdensenet103", "unet", "basicunet", "attentionunet", "segcaps_r1"],
 )
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss(name):
     """SegCaps R3/basic and the FCN family have their own training tests (reconstruction loss, zero score layer)."""
     torch.manual_seed(1)
@@ -191,6 +192,7 @@ def test_fcdensenet_rejects_unknown_variant():
         FCDenseNet(100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["segcaps_r3", "fcdensenet56"])
 def test_monai_bundle_ckpt_export(tmp_path, name):
     """``monai.bundle ckpt_export --use_trace True`` on a bundle whose network comes from the registry."""

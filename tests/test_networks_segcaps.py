@@ -126,6 +126,7 @@ def test_inference_reconstruction_uses_the_predicted_mask():
         net(x, torch.ones(1, 1, 8, 8))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", [SegCapsR3, SegCapsBasic])
 def test_a_few_steps_lower_the_segcaps_loss(network):
     torch.manual_seed(4)
