@@ -41,9 +41,11 @@ def config_list(workflow: str) -> str:
 
 
 def read_config(bundle: str | Path, workflow: str, **overrides: Any) -> ConfigParser:
-    """The parser of the bundle's ``workflow`` configs, with ``bundle_root`` set to the bundle and ``overrides``
-    applied (as ``--key value`` would): ``read_config(bundle, "train").get_parsed_content("model")``."""
+    """The parser of the bundle's ``workflow`` configs and its ``configs/metadata.json`` (as ``_meta_``), with
+    ``bundle_root`` set to the bundle and ``overrides`` applied (as ``--key value`` would), as
+    ``python -m monai.bundle run`` reads them: ``read_config(bundle, "train").get_parsed_content("model")``."""
     parser = ConfigParser()
     parser.read_config(config_files(bundle, workflow))
+    parser.read_meta(str(Path(bundle) / "configs" / "metadata.json"))
     parser.update({"bundle_root": str(bundle), **overrides})
     return parser
