@@ -2,10 +2,14 @@
 
 Every file medseg writes (datalists, checkpoints, masks, summaries, figures) goes through :func:`atomic_path`:
 the writer fills a temporary file in the target's folder, which is flushed to disk, given the permissions the
-umask grants to a new file, and renamed over the target in one step. An interrupted writer (an exception,
-Ctrl-C, a full disk) leaves the old target untouched and removes its temporary file. Only a process killed
-outright (SIGKILL, power loss) can leave a temporary file behind: it is hidden (``.<name>.<random>.tmp<suffix>``),
-never mistaken for an output, and removed by the next write of the same target.
+umask grants to a new file, checked (not empty; and, when the writer gives one, by a ``verify`` function that reads
+it back), and renamed over the target in one step. An interrupted writer (an exception, Ctrl-C, a full disk, a
+library that reports a short write without raising, as ITK does) leaves the old target untouched and removes its
+temporary file. Only a process killed outright (SIGKILL, power loss) can leave a temporary file behind: it is hidden
+(``.<name>.<pid>_<random>.tmp<suffix>``), never mistaken for an output, and removed by a later write of the same
+target once the process that wrote it is gone (a temporary of a process still running is never touched).
+
+:func:`output_lock` keeps two runs from writing into one output folder at once.
 
 :func:`check_output_file` and :func:`check_output_folder` tell, before any work is done, whether an output can be
 written where it is asked for (not a folder where a file goes, no file on the way, a folder that takes new files),
@@ -19,18 +23,23 @@ Here the mode is set from the umask, as ``open()`` would have done.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
+    "IncompleteWriteError",
+    "OutputLockedError",
     "OutputPathError",
     "atomic_path",
     "check_output_file",
     "check_output_folder",
     "file_suffix",
+    "output_lock",
     "remove_stale_temporaries",
     "umask_mode",
 ]
@@ -55,10 +64,30 @@ def _temporary_pattern(target: Path) -> str:
     return f".{glob.escape(target.name)}.*.tmp*"
 
 
+def _writer_alive(temporary: Path, target: Path) -> bool:
+    """Whether the process whose id a temporary file of ``target`` carries is still running (a temporary of an
+    earlier medseg, without an id, is stale)."""
+    match = re.match(rf"\.{re.escape(target.name)}\.(\d+)_", temporary.name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
 def remove_stale_temporaries(target: str | Path) -> list[Path]:
-    """Remove the temporary files an earlier, killed write of ``target`` left behind; return them."""
+    """Remove the temporary files that earlier writes of ``target`` left behind when their process was killed;
+    return them. A temporary of a process still running (another writer, this one) is left alone."""
     target = Path(target)
-    stale = sorted(target.parent.glob(_temporary_pattern(target))) if target.parent.is_dir() else []
+    found = sorted(target.parent.glob(_temporary_pattern(target))) if target.parent.is_dir() else []
+    stale = [path for path in found if not _writer_alive(path, target)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
@@ -122,13 +151,19 @@ def check_output_folder(path: str | Path, empty: bool = False) -> Path:
     return path
 
 
+class IncompleteWriteError(OSError):
+    """A writer that finished without raising, but left an empty or unreadable file (a full disk, mostly)."""
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, verify: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """A temporary path to write ``target`` to; renamed over ``target`` when the block completes.
 
     The temporary name keeps the target's extension (``.nii.gz``, ``.pt``, ``.png``), so writers that choose a
-    format by extension (SimpleITK, nibabel, Pillow, matplotlib) work unchanged. On any exception, including
-    ``KeyboardInterrupt``, the temporary file is removed and the target is left as it was.
+    format by extension (SimpleITK, nibabel, Pillow, matplotlib) work unchanged. Before the rename the file is
+    flushed to disk and checked: an empty file raises :class:`IncompleteWriteError`, and ``verify(temporary)``, when
+    given, may read it back and raise. On any exception, including ``KeyboardInterrupt``, the temporary file is
+    removed and the target is left as it was.
 
     Example::
 
@@ -138,15 +173,48 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{file_suffix(target)}", dir=target.parent)
+    prefix = f".{target.name}.{os.getpid()}_"
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=f".tmp{file_suffix(target)}", dir=target.parent)
     os.close(handle)
     temporary = Path(name)
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
+        if temporary.stat().st_size == 0:
+            raise IncompleteWriteError(f"{target}: nothing was written (is the disk full?)")
+        if verify is not None:
+            verify(temporary)
         os.chmod(temporary, umask_mode())
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+class OutputLockedError(OutputPathError):
+    """Another run holds the output folder."""
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold ``folder`` locked while the block runs, so that a second run writing into the same folder is refused
+    instead of interleaving its files with this one's. The lock is ``fcntl.flock`` on the folder itself (no lock
+    file is left behind), released when the block ends or the process does, however it ends.
+
+    Raises:
+        OutputLockedError: when another process holds the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputLockedError(
+                f"{folder} is in use by another run writing to it; wait for it to end or give another folder"
+            ) from None
+        yield folder
+    finally:
+        os.close(handle)  # releases the lock

@@ -221,7 +221,7 @@ def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_i
     assert errors["c"].startswith(f"{inputs / 'c.png'}: not an image")  # medseg's diagnosis, not the reader's
     assert errors["g"].startswith(f"{inputs / 'g.jpg'}: truncated image header")
     assert errors["e"] == f"{inputs / 'e.png'}: No space left on device"
-    assert summary["counts"] == {"ok": 3, "failed": 4, "skipped": 0}
+    assert summary["counts"] == {"ok": 3, "partial": 0, "failed": 4, "skipped": 0}
     assert json.loads((out / "summary.json").read_text()) == summary
     assert sorted(p.name for p in out.iterdir()) == ["a_seg.nii.gz", "d_seg.nii.gz", "f_seg.nii.gz", "summary.json"]
 

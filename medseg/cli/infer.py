@@ -9,6 +9,7 @@ needed only for a checkpoint without a record, and contradicting the record is a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,7 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medseg.files import OutputLockedError
     from medseg.inference import InferenceOptions, run_inference
     from medseg.pipeline import mask_postprocessing
 
@@ -98,15 +100,24 @@ def run(args: argparse.Namespace) -> int:
         overlay=args.overlay,
         overwrite=args.overwrite,
     )
-    summary = run_inference(predictor, cases, output, options)
+    try:
+        summary = run_inference(predictor, cases, output, options)
+    except OutputLockedError as error:  # taken before any case is read
+        raise UsageError(f"argument --output: {error}") from error
+    except OSError as error:  # the summary could not be written at the end; the cases' outputs are complete
+        reason = error.strerror or error
+        print(f"medseg infer: error: cannot write {output / 'summary.json'}: {reason}", file=sys.stderr)
+        return 1
     for record in summary["cases"]:
         detail = record["error"] if record["status"] != "ok" else ", ".join(record["outputs"].values())
         print(f"{record['status']:>7s}  {record['case']}: {detail}")
     counts = summary["counts"]
-    print(
-        f"{counts['ok']} segmented, {counts['failed']} failed, {counts['skipped']} skipped; {output / 'summary.json'}"
+    partial = f", {counts['partial']} without an output asked for" if counts["partial"] else ""
+    done = (
+        f"{counts['ok'] + counts['partial']} segmented{partial}, {counts['failed']} failed, {counts['skipped']} skipped"
     )
-    return 1 if counts["failed"] else 0
+    print(f"{done}; {output / 'summary.json'}")
+    return 1 if counts["failed"] or counts["partial"] else 0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -7,6 +7,9 @@
   Instance UIDs and Frame of Reference, for DICOM inputs;
 - ``<case>_overlay.png``: the image with the mask's outline; three orthogonal middle slices for a volume.
 
+An image is read back before it takes its name (complete, of the input's size): on a full disk ITK writes a short
+file without raising.
+
 Array order: medseg's readers (MONAI) give images as (x, y[, z]); SimpleITK's arrays are (z, y, x), so masks are
 transposed on the way out.
 """
@@ -21,9 +24,23 @@ import numpy as np
 import SimpleITK as sitk
 
 from medseg.dicom import SeriesInfo
-from medseg.files import atomic_path
+from medseg.files import IncompleteWriteError, atomic_path
+from medseg.transforms import ImageFileError, check_volume_file
 
-__all__ = ["Geometry", "write_dicom_seg", "write_image", "write_overlay"]
+__all__ = ["DicomSegError", "Geometry", "write_dicom_seg", "write_image", "write_overlay"]
+
+#: Type 2 attributes of the patient and study modules a DICOM SEG copies from its sources: present, possibly empty.
+#: Sources often lack them (radiographs without a birth date, anonymised files); they are filled in empty.
+SEG_TYPE_2 = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+    "ReferringPhysicianName", "StudyID", "AccessionNumber",
+)  # fmt: skip
+#: What a DICOM SEG must reference in each source: without one of these it cannot be made.
+SEG_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+class DicomSegError(ValueError):
+    """A DICOM SEG that cannot be made from its sources; the message names the file and the attribute."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +94,22 @@ class Geometry:
         return image
 
 
+def _written(path: Path, geometry: Geometry) -> None:
+    """Raise :class:`medseg.files.IncompleteWriteError` unless ``path`` holds a complete image of ``geometry``'s size:
+    ITK reports a short write (a full disk) without raising, and reads a truncated file without complaint."""
+    try:
+        check_volume_file(path)
+        written = Geometry.of_file(path)
+    except (ImageFileError, RuntimeError) as error:
+        raise IncompleteWriteError(f"the file written is incomplete: {error} (is the disk full?)") from None
+    if tuple(written.size) != tuple(geometry.size):
+        raise IncompleteWriteError(f"the file written holds {written.size}, not {geometry.size} (is the disk full?)")
+
+
 def write_image(array: np.ndarray, geometry: Geometry, path: Path) -> Path:
-    """``array`` on ``geometry`` to ``path`` (NIfTI, NRRD, ...), compressed, atomically."""
-    with atomic_path(path) as temporary:
+    """``array`` on ``geometry`` to ``path`` (NIfTI, NRRD, ...), compressed, atomically, read back before it takes
+    its name."""
+    with atomic_path(path, verify=lambda temporary: _written(temporary, geometry)) as temporary:
         sitk.WriteImage(geometry.image(array), str(temporary), useCompression=True)
     return path
 
@@ -88,13 +118,18 @@ def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label
     """A binary DICOM Segmentation of ``mask`` (medseg's (x, y[, z]) order) over the ``sources`` (slice order).
 
     The frames follow the source images one to one; highdicom copies the patient and study, and references
-    each source image's SOP Instance UID and the Frame of Reference.
+    each source image's SOP Instance UID and the Frame of Reference. Patient and study attributes of type 2 that a
+    source lacks are written empty, as the standard allows.
+
+    Raises:
+        DicomSegError: when a source lacks what the SEG must reference (its SOP Class, its UIDs), or highdicom
+            refuses the sources; the message names the file and the attribute.
     """
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
 
-    datasets = [pydicom.dcmread(source) for source in sources]
+    datasets = [_seg_source(pydicom.dcmread(source), source) for source in sources]
     frames = np.asarray(mask, dtype=bool)
     frames = frames[..., None] if frames.ndim == 2 else frames
     frames = np.ascontiguousarray(np.moveaxis(frames, -1, 0).transpose(0, 2, 1))  # (slices, rows, columns)
@@ -110,7 +145,52 @@ def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label
             name="medseg", version="0.1", family=codes.DCM.ArtificialIntelligence
         ),
     )
-    segmentation = hd.seg.Segmentation(
+    try:
+        segmentation = _segmentation(hd, datasets, frames, description)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:  # highdicom's checks of the sources
+        raise DicomSegError(f"{sources[0]}: no DICOM SEG: highdicom refused the sources ({error})") from None
+    with atomic_path(path, verify=_readable_dicom) as temporary:
+        segmentation.save_as(temporary)
+    return path
+
+
+def _seg_source(dataset, path: Path):
+    """``dataset`` with the type 2 attributes a DICOM SEG copies filled in empty where missing; a
+    :class:`DicomSegError` naming the attribute when it lacks one the SEG must reference."""
+    for keyword in SEG_REQUIRED:
+        if not str(getattr(dataset, keyword, "") or "").strip():
+            raise DicomSegError(f"{path}: no DICOM SEG: the source has no {keyword} for the SEG to reference")
+    for keyword in SEG_TYPE_2:
+        if keyword not in dataset:
+            setattr(dataset, keyword, "")
+    return dataset
+
+
+def _readable_dicom(path: Path) -> None:
+    import pydicom
+
+    try:
+        pydicom.dcmread(path)
+    except Exception as error:
+        raise IncompleteWriteError(f"the DICOM SEG written cannot be read back: {error} (is the disk full?)") from None
+
+
+def _pixel_measures(hd, dataset):
+    """The SEG's pixel measures for a projection image (a radiograph has pixel spacing but no slice thickness,
+    without which highdicom writes a SEG it cannot read back): its spacing, a nominal thickness of 1 mm; ``None``
+    (taken from the source) for a slice of a volume."""
+    if "SliceThickness" in dataset:
+        return None
+    spacing = getattr(dataset, "PixelSpacing", None) or getattr(dataset, "ImagerPixelSpacing", None)
+    if spacing is None:
+        return None
+    return hd.PixelMeasuresSequence(pixel_spacing=[float(s) for s in spacing], slice_thickness=1.0)
+
+
+def _segmentation(hd, datasets: list, frames: np.ndarray, description):
+    """highdicom's binary Segmentation of ``frames`` (slices, rows, columns) over ``datasets``."""
+    return hd.seg.Segmentation(
+        pixel_measures=_pixel_measures(hd, datasets[0]),
         source_images=datasets,
         pixel_array=frames.astype(np.uint8),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -124,9 +204,6 @@ def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label
         software_versions="0.1",
         device_serial_number="0",
     )
-    with atomic_path(path) as temporary:
-        segmentation.save_as(temporary)
-    return path
 
 
 def _outline(axis, mask: np.ndarray) -> None:

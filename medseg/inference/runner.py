@@ -9,9 +9,12 @@ that fails is recorded with the reason, naming its file, and the next case goes 
 (atomically) as cases finish, at most once a second, and at the end, so that an interrupted run keeps the record
 of what it finished (all of it after Ctrl-C or SIGTERM, all but its last second after SIGKILL).
 
-Existing outputs are never overwritten without ``overwrite``: a case whose outputs all exist is skipped, and a case
-interrupted half-way (its mask written, not yet its probabilities) gets only the missing files. The hidden
-temporary files a killed run may leave are removed when their case is run again.
+Existing outputs are never overwritten without ``overwrite``: a case whose outputs all exist (and are complete: an
+image file is read to its end) is skipped, and a case interrupted half-way (its mask written, not yet its
+probabilities) gets only the missing files. The hidden temporary files a killed run may leave are removed when their
+case is run again. The output folder is locked while a run writes to it (:func:`medseg.files.output_lock`): a second
+run on the same folder is refused. A summary that cannot be written (a full disk) does not stop the cases; the
+last attempt's failure is raised at the end.
 """
 
 from __future__ import annotations
@@ -30,18 +33,21 @@ import numpy as np
 from tqdm import tqdm
 
 from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
-from medseg.files import atomic_path, remove_stale_temporaries
+from medseg.files import atomic_path, output_lock, remove_stale_temporaries
 from medseg.tasks import get_task
-from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file
+from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file, check_volume_file
 
 from .cases import Case
-from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
+from .outputs import DicomSegError, Geometry, write_dicom_seg, write_image, write_overlay
 from .predictor import Predictor
 
 __all__ = ["InferenceOptions", "run_inference"]
 
 #: Slices from which a volume gets its own progress bar.
 LONG_VOLUME = 32
+#: What a case's record says of it: ``partial`` when its mask was written but an output asked for could not be made
+#: from the input (a DICOM SEG whose sources lack what it must reference).
+STATUSES = ("ok", "partial", "failed", "skipped")
 #: Seconds between two rewrites of ``summary.json`` while a run goes on.
 SUMMARY_INTERVAL = 1.0
 
@@ -138,6 +144,8 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         record["warnings"] = ["no DICOM SEG: the input is not DICOM"]
     for target in targets.values():  # what a killed run left behind (hidden, never taken for an output)
         remove_stale_temporaries(target)
+        if not _complete(target):  # an output cut short (written by an earlier medseg, or damaged since): redone
+            target.unlink()
     if not options.overwrite:
         if all(path.exists() for path in targets.values()):
             existing = ", ".join(str(path) for path in targets.values())
@@ -156,8 +164,12 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         outputs["probabilities"] = str(
             write_image(probabilities.astype(np.float32), geometry, targets["probabilities"])
         )
-    if "dicom_seg" in targets:
-        outputs["dicom_seg"] = str(write_dicom_seg(mask, dicom_sources, targets["dicom_seg"]))
+    failure = None
+    if "dicom_seg" in targets:  # a SEG its sources cannot make fails alone: the case's other outputs are kept
+        try:
+            outputs["dicom_seg"] = str(write_dicom_seg(mask, dicom_sources, targets["dicom_seg"]))
+        except DicomSegError as error:
+            failure = str(error)
     if "overlay" in targets:
         native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
         outputs["overlay"] = str(write_overlay(np.asarray(native), mask, targets["overlay"], case.name))
@@ -168,7 +180,22 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
     else:
         record["foreground_mm2"] = foreground * float(np.prod(geometry.spacing[:2]))
     record["threshold"] = options.postprocessing.level(probabilities)
-    return {**record, "status": "ok", "error": None}
+    return {**record, "status": "partial" if failure else "ok", "error": failure}
+
+
+def _complete(path: Path) -> bool:
+    """Whether an output file that exists is whole (an image read to its end, any other file not empty); a missing
+    file counts as complete (there is nothing to redo)."""
+    if not path.is_file():
+        return True
+    if path.stat().st_size == 0:
+        return False
+    if path.name.endswith((".nii.gz", ".nii")):
+        try:
+            check_volume_file(path)
+        except ImageFileError:
+            return False
+    return True
 
 
 def _run_case(predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Any]:
@@ -195,7 +222,8 @@ class _SummaryFile:
     def add(self, record: dict[str, Any]) -> None:
         self.summary["cases"].append(record)
         if time.monotonic() - self._written >= self.interval:
-            self.write()
+            with contextlib.suppress(OSError):  # a full disk: the cases go on, the summary is tried again
+                self.write()
 
     def write(self) -> None:
         with atomic_path(self.path) as temporary:
@@ -212,8 +240,12 @@ def run_inference(
 ) -> dict[str, Any]:
     """Segment ``cases`` into ``output_dir``; return the summary (also written as ``summary.json``).
 
-    The summary lists, per case: the input, its kind, the outputs, ``status`` (``"ok"``, ``"failed"`` or
-    ``"skipped"``), the error (naming the file), the foreground volume in mL (3D) or area in mm² and pixels (2D),
+    Raises:
+        OutputLockedError: when another run is writing into ``output_dir`` (nothing is written then).
+        OSError: when ``summary.json`` cannot be written at the end (a full disk); every case's outputs are complete.
+
+    The summary lists, per case: the input, its kind, the outputs, ``status`` (:data:`STATUSES`), the error (naming
+    the file), the foreground volume in mL (3D) or area in mm² and pixels (2D),
     the threshold applied and the seconds taken.
     """
     options = options or InferenceOptions()
@@ -226,13 +258,13 @@ def run_inference(
     }
     summary_file = _SummaryFile(output_dir / "summary.json", summary)
     task = get_task(predictor.settings.task)
-    try:
-        for case in tqdm(cases, desc=f"medseg infer ({task.name})", unit="case", disable=not progress):
-            summary_file.add(_run_case(predictor, case, output_dir, options))
-    finally:  # also when stopped (Ctrl-C, SIGTERM): the summary of the cases done
-        summary["counts"] = {
-            status: sum(record["status"] == status for record in summary["cases"])
-            for status in ("ok", "failed", "skipped")
-        }
-        summary_file.write()
+    with output_lock(output_dir):
+        try:
+            for case in tqdm(cases, desc=f"medseg infer ({task.name})", unit="case", disable=not progress):
+                summary_file.add(_run_case(predictor, case, output_dir, options))
+        finally:  # also when stopped (Ctrl-C, SIGTERM): the summary of the cases done
+            summary["counts"] = {
+                status: sum(record["status"] == status for record in summary["cases"]) for status in STATUSES
+            }
+            summary_file.write()
     return summary

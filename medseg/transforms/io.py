@@ -12,7 +12,9 @@ A file that cannot be read is described, not left to MONAI's generic "cannot fin
 "truncated PNG image", "not an image: ..." (:func:`check_image_file`), or :class:`medseg.dicom.DicomError` for a
 broken DICOM file or series. :class:`VolumeReader` checks a DICOM series folder before ITK reads it
 (:func:`medseg.dicom.check_dicom_series`) and has ITK read exactly the checked files: MONAI's ``ITKReader`` lets
-GDCM leave out a slice it cannot parse (a truncated file gives a volume one slice short, without an error).
+GDCM leave out a slice it cannot parse (a truncated file gives a volume one slice short, without an error). A volume
+file is checked to be complete first (:func:`check_volume_file`): ITK reads a ``.nii.gz`` cut short without an
+error, zero-filling what is missing.
 
 Axis convention: ``PILReader`` (``reverse_indexing=True``), ``PydicomReader`` (``swap_ij=True``) and
 ``ITKReader`` (``reverse_indexing=True``) all return spatial axes as (x, y[, z]), i.e. the transpose
@@ -22,8 +24,10 @@ readers stay aligned.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +47,7 @@ __all__ = [
     "RadiographReader",
     "VolumeReader",
     "check_image_file",
+    "check_volume_file",
     "image_readers_2d",
     "load_imaged",
     "mask_reader_2d",
@@ -96,6 +101,55 @@ def check_image_file(path: PathLike) -> None:
             raise ImageFileError(f"{path}: {_state(error)} {image.format} image ({error})") from error
 
 
+#: Bytes read at a time when a compressed file is checked to its end.
+_CHUNK = 1 << 22
+
+
+def _gzip_length(path: Path) -> int:
+    """The uncompressed length of a gzip file, read to its end (the stream's end marker and CRC checked)."""
+    length = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                length += len(chunk)
+    except EOFError:
+        raise ImageFileError(
+            f"{path}: truncated gzip stream (the file ends before its compressed data do, after {length} bytes)"
+        ) from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as error:
+        raise ImageFileError(f"{path}: corrupt gzip stream ({error})") from None
+    return length
+
+
+def _nifti_length(path: Path) -> int | None:
+    """The bytes a NIfTI-1/2 header announces (offset of the data plus their size), or ``None`` when unreadable."""
+    import nibabel
+
+    try:
+        header = nibabel.load(str(path)).header
+    except Exception:  # left to ITK's own message
+        return None
+    # a single-file NIfTI's data follow the header and its 4-byte extension flag; writers such as ITK leave
+    # vox_offset 0, which readers take as that minimum
+    offset = max(int(header.get_data_offset()), int(header["sizeof_hdr"]) + 4)
+    return offset + int(np.prod(header.get_data_shape(), dtype=np.int64)) * header.get_data_dtype().itemsize
+
+
+def check_volume_file(path: PathLike) -> None:
+    """Raise :class:`ImageFileError` when a volume file is cut short: a gzip stream that ends before its end marker,
+    or a NIfTI file holding fewer bytes than its header announces. ITK reads either without an error, filling what
+    is missing with zeros; this check reads a compressed file to its end once, an uncompressed one not at all."""
+    path = Path(path)
+    name = path.name.lower()
+    length = _gzip_length(path) if name.endswith(".gz") else path.stat().st_size
+    if name.endswith((".nii", ".nii.gz")):
+        announced = _nifti_length(path)
+        if announced is not None and length < announced:
+            raise ImageFileError(
+                f"{path}: truncated NIfTI file: its header announces {announced} bytes, it holds {length}"
+            )
+
+
 def _state(error: Exception) -> str:
     """Pillow's diagnosis in a word: ``"truncated"`` when it says so, else ``"corrupt"``."""
     return "truncated" if "truncated" in str(error).lower() else "corrupt"
@@ -130,14 +184,18 @@ class VolumeReader(ITKReader):
     geometry, evenly spaced slices; a :class:`~medseg.dicom.DicomError` names the bad file) and ITK reads exactly
     the files it returns, in slice order, instead of the files GDCM's series grouping keeps. Should ITK still
     fail, each file is read alone to name the one it cannot read. ``series_name`` does not apply (a folder holds
-    one series).
+    one series). A file is checked to be complete first (:func:`check_volume_file`).
     """
 
     def read(self, data: Sequence[PathLike] | PathLike, **kwargs):
         names = ensure_tuple(data)
         images = []
         for name in names:  # a loop: super() without arguments fails inside a comprehension before Python 3.12
-            images.append(self._read_series(name, **kwargs) if Path(name).is_dir() else super().read(name, **kwargs))
+            if Path(name).is_dir():
+                images.append(self._read_series(name, **kwargs))
+                continue
+            check_volume_file(name)
+            images.append(super().read(name, **kwargs))
         return images if len(names) > 1 else images[0]
 
     def _read_series(self, folder: PathLike, **kwargs):

@@ -20,14 +20,17 @@ from monai.transforms import MapTransform
 
 from medseg.files import atomic_path
 
+from .io import check_volume_file
+
 __all__ = ["AtomicITKWriter", "AtomicPILWriter", "MaskMetad"]
 
 
 class AtomicITKWriter(ITKWriter):
-    """``monai.data.ITKWriter`` writing atomically."""
+    """``monai.data.ITKWriter`` writing atomically, the file checked complete before it takes its name (ITK reports
+    a short write on a full disk without raising)."""
 
     def write(self, filename: PathLike, verbose: bool = False, **kwargs) -> None:
-        with atomic_path(filename) as temporary:
+        with atomic_path(filename, verify=check_volume_file) as temporary:
             super().write(temporary, verbose=verbose, **kwargs)
 
 
