@@ -9,12 +9,17 @@ and the problem:
 - every file of the folder (hidden files and ``DICOMDIR`` aside) is a DICOM Part 10 file that pydicom parses,
   complete (no element cut short by the end of the file), with one frame whose pixel data has the size its
   header announces (uncompressed transfer syntaxes) or is a well-formed encapsulated frame (compressed ones);
-- one Series Instance UID (otherwise the series found are named, with their files);
+- one Series Instance UID (otherwise the series found are named, with their files); a UID that is present but empty
+  (as anonymisers leave it) or absent is a value like any other: files that all have none are one series, as
+  SimpleITK and GDCM read them, when they agree in everything below;
 - one Rows, Columns, Pixel Spacing, Image Orientation (Patient), Bits Allocated, Samples per Pixel, Pixel
   Representation and Frame of Reference UID;
 - slice positions (Image Position (Patient) along the slice normal, the cross product of the orientation's row
   and column directions) all different and evenly spaced: every gap within ``spacing_tolerance`` (relative) of
-  the median gap; a gap of about k spacings is reported as k - 1 missing slices.
+  the median gap; a gap of about k spacings is reported as k - 1 missing slices;
+- slices stacked along their normal: a position that drifts in-plane from one slice to the next (a gantry-tilted
+  or sheared acquisition) would put a volume read on a rectilinear grid elsewhere than the scan, so it is refused;
+- a ``RescaleSlope`` that is not 0 (with 0 every pixel would be the intercept).
 
 It returns a :class:`SeriesInfo` with the files in slice order, which :class:`medseg.transforms.VolumeReader`
 gives ITK as they are, so the volume has exactly the slices checked. A slice missing at either end of a series
@@ -60,7 +65,8 @@ class SeriesInfo:
     Attributes:
         folder: the series folder.
         files: the slice files in slice order (ascending along the slice normal), as ITK reads them.
-        series_uid, study_uid, frame_of_reference_uid: the series' UIDs (``None`` where the files have none).
+        series_uid, study_uid, frame_of_reference_uid: the series' UIDs (``""`` for a series UID the files leave
+            empty, ``None`` where they have no study or frame of reference UID).
         size: ``(columns, rows, slices)``, i.e. (x, y, z) as medseg's readers return the volume.
         spacing: ``(column spacing, row spacing, slice spacing)`` in mm; the slice spacing is the median gap
             between slice positions (1.0 for a single slice, as ITK).
@@ -171,8 +177,9 @@ def _values(ds: pydicom.Dataset, path: Path, keyword: str, count: int, convert: 
 
 
 def _uid(ds: pydicom.Dataset, path: Path, keyword: str, required: bool = True) -> str | None:
-    if not required and keyword not in ds:
-        return None
+    """The UID, ``""`` for a required one that is empty or absent (an anonymised file), ``None`` for an optional one."""
+    if keyword not in ds or not str(ds.get(keyword, "") or "").strip():
+        return "" if required else None
     (uid,) = _values(ds, path, keyword, 1, lambda v: str(v).strip())
     return uid
 
@@ -294,6 +301,8 @@ def _check_pixel_values(path: Path, ds: pydicom.Dataset, bits: int) -> None:
     for keyword in ("RescaleIntercept", "RescaleSlope"):
         if keyword in ds:
             _values(ds, path, keyword, 1, float)
+    if "RescaleSlope" in ds and _values(ds, path, "RescaleSlope", 1, float)[0] == 0:
+        raise DicomError(f"{path}: RescaleSlope 0: every pixel would be RescaleIntercept; the file is refused")
     if "BitsStored" in ds:
         (stored,) = _values(ds, path, "BitsStored", 1, _positive(int))
         if stored > bits:
@@ -373,6 +382,27 @@ def _check_shared(folder: Path, slices: Sequence[_Slice]) -> None:
             )
 
 
+#: How far (in pixels) a slice's position may be off the line through the first slice along the normal.
+_IN_PLANE_TOLERANCE = 0.1
+
+
+def _check_stacked(folder: Path, slices: Sequence[_Slice]) -> None:
+    """Raise when slice positions drift in-plane from the first slice's normal (gantry tilt, shear)."""
+    orientation = np.asarray(slices[0].orientation)
+    row, column = orientation[:3], orientation[3:]
+    origin = np.asarray(slices[0].position)
+    offsets = [np.hypot(np.dot(np.subtract(s.position, origin), row), np.dot(np.subtract(s.position, origin), column))
+               for s in slices]  # fmt: skip
+    worst = int(np.argmax(offsets))
+    limit = _IN_PLANE_TOLERANCE * min(slices[0].pixel_spacing)
+    if offsets[worst] > limit:
+        raise DicomError(
+            f"{folder}: the slices are not stacked along their normal: {slices[worst].path.name} lies "
+            f"{offsets[worst]:.2f} mm in-plane off it (a gantry-tilted or sheared series); a volume read on a "
+            "rectilinear grid would not sit where the scan is, so the series is refused (resample it first)"
+        )
+
+
 def _slice_order(folder: Path, slices: Sequence[_Slice], tolerance: float) -> tuple[list[int], np.ndarray, float]:
     """Slice order, positions along the normal and spacing; coinciding, missing or unevenly spaced slices raise."""
     orientation = np.asarray(slices[0].orientation)
@@ -432,6 +462,7 @@ def check_dicom_series(folder: str | Path, spacing_tolerance: float = 0.01) -> S
         raise DicomError(f"{first}{more}") from first
     _check_one_series(folder, slices)
     _check_shared(folder, slices)
+    _check_stacked(folder, slices)
     order, positions, spacing = _slice_order(folder, slices, spacing_tolerance)
     first = slices[order[0]]
     row_spacing, column_spacing = first.pixel_spacing

@@ -613,3 +613,30 @@ def test_a_refused_override_writes_nothing(trained, run_here, tmp_path):
         with pytest.raises(SystemExit, match=re.escape(message)):
             run_here("cxr_lung_unet", "train", **{"dataset_dir": str(data), "output_dir": str(copy), **overrides})
     assert {path: path.read_bytes() for path in (copy / "models").iterdir()} == before
+
+
+@pytest.mark.slow
+def test_a_checkpoint_beside_another_models_record_is_refused(trained, real_data, tmp_path, capsys):
+    """The weights of one bundle copied into another model's folder (the same network, another task): the
+    checkpoint carries the fingerprint of the settings it was trained with, and inference checks it."""
+    from medseg.pipeline import STAMP_KEY
+
+    _, out, _ = trained("cxr_lung_unet")
+    model = torch.load(out / "models" / "model.pt", weights_only=True)
+    trained_as = ModelSettings.read(out / "models")
+    assert model._metadata[STAMP_KEY]["sha256"] == trained_as.fingerprint()
+    other = tmp_path / "ct_run" / "models"
+    other.mkdir(parents=True)
+    shutil.copy(out / "models" / "model.pt", other / "model.pt")
+    ModelSettings(task="ct", network_name="unet", network_kwargs=trained_as.network_kwargs,
+                  spatial_size=trained_as.spatial_size).save(other)  # fmt: skip
+    scan = str(real_data("ct_cip") / "ct-64.nrrd")
+    with pytest.raises(SystemExit) as exit:
+        medseg_main(["infer", "--bundle", str(tmp_path / "ct_run"), "--input", scan, "--output", str(tmp_path / "m")])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert "trained as another model (task 'cxr', network 'unet'" in error and "(task 'ct', network 'unet'" in error
+    # the bundle's inference.json checks the same
+    inference = read_config(BUNDLES / "luna16_segcaps", "inference", bundle_root=str(tmp_path / "ct_run"))
+    with pytest.raises(SystemExit, match="trained as another model"):
+        inference.get_parsed_content("initialize#0")

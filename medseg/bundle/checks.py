@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from medseg.engines import WEIGHT_SELECTIONS
 from medseg.losses import LOSSES
 from medseg.networks import NETWORKS
+from medseg.pipeline import ModelSettings
 from medseg.tasks import get_task
 
 from .schedules import LR_SCHEDULES
@@ -106,9 +109,15 @@ def check_settings(
     _count("model_average", model_average, 1)
 
 
-def check_checkpoint(path: str | Path, bundle_root: str | Path = ".") -> Path:
-    """The trained weights a bundle evaluates or infers with; a missing file says how to get them."""
+def check_checkpoint(path: str | Path, bundle_root: str | Path = ".", settings: ModelSettings | None = None) -> Path:
+    """The trained weights a bundle evaluates or infers with; a missing file says how to get them, and (with
+    ``settings``) a checkpoint stamped as another model is refused (:meth:`ModelSettings.check_stamp`)."""
     path = Path(path)
+    if path.is_file() and settings is not None:
+        try:
+            settings.check_stamp(torch.load(path, map_location="cpu", weights_only=True), path)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
     if not path.is_file():
         raise SettingsError(
             f"{path}: no trained weights. Train them with `python -m monai.bundle run --config_file "

@@ -21,6 +21,7 @@ __all__ = [
     "fraction",
     "integer",
     "names",
+    "positive",
     "probability_or_otsu",
     "setting",
     "task_options",
@@ -50,6 +51,17 @@ def integer(low: int, high: int | None = None, also: int | None = None) -> Calla
         return value
 
     return parse
+
+
+def positive(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def fraction(text: str) -> float:

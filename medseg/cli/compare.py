@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .arguments import UsageError, folder, integer, names, setting
+from .arguments import UsageError, folder, integer, names, positive, setting
 
 __all__ = ["add_parser", "run"]
 
@@ -23,6 +23,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"argument --datalist: {args.datalist}: {error}") from error
     if folds < args.folds:
         raise UsageError(f"argument --folds: {args.datalist} has {folds} fold(s), {args.folds} asked")
+    from medseg.files import OutputPathError, check_output_folder
+
+    try:
+        check_output_folder(args.out)
+    except OutputPathError as error:
+        raise UsageError(f"argument --out: {error}") from error
     if not (Path(args.bundle) / "configs" / "common.json").is_file():
         raise UsageError(f"argument --bundle: {args.bundle} is not a medseg bundle (no configs/common.json)")
     overrides = dict(args.set or [])
@@ -68,7 +74,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--folds", type=integer(1), default=4, help="folds 0..k-1 (default 4)")
     budget = compare.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=integer(1), help="epochs per run")
-    budget.add_argument("--minutes", type=float, help="wall-clock minutes of training per run")
+    budget.add_argument("--minutes", type=positive, help="wall-clock minutes of training per run")
     compare.add_argument("--out", required=True, help="the comparison's folder")
     compare.add_argument("--baseline", default="bce", help="the loss the others are t-tested against (default bce)")
     compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")

@@ -61,7 +61,7 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
 
     from medseg.bundle import check_checkpoint
     from medseg.files import OutputPathError, check_output_folder
-    from medseg.inference import InputError, Predictor, find_cases
+    from medseg.inference import CheckpointError, InputError, Predictor, find_cases
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
@@ -83,7 +83,10 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
         parent = case.path if case.path.is_dir() else case.path.parent
         if parent.resolve() == output.resolve():
             raise UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
-    predictor = Predictor(settings, checkpoint, device=args.device, amp=args.amp, batch_size=args.batch_size)
+    try:
+        predictor = Predictor(settings, checkpoint, device=args.device, amp=args.amp, batch_size=args.batch_size)
+    except CheckpointError as error:
+        raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
     return predictor, cases, output
 
 

@@ -7,17 +7,19 @@ pipeline come from the checkpoint's record (:class:`medseg.pipeline.ModelSetting
 
 from .cases import Case, InputError, dicom_series_groups, find_cases
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
-from .predictor import Predictor
+from .predictor import CheckpointError, Predictor, load_weights
 from .runner import InferenceOptions, run_inference
 
 __all__ = [
     "Case",
+    "CheckpointError",
     "Geometry",
     "InferenceOptions",
     "InputError",
     "Predictor",
     "dicom_series_groups",
     "find_cases",
+    "load_weights",
     "run_inference",
     "write_dicom_seg",
     "write_image",

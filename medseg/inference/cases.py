@@ -5,7 +5,9 @@ holding one DICOM series, a folder of such files and series folders (batch mode)
 A folder holding several DICOM series gives the largest (most files) unless ``series_uid`` names one; the
 others are listed on the case. For a 2D task (chest radiographs, faces), each DICOM file in a folder (or in a
 sub-folder) is a case of its own, as a PNG is. Each case is named after its file (without extension) or its
-series folder, with ``_2``, ``_3``... when two inputs share a name, so that outputs never collide.
+series folder (the folder's own name, also when it is given as ``.``); inputs that share a name are named after as
+many of their parent folders as it takes to tell them apart (``c1_x``, ``c2_x``), so that outputs never collide and
+a case's name does not depend on the order or on the other inputs' names (:func:`unique_names`).
 
 Files that cannot be cases (unknown kinds inside a folder) are left out; a named path that is not an image
 becomes a case anyway, which then fails with the reason (so that it is reported, never silently dropped).
@@ -14,6 +16,7 @@ becomes a case anyway, which then fails with the reason (so that it is reported,
 from __future__ import annotations
 
 import glob
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,7 @@ from pathlib import Path
 from medseg.data.layout import IMAGE_SUFFIXES_2D, VOLUME_SUFFIXES, split_suffix
 from medseg.dicom import is_dicom_file
 
-__all__ = ["Case", "InputError", "dicom_series_groups", "find_cases"]
+__all__ = ["Case", "InputError", "dicom_series_groups", "find_cases", "unique_names"]
 
 _KNOWN_SUFFIXES = VOLUME_SUFFIXES + IMAGE_SUFFIXES_2D
 
@@ -37,8 +40,8 @@ class Case:
     Attributes:
         name: unique output name.
         path: the image file, or the DICOM series folder.
-        kind: ``"volume"`` (NIfTI, NRRD, MHA/MHD), ``"image"`` (PNG, JPEG), ``"dicom-file"``, ``"dicom-series"``
-            or ``"unknown"``.
+        kind: ``"volume"`` (NIfTI, NRRD, MHA/MHD), ``"image"`` (PNG, JPEG), ``"dicom-file"``, ``"dicom-series"``,
+            ``"special"`` (not a regular file: a FIFO, a socket, a device) or ``"unknown"``.
         files: the series' files (``"dicom-series"``), or ``[path]``.
         series_uid: the DICOM series taken (``"dicom-series"``).
         other_series: the other series found in the folder, ``{uid: number of files}``.
@@ -60,27 +63,25 @@ def _dicom_children(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_dicom_file(p))
 
 
-def dicom_series_groups(files: list[Path]) -> dict[str, list[Path]]:
-    """The files by Series Instance UID (header only); files without one, or not parsable, under ``""``."""
+def dicom_series_groups(files: list[Path]) -> dict[str | None, list[Path]]:
+    """The files by Series Instance UID (header only): ``""`` for files whose UID is empty or absent (anonymised),
+    ``None`` for files pydicom cannot parse (they stay with the series, whose check names them)."""
     import pydicom
 
-    groups: dict[str, list[Path]] = defaultdict(list)
+    groups: dict[str | None, list[Path]] = defaultdict(list)
     for path in files:
         try:
-            uid = str(
-                pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"]).get(
-                    "SeriesInstanceUID", ""
-                )
-            )
+            dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            uid: str | None = str(dataset.get("SeriesInstanceUID", "") or "").strip()
         except Exception:  # an unreadable file stays with the series, whose check names it
-            uid = ""
+            uid = None
         groups[uid].append(path)
     return dict(groups)
 
 
 def _series_case(folder: Path, files: list[Path], series_uid: str | None) -> Case:
     groups = dicom_series_groups(files)
-    unreadable = groups.pop("", [])
+    unreadable = groups.pop(None, [])
     if not groups:
         return Case(folder.name, folder, "dicom-series", files)
     if series_uid is not None:
@@ -97,7 +98,9 @@ def _series_case(folder: Path, files: list[Path], series_uid: str | None) -> Cas
 
 def _file_case(path: Path) -> Case:
     stem, suffix = split_suffix(path.name, _KNOWN_SUFFIXES)
-    if suffix.lower() in VOLUME_SUFFIXES:
+    if path.exists() and not path.is_file():  # a FIFO, a socket, a device: never opened (a FIFO would block)
+        kind = "special"
+    elif suffix.lower() in VOLUME_SUFFIXES:
         kind = "volume"
     elif suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"):
         kind = "image"
@@ -122,7 +125,7 @@ def _folder_cases(folder: Path, series_uid: str | None, volumetric: bool) -> lis
                 cases.append(_series_case(child, series, series_uid))
             elif series:
                 cases += [_file_case(path) for path in series]
-        elif child in dicom or split_suffix(child.name, _KNOWN_SUFFIXES)[1]:
+        elif child in dicom or split_suffix(child.name, _KNOWN_SUFFIXES)[1]:  # a special file fails, reported
             cases.append(_file_case(child))
     return cases
 
@@ -157,9 +160,41 @@ def find_cases(paths: list[str | Path], series_uid: str | None = None, volumetri
                 cases += found
             else:
                 cases.append(_file_case(path))
-    seen: Counter[str] = Counter()
-    for case in cases:
-        seen[case.name] += 1
-        if seen[case.name] > 1:
-            case.name = f"{case.name}_{seen[case.name]}"
+    for case, name in zip(cases, unique_names([case.path for case in cases])):
+        case.name = name
     return cases
+
+
+def _stem(path: Path) -> str:
+    return path.name if path.is_dir() else split_suffix(path.name, _KNOWN_SUFFIXES)[0]
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """A name for each path: its stem (a folder: its name), prefixed by as many of its parent folders as it takes to
+    be unique among the paths (``c1/x.jpg``, ``c2/x.jpg`` -> ``c1_x``, ``c2_x``); the same paths always give the same
+    names. A path that no prefix sets apart (the same file given twice) gets ``_2``, ``_3`` in the order given."""
+    resolved = [Path(os.path.abspath(path)) for path in paths]  # as given: a link keeps its own name
+    stems = [_stem(path) or path.name for path in resolved]
+    depth = [0] * len(paths)
+
+    def name(i: int) -> str:
+        parents = resolved[i].parts[:-1]
+        prefix = parents[len(parents) - depth[i] :] if depth[i] else ()
+        return "_".join([*(part.strip("/") or "root" for part in prefix), stems[i]])
+
+    while True:
+        names = [name(i) for i in range(len(paths))]
+        holders = defaultdict(set)  # name -> the distinct paths that have it (the same path twice cannot be told apart)
+        for i, n in enumerate(names):
+            holders[n].add(resolved[i])
+        clashing = [i for i, n in enumerate(names) if len(holders[n]) > 1 and depth[i] < len(resolved[i].parts) - 1]
+        if not clashing:
+            break
+        for i in clashing:
+            depth[i] += 1
+    seen: Counter[str] = Counter()
+    for i, n in enumerate(names):
+        seen[n] += 1
+        if seen[n] > 1:
+            names[i] = f"{n}_{seen[n]}"
+    return names

@@ -18,8 +18,65 @@ from monai.transforms import Invertd
 
 from medseg.pipeline import ModelSettings, build_network, inferer, preprocessing
 from medseg.tasks import get_task
+from medseg.transforms import ImageFileError
 
-__all__ = ["Predictor"]
+__all__ = ["CheckpointError", "Predictor", "load_weights"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is not the weights of the network its record describes; the message names the file."""
+
+
+def load_weights(
+    network: torch.nn.Module,
+    checkpoint: str | Path,
+    device: torch.device | str = "cpu",
+    settings: ModelSettings | None = None,
+) -> None:
+    """Load a state dict saved with ``torch.save`` into ``network`` with PyTorch's safe loader
+    (``weights_only=True``: a checkpoint that holds code is refused, never run).
+
+    Raises:
+        CheckpointError: for a file that is not a PyTorch checkpoint, one holding Python objects beyond tensors, a
+            training state (``last_state.pt``) instead of the network's weights, weights of another network, or (with
+            ``settings``) a checkpoint stamped as another model than ``settings`` describe; one line naming the file
+            and what it is.
+    """
+    import pickle
+    import zipfile
+
+    path = Path(checkpoint)
+    with open(path, "rb") as stream:
+        magic = stream.read(4)
+    if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):  # torch.save's zip archive, or a legacy pickle
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (it begins with {magic!r}, not a torch.save file)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower():
+            raise CheckpointError(
+                f"{path}: holds Python objects beyond tensors, which the safe loader does not run: not a state dict"
+            ) from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({str(error).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({first})") from None
+    if not isinstance(state, dict) or not all(torch.is_tensor(value) for value in state.values()):
+        keys = ", ".join(list(state)[:5]) if isinstance(state, dict) else type(state).__name__
+        what = "a training state" if isinstance(state, dict) and "model" in state else "not a state dict of tensors"
+        raise CheckpointError(f"{path}: {what} ({keys}), not the network's weights (models/model.pt)")
+    if settings is not None:
+        try:
+            settings.check_stamp(state, path)
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path}: the weights do not fit the network its settings describe ({type(network).__name__}): "
+            + " ".join(str(error).split())[:300]
+        ) from None
 
 
 class Predictor:
@@ -46,14 +103,25 @@ class Predictor:
         self.volumetric = settings.volumetric
         self.preprocessing = preprocessing(settings)
         self.network = build_network(settings).to(self.device).eval()
-        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
-        self.network.load_state_dict(state)
+        load_weights(self.network, checkpoint, self.device, settings)
         self.batch_size = batch_size
         self._invert = Invertd("pred", transform=self.preprocessing, orig_keys="image", nearest_interp=False)
 
     def load(self, path: str | Path) -> dict:
-        """The pre-processed image of ``path`` (a file, or a folder holding one DICOM series)."""
-        return self.preprocessing({"image": str(path)})
+        """The pre-processed image of ``path`` (a file, or a folder holding one DICOM series).
+
+        Raises:
+            ImageFileError: when the image is not of the kind the model takes (a 4D NIfTI for a 3D model, a
+                two-channel image for a one-channel one), before the network sees it.
+        """
+        item = self.preprocessing({"image": str(path)})
+        shape, dims = tuple(item["image"].shape), 3 if self.volumetric else 2
+        if len(shape) != dims + 1 or shape[0] != self.settings.in_channels:
+            raise ImageFileError(
+                f"{path}: an image of {shape[0]} channel(s) and shape {shape[1:]} where the model takes "
+                f"{self.settings.in_channels}-channel {dims}D images (a time series, or another modality?)"
+            )
+        return item
 
     def native_image(self, path: str | Path) -> torch.Tensor:
         """The image of ``path`` with the task's intensity pre-processing but its own size (for overlays)."""

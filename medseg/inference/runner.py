@@ -93,6 +93,8 @@ def _series_folder(case: Case) -> Iterator[Path]:
 def _check(case: Case, volumetric: bool) -> None:
     """Raise a ``ValueError`` naming the file when the case is not an image this bundle reads."""
     kinds = ("volume", "dicom-series", "dicom-file") if volumetric else ("image", "dicom-file")
+    if case.kind == "special":
+        raise ValueError(f"{case.path}: not a regular file (a FIFO, a socket or a device); it is not opened")
     if case.kind == "unknown":
         check_image_file(case.path)  # names what the file is not
         raise ValueError(f"{case.path}: not an image medseg reads (NIfTI, NRRD, MHA/MHD, PNG, JPEG or DICOM)")
@@ -106,8 +108,8 @@ def _check(case: Case, volumetric: bool) -> None:
         check_dicom_file(case.path)
 
 
-def _read(predictor: Predictor, case: Case, source: Path) -> tuple[dict, Geometry, list[Path]]:
-    """The case's pre-processed image, its grid and its DICOM source files.
+def _read(predictor: Predictor, case: Case, source: Path) -> tuple[dict, Geometry, list[Path], list[str]]:
+    """The case's pre-processed image, its grid, its DICOM source files and what the summary should say of it.
 
     A DICOM series is checked slice by slice first. A file is read directly, and only when that fails does
     :func:`medseg.transforms.check_image_file` look at it (decoding it again) to say what is wrong with it: a
@@ -116,13 +118,19 @@ def _read(predictor: Predictor, case: Case, source: Path) -> tuple[dict, Geometr
     if case.kind == "dicom-series":
         series = check_dicom_series(source)
         sources = [case.path / path.name for path in series.files]
-        return predictor.load(source), Geometry.of_series(series), sources
+        notes = []
+        if not series.series_uid:  # anonymised: one series by its geometry, as SimpleITK and GDCM read it
+            notes.append(
+                f"no SeriesInstanceUID in the {len(sources)} files (anonymised?): read as one series, since they "
+                "agree in geometry"
+            )
+        return predictor.load(source), Geometry.of_series(series), sources, notes
     try:
         item, geometry = predictor.load(source), Geometry.of_file(case.path)
     except Exception:
         check_image_file(case.path)  # raises naming the file and the problem when it finds one
         raise
-    return item, geometry, [case.path] if case.is_dicom else []
+    return item, geometry, [case.path] if case.is_dicom else [], []
 
 
 def _root_cause(error: BaseException) -> str:
@@ -153,7 +161,9 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         targets = {kind: path for kind, path in targets.items() if not path.exists()}  # finish an interrupted case
     _check(case, predictor.volumetric)
     with _series_folder(case) as source:
-        item, geometry, dicom_sources = _read(predictor, case, source)
+        item, geometry, dicom_sources, notes = _read(predictor, case, source)
+    if notes:
+        record.setdefault("warnings", []).extend(notes)
     slices = item["image"].shape[-1] if predictor.volumetric else 1
     probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME)[0].numpy()
     mask = options.postprocessing(probabilities)

@@ -5,15 +5,25 @@
 """
 
 from .builders import build_network, inferer, mask_postprocessing, postprocessing, preprocessing
-from .settings import APPLICATION_FIELDS, MODEL_FIELDS, SETTINGS_FILE, ModelSettings, SettingsFileError
+from .settings import (
+    APPLICATION_FIELDS,
+    MODEL_FIELDS,
+    SETTINGS_FILE,
+    STAMP_KEY,
+    ModelSettings,
+    SettingsFileError,
+    checkpoint_stamp,
+)
 
 __all__ = [
     "APPLICATION_FIELDS",
     "MODEL_FIELDS",
     "SETTINGS_FILE",
+    "STAMP_KEY",
     "ModelSettings",
     "SettingsFileError",
     "build_network",
+    "checkpoint_stamp",
     "inferer",
     "mask_postprocessing",
     "postprocessing",

@@ -16,6 +16,7 @@ interest of the sliding-window inferer, and the size of the axial slices a 2D ne
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -27,13 +28,25 @@ from medseg.losses import LOSSES
 from medseg.networks import NETWORKS, network_output
 from medseg.tasks import get_task
 
-__all__ = ["APPLICATION_FIELDS", "MODEL_FIELDS", "SETTINGS_FILE", "ModelSettings", "SettingsFileError"]
+__all__ = [
+    "APPLICATION_FIELDS",
+    "MODEL_FIELDS",
+    "SETTINGS_FILE",
+    "STAMP_KEY",
+    "ModelSettings",
+    "SettingsFileError",
+    "checkpoint_stamp",
+]
 
 #: The record's file name, beside ``model.pt``.
 SETTINGS_FILE = "settings.json"
 
 #: Fields a checkpoint depends on: they must match to use it.
 MODEL_FIELDS = ("task", "task_options", "network_name", "network_kwargs", "in_channels", "spatial_size", "intensity")
+#: Where a checkpoint carries the fingerprint of the settings it was trained with: a key of the state dict's
+#: ``_metadata`` (which ``torch.save`` keeps, ``load_state_dict`` ignores for a name no module can have, and
+#: ``torch.load(..., weights_only=True)`` reads back), so that the checkpoint stays a plain state dict.
+STAMP_KEY = "medseg:settings"
 #: Fields of how a trained model is applied: inference may override them.
 APPLICATION_FIELDS = ("threshold", "keep_largest", "fill_holes", "test_time_flip_axes", "test_time_shift")
 
@@ -120,6 +133,29 @@ class ModelSettings:
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON values."""
         return _plain(asdict(self))
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the fields a checkpoint depends on (:data:`MODEL_FIELDS`), in canonical JSON."""
+        record = self.to_dict()
+        text = json.dumps({name: record[name] for name in MODEL_FIELDS}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def check_stamp(self, state_dict: Mapping[str, Any], path: str | Path) -> None:
+        """Raise a ``ValueError`` naming ``path`` when the checkpoint carries the stamp of another model than these
+        settings describe (a checkpoint copied beside another model's record); one without a stamp passes."""
+        stamp = checkpoint_stamp(state_dict)
+        if stamp is not None and stamp.get("sha256") != self.fingerprint():
+            raise ValueError(
+                f"{path}: trained as another model (task {stamp.get('task')!r}, network {stamp.get('network_name')!r}, "
+                f"fingerprint {str(stamp.get('sha256'))[:12]}) than its settings.json describes (task {self.task!r}, "
+                f"network {self.network_name!r}, fingerprint {self.fingerprint()[:12]}): a checkpoint and its record "
+                "belong together"
+            )
+
+    def stamp(self) -> dict[str, str]:
+        """What a checkpoint of this model carries (:data:`STAMP_KEY`): the fingerprint, and the task and network
+        for the message when it is found beside another model's record."""
+        return {"sha256": self.fingerprint(), "task": self.task, "network_name": self.network_name}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> ModelSettings:
@@ -213,3 +249,10 @@ class ModelSettings:
             )
         applied = {name: value for name, value in given.items() if name in APPLICATION_FIELDS}
         return settings.replace(**applied) if applied else settings
+
+
+def checkpoint_stamp(state_dict: Mapping[str, Any]) -> dict[str, str] | None:
+    """The settings stamp a checkpoint carries (:meth:`ModelSettings.stamp`), or ``None`` (from elsewhere)."""
+    metadata = getattr(state_dict, "_metadata", None) or {}
+    stamp = metadata.get(STAMP_KEY)
+    return dict(stamp) if isinstance(stamp, Mapping) else None

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import itk
 import numpy as np
+import torch
 from monai.config import KeysCollection, PathLike
 from monai.data import ImageReader, ITKReader, PILReader, PydicomReader
 from monai.transforms import LoadImaged
@@ -105,30 +106,101 @@ def check_image_file(path: PathLike) -> None:
 _CHUNK = 1 << 22
 
 
-def _gzip_length(path: Path) -> int:
-    """The uncompressed length of a gzip file, read to its end (the stream's end marker and CRC checked)."""
+def _gzip_length(path: Path, offset: int = 0) -> int:
+    """The uncompressed length of the gzip stream of ``path`` from byte ``offset`` on, read to its end (the
+    stream's end marker and CRC checked)."""
     length = 0
     try:
-        with gzip.open(path, "rb") as stream:
-            while chunk := stream.read(_CHUNK):
-                length += len(chunk)
+        with open(path, "rb") as raw:
+            raw.seek(offset)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    length += len(chunk)
     except EOFError:
-        raise ImageFileError(
-            f"{path}: truncated gzip stream (the file ends before its compressed data do, after {length} bytes)"
-        ) from None
+        raise ImageFileError(f"{path}: truncated gzip stream (the file ends before its compressed data do)") from None
     except (gzip.BadGzipFile, zlib.error, OSError) as error:
         raise ImageFileError(f"{path}: corrupt gzip stream ({error})") from None
     return length
 
 
+#: Bytes per value of the NRRD types.
+_NRRD_TYPES = {
+    "char": 1, "signed char": 1, "int8": 1, "int8_t": 1, "uchar": 1, "unsigned char": 1, "uint8": 1, "uint8_t": 1,
+    "short": 2, "short int": 2, "signed short": 2, "signed short int": 2, "int16": 2, "int16_t": 2, "ushort": 2,
+    "unsigned short": 2, "unsigned short int": 2, "uint16": 2, "uint16_t": 2, "int": 4, "signed int": 4, "int32": 4,
+    "int32_t": 4, "uint": 4, "unsigned int": 4, "uint32": 4, "uint32_t": 4, "longlong": 8, "long long": 8,
+    "long long int": 8, "signed long long": 8, "signed long long int": 8, "int64": 8, "int64_t": 8,
+    "ulonglong": 8, "unsigned long long": 8, "unsigned long long int": 8, "uint64": 8, "uint64_t": 8,
+    "float": 4, "double": 8,
+}  # fmt: skip
+
+
+def _check_nrrd(path: Path) -> None:
+    """A NRRD file with its data attached (raw or gzip) holds the bytes its header announces."""
+    with open(path, "rb") as stream:
+        head = stream.read(1 << 16)
+    end = head.find(b"\n\n")
+    if not head.startswith(b"NRRD") or end < 0:
+        return  # not a NRRD header this check reads: left to ITK
+    fields = {}
+    for line in head[:end].decode("latin-1").splitlines()[1:]:
+        if ":" in line and not line.startswith("#"):
+            key, _, value = line.partition(":")
+            fields[key.strip().lower()] = value.strip().lstrip("=").strip()
+    if "data file" in fields or "datafile" in fields:
+        return  # detached data (a .nhdr): ITK checks the file it names
+    try:
+        announced = (
+            int(np.prod([int(s) for s in fields["sizes"].split()], dtype=np.int64)) * _NRRD_TYPES[fields["type"]]
+        )
+    except (KeyError, ValueError):
+        return
+    encoding = fields.get("encoding", "raw")
+    if encoding in ("gzip", "gz"):
+        length = _gzip_length(path, offset=end + 2)
+    elif encoding == "raw":
+        length = path.stat().st_size - (end + 2)
+    else:
+        return
+    if length < announced:
+        raise ImageFileError(
+            f"{path}: truncated NRRD file: its header announces {announced} bytes of data, it holds {length}"
+        )
+
+
+def _raw_nifti_header(path: Path, kind: type):
+    """The NIfTI header of ``path`` as written, without nibabel's fixes."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        return kind.from_fileobj(stream, check=False)
+
+
 def _nifti_length(path: Path) -> int | None:
-    """The bytes a NIfTI-1/2 header announces (offset of the data plus their size), or ``None`` when unreadable."""
+    """The bytes a NIfTI-1/2 header announces (offset of the data plus their size), or ``None`` when unreadable;
+    raises :class:`ImageFileError` for a header whose voxel-to-world affine is singular (ITK's message then names a
+    line of its source, not the problem)."""
     import nibabel
 
     try:
-        header = nibabel.load(str(path)).header
+        image = nibabel.load(str(path))
     except Exception:  # left to ITK's own message
         return None
+    header = image.header
+    raw = _raw_nifti_header(path, type(header))  # nibabel's loader replaces a zero spacing by 1; ITK refuses it
+    spatial = min(3, len(header.get_data_shape()))  # a 2D image has no third spacing to check
+    zooms = [float(zoom) for zoom in raw["pixdim"][1 : 1 + spatial]]
+    codes = (int(raw["qform_code"]), int(raw["sform_code"]))
+    axes = (raw.get_sform() if codes[1] > 0 else raw.get_qform())[:spatial, :spatial] if any(codes) else np.diag(zooms)
+    if any(not abs(zoom) > 0 for zoom in zooms) or abs(float(np.linalg.det(axes))) < 1e-12:
+        raise ImageFileError(
+            f"{path}: singular NIfTI affine (voxel spacing {zooms}, affine "
+            f"{np.round(axes, 4).tolist()}): no voxel grid to put a mask on"
+        )
+    if np.issubdtype(header.get_data_dtype(), np.floating):  # ITK reads NaN in a NIfTI file as 0, silently
+        values = np.asanyarray(image.dataobj)
+        bad = int(values.size - np.isfinite(values).sum())
+        if bad:
+            raise ImageFileError(f"{path}: {bad} voxel(s) NaN or infinite of {values.size}; the image is refused")
     # a single-file NIfTI's data follow the header and its 4-byte extension flag; writers such as ITK leave
     # vox_offset 0, which readers take as that minimum
     offset = max(int(header.get_data_offset()), int(header["sizeof_hdr"]) + 4)
@@ -137,10 +209,15 @@ def _nifti_length(path: Path) -> int | None:
 
 def check_volume_file(path: PathLike) -> None:
     """Raise :class:`ImageFileError` when a volume file is cut short: a gzip stream that ends before its end marker,
-    or a NIfTI file holding fewer bytes than its header announces. ITK reads either without an error, filling what
-    is missing with zeros; this check reads a compressed file to its end once, an uncompressed one not at all."""
+    or a NIfTI file holding fewer bytes than its header announces (ITK reads either without an error, filling what
+    is missing with zeros); a NIfTI file whose affine is singular, or whose floating-point voxels include NaN or
+    infinite values (ITK reads NaN as 0). A compressed file is read to its end; the voxels of a floating-point
+    NIfTI file are read once more."""
     path = Path(path)
     name = path.name.lower()
+    if name.endswith(".nrrd"):
+        _check_nrrd(path)
+        return
     length = _gzip_length(path) if name.endswith(".gz") else path.stat().st_size
     if name.endswith((".nii", ".nii.gz")):
         announced = _nifti_length(path)
@@ -171,6 +248,20 @@ class RadiographReader(PydicomReader):
         return array, meta
 
 
+def itk_message(error: BaseException, limit: int = 240) -> str:
+    """What an ITK exception says, on one line: without the source file and line ITK puts first and the
+    ``itk::ERROR: Class(0x...):`` prefix; of a stack of NRRD (teem) messages, the innermost, which names the
+    problem."""
+    import re
+
+    lines = [line.strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line and not re.match(r"^/\S+\.(cxx|h|hxx|cpp):\d+:?$", line)]
+    lines = [re.sub(r"^(itk::|ITK )ERROR: \w+\(0x[0-9a-f]+\):\s*", "", line) for line in lines]
+    teem = [line for line in lines if line.startswith("[")]
+    text = " ".join([lines[0], teem[-1]] if teem and lines[0] != teem[-1] else lines[:2])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _one_line(error: BaseException, limit: int = 200) -> str:
     """An error message on one line, cut to ``limit`` characters (ITK's span several lines)."""
     text = " ".join(str(error).split())
@@ -195,7 +286,10 @@ class VolumeReader(ITKReader):
                 images.append(self._read_series(name, **kwargs))
                 continue
             check_volume_file(name)
-            images.append(super().read(name, **kwargs))
+            try:
+                images.append(super().read(name, **kwargs))
+            except RuntimeError as error:  # ITK's message starts with a line of its own source code
+                raise ImageFileError(f"{name}: ITK cannot read it: {itk_message(error)}") from error
         return images if len(names) > 1 else images[0]
 
     def _read_series(self, folder: PathLike, **kwargs):
@@ -208,8 +302,8 @@ class VolumeReader(ITKReader):
                 try:
                     itk.imread(name, **kwargs)
                 except RuntimeError as file_error:
-                    raise DicomError(f"{name}: ITK cannot read it: {_one_line(file_error)}") from error
-            raise DicomError(f"{folder}: ITK cannot read the series: {_one_line(error)}") from error
+                    raise DicomError(f"{name}: ITK cannot read it: {itk_message(file_error)}") from error
+            raise DicomError(f"{folder}: ITK cannot read the series: {itk_message(error)}") from error
 
 
 class CheckedLoadImaged(LoadImaged):
@@ -220,7 +314,7 @@ class CheckedLoadImaged(LoadImaged):
     one slice short. Here only the given readers are registered. With one reader, its own error propagates (MONAI
     folds it into "cannot find a suitable reader"); any other failure is described by :func:`check_image_file`
     (empty, truncated, not an image), chained to the original error, or re-raised as it is when the file shows
-    nothing wrong.
+    nothing wrong. An image read with NaN or infinite values raises :class:`ImageFileError`.
 
     Args:
         keys: the keys to load.
@@ -237,8 +331,11 @@ class CheckedLoadImaged(LoadImaged):
         readers = self._loader.readers
         if reader is None and len(readers) == 1:
             reader = readers[0]
+        for key in self.key_iterator(dict(data)):
+            for path in ensure_tuple(data[key]):
+                _check_regular(path)
         try:
-            return super().__call__(data, reader)
+            loaded = super().__call__(data, reader)
         except (ImageFileError, DicomError):
             raise
         except Exception as error:
@@ -249,15 +346,48 @@ class CheckedLoadImaged(LoadImaged):
                     except (ImageFileError, DicomError) as problem:
                         raise problem from error
             raise
+        for key in self.key_iterator(loaded):
+            _check_finite(loaded[key], data[key])
+        return loaded
+
+
+def _check_regular(path: PathLike) -> None:
+    """Raise :class:`ImageFileError` for a path that is neither a file nor a folder (a FIFO would block a reader)."""
+    if isinstance(path, (str, Path)) and Path(path).exists() and not (Path(path).is_file() or Path(path).is_dir()):
+        raise ImageFileError(f"{path}: not a regular file (a FIFO, a socket or a device); it is not opened")
+
+
+def _check_finite(array, source) -> None:
+    """Raise :class:`ImageFileError` when a floating-point image holds NaN or infinite values (a network's output
+    would then change silently)."""
+    values = torch.as_tensor(array)
+    if not values.is_floating_point():
+        return
+    bad = values.numel() - int(torch.isfinite(values).sum())
+    if bad:
+        raise ImageFileError(f"{source}: {bad} voxel(s) NaN or infinite of {values.numel()}; the image is refused")
+
+
+def colours(image: Image.Image) -> Image.Image:
+    """A Pillow image in the colours it shows: a palette image (mode ``P``, ``PA``: each pixel an index into a
+    colour table) as RGB, grey with alpha (``LA``) as grey. MONAI's ``PILReader`` returns a palette image's indices,
+    which a network would take for intensities."""
+    if image.mode in ("P", "PA"):
+        return image.convert("RGB")
+    if image.mode == "LA":
+        return image.convert("L")
+    return image
 
 
 def image_readers_2d() -> tuple[ImageReader, ...]:
-    """Readers for 2D images: Pillow (PNG, JPEG, PPM), then pydicom (single-frame DICOM, ``MONOCHROME1`` inverted).
+    """Readers for 2D images: Pillow (PNG, JPEG, PPM; palette images in their colours, :func:`colours`), then
+    pydicom (single-frame DICOM, ``MONOCHROME1`` inverted).
 
     ``LoadImage`` tries a given list of readers last first and logs each one that fails, so the common case
-    (PNG, JPEG) is last in the list: it is read by the first reader tried.
+    (PNG, JPEG) is last in the list: it is read by the first reader tried. Masks keep their palette indices
+    (:func:`mask_reader_2d`): in a palette label image the index is the label.
     """
-    return (RadiographReader(), PILReader())
+    return (RadiographReader(), PILReader(converter=colours))
 
 
 def mask_reader_2d() -> ImageReader:

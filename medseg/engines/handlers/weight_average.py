@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ class WeightAverageSaver:
         key_metric_name: the metric that ranks networks; default: the evaluator's key metric.
         optimizer: the training optimizer, whose first learning-rate reduction starts the averaging (see above);
             ``None``: average from the first validation.
+        metadata: entries added to the saved state dict's ``_metadata`` (which ``load_state_dict`` ignores for keys
+            no module can have), e.g. the fingerprint of the settings the network was trained with
+            (:meth:`medseg.pipeline.ModelSettings.stamp`).
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class WeightAverageSaver:
         select: str = "best",
         key_metric_name: str | None = None,
         optimizer: torch.optim.Optimizer | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if select not in WEIGHT_SELECTIONS:
             raise ValueError(f"select must be one of {WEIGHT_SELECTIONS}, got {select!r}")
@@ -95,7 +100,7 @@ class WeightAverageSaver:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         self.network, self.path = network, Path(save_dir) / filename
         self.k, self.select, self.key_metric_name = k, select, key_metric_name
-        self.optimizer = optimizer
+        self.optimizer, self.metadata = optimizer, dict(metadata or {})
         group = optimizer.param_groups[0] if optimizer is not None else {}
         self.initial_lr = group.get("initial_lr", group.get("lr"))  # schedulers record the initial rate there
         self.averaging = optimizer is None
@@ -111,8 +116,11 @@ class WeightAverageSaver:
         if not self._keep(score, int(engine.state.epoch)):
             return
         if is_main_process():
+            state = OrderedDict(average_state_dicts(self.weights))
+            versions = getattr(unwrap_module(self.network).state_dict(), "_metadata", {})  # the modules' versions
+            state._metadata = OrderedDict({**versions, **self.metadata})  # type: ignore[attr-defined]
             with atomic_path(self.path) as temporary:
-                torch.save(average_state_dicts(self.weights), temporary)
+                torch.save(state, temporary)
         logger.debug("%s: mean of the networks of epochs %s", self.path, self.epochs)
 
     def _start_averaging(self) -> None:
