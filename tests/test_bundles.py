@@ -640,3 +640,21 @@ def test_a_checkpoint_beside_another_models_record_is_refused(trained, real_data
     inference = read_config(BUNDLES / "luna16_segcaps", "inference", bundle_root=str(tmp_path / "ct_run"))
     with pytest.raises(SystemExit, match="trained as another model"):
         inference.get_parsed_content("initialize#0")
+
+
+@pytest.mark.slow
+def test_inference_json_names_outputs_as_medseg_infer(trained, run_here, tmp_path):
+    """Two inputs of one file name in different folders: MONAI names an output after its input's file name, so one
+    mask would replace the other; the bundle names them as medseg infer does."""
+    _, out, _ = trained("cxr_lung_unet")
+    image = json.loads((out / "datalist.json").read_text())["training"][0]["image"]
+    entries = []
+    for folder in ("c1", "c2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(image, tmp_path / folder / "x.png")
+        entries.append({"image": str(tmp_path / folder / "x.png")})
+    datalist = tmp_path / "inputs.json"
+    datalist.write_text(json.dumps({"training": entries}))
+    run_here("cxr_lung_unet", "inference", datalist=str(datalist), output_dir=str(tmp_path / "masks"),
+             bundle_root=str(out), image_size=32)  # fmt: skip
+    assert sorted(path.name for path in (tmp_path / "masks").iterdir()) == ["c1_x_seg.nii.gz", "c2_x_seg.nii.gz"]

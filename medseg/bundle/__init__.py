@@ -12,7 +12,7 @@ from .loss import build_loss, training_pos_weight
 from .record import check_trained, record_settings, trained_settings
 from .resume import resume_handlers
 from .schedules import LR_SCHEDULES, lr_scheduler
-from .subsets import inference_entries, load_subsets, prepared_datalist
+from .subsets import case_name_formatter, inference_entries, load_subsets, prepared_datalist
 from .summary import evaluation_summary, print_outputs, write_summary
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "WORKFLOWS",
     "SettingsError",
     "build_loss",
+    "case_name_formatter",
     "check_checkpoint",
     "check_settings",
     "check_trained",

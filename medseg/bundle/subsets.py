@@ -12,6 +12,7 @@ images a bundle's ``inference.json`` segments.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,12 +20,12 @@ from typing import Any, TypeVar
 import torch.distributed as dist
 
 from medseg.data import SUBSETS, LayoutError, MissingFileError, fold_datalists, official_subsets
-from medseg.inference import InputError, find_cases
+from medseg.inference import InputError, find_cases, unique_names
 from medseg.tasks import format_report, get_task, prepare_datalist
 
 from .checks import SettingsError
 
-__all__ = ["inference_entries", "load_subsets", "prepared_datalist"]
+__all__ = ["case_name_formatter", "inference_entries", "load_subsets", "prepared_datalist"]
 
 T = TypeVar("T")
 
@@ -133,3 +134,20 @@ def inference_entries(
     if not readable:
         raise SettingsError(f"--input_dir {input_dir}: no image or DICOM series in it")
     return [{"image": str(case.path)} for case in readable]
+
+
+def case_name_formatter(entries: list[dict]) -> Callable[[dict, Any], dict]:
+    """An ``output_name_formatter`` for MONAI's ``SaveImaged``: each entry's output is named as ``medseg infer`` names
+    its case (:func:`medseg.inference.unique_names`), so that inputs sharing a file name in different folders do not
+    overwrite each other's masks (MONAI names an output after its input's file name alone)."""
+    from monai.data.folder_layout import default_name_formatter
+
+    paths = [Path(entry["image"]) for entry in entries]
+    names = {os.path.abspath(path): name for path, name in zip(paths, unique_names(paths))}
+
+    def formatter(metadict: dict, saver: Any) -> dict:
+        source = (metadict or {}).get("filename_or_obj")
+        name = names.get(os.path.abspath(str(source))) if source else None
+        return {"subject": name, "idx": None} if name else default_name_formatter(metadict, saver)
+
+    return formatter

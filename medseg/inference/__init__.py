@@ -5,7 +5,7 @@ pipeline come from the checkpoint's record (:class:`medseg.pipeline.ModelSetting
 ``inference.json`` builds them.
 """
 
-from .cases import Case, InputError, dicom_series_groups, find_cases
+from .cases import Case, InputError, dicom_series_groups, find_cases, unique_names
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
 from .predictor import CheckpointError, Predictor, load_weights
 from .runner import InferenceOptions, run_inference
@@ -21,6 +21,7 @@ __all__ = [
     "find_cases",
     "load_weights",
     "run_inference",
+    "unique_names",
     "write_dicom_seg",
     "write_image",
     "write_overlay",
