@@ -161,3 +161,30 @@ def test_layer_gradients_match_finite_differences(layer):
         return torch.func.functional_call(layer, {"weight": weight, "bias": bias}, (x,))
 
     assert torch.autograd.gradcheck(run, (x, *parameters))
+
+
+def test_training_runs_the_blockwise_kernels_and_only_tracing_the_plain_path(monkeypatch):
+    """The export path's switch (plain tensor operations while tracing or exporting) must not leak into training:
+    a training step of a routed capsule layer runs the fused votes-and-routing autograd function, and only a trace
+    takes the plain path (the speed of ``scripts/benchmark_networks.py`` depends on it)."""
+    from medseg.networks import capsules
+
+    calls = {"fused": 0, "plain": 0}
+    fused, plain = capsules._ConvolutionalRouting.apply, capsules._route_traceable
+
+    def count_fused(*args):
+        calls["fused"] += 1
+        return fused(*args)
+
+    def count_plain(*args):
+        calls["plain"] += 1
+        return plain(*args)
+
+    monkeypatch.setattr(capsules._ConvolutionalRouting, "apply", count_fused)
+    monkeypatch.setattr(capsules, "_route_traceable", count_plain)
+    layer = CapsuleConv2d(8, 4, 8, kernel_size=3, routings=3)
+    x = torch.rand(1, 2, 8, 6, 6, requires_grad=True)
+    layer(x).sum().backward()
+    assert calls == {"fused": 1, "plain": 0}
+    torch.jit.trace(layer, (x.detach(),), check_trace=False)
+    assert calls == {"fused": 1, "plain": 1}
