@@ -265,3 +265,36 @@ def test_helen_hair_option(synthetic):
     without = prepare_datalist("helen", root, n_folds=2, include_hair=False)
     assert with_hair.summary["splits"] == {"train": 4, "validation": 1, "test": 1}
     assert without.summary["foreground_fraction"] < with_hair.summary["foreground_fraction"]
+
+
+def test_two_sources_and_a_held_out_source(real_data, tmp_path, capsys):
+    """The two shared chest X-ray sources in one datalist: each case records its source, names stay unique and a
+    patient group never spans two subsets; --test-source trains on one hospital and tests on the other."""
+    openist, shenzhen = real_data("cxr_openist"), real_data("cxr_shenzhen")
+    out = tmp_path / "both.json"
+    assert main(["prepare", "--task", "cxr", "--data-root", str(openist), str(shenzhen), "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    entries = data["training"]
+    assert data["summary"]["sources"] == {"cxr_openist": 150, "cxr_shenzhen": 377}
+    assert {entry["source"] for entry in entries} == {"cxr_openist", "cxr_shenzhen"}
+    assert all(entry["case"].startswith(entry["source"] + "/") for entry in entries)
+    assert len({entry["case"] for entry in entries}) == 527
+    for fold in data["folds"]:  # a patient's cases in one subset only, every case tested once
+        subsets = [set(fold[name]) for name in ("train", "validation", "test")]
+        assert not (subsets[0] & subsets[1] or subsets[0] & subsets[2] or subsets[1] & subsets[2])
+    assert sorted(c for fold in data["folds"] for c in fold["test"]) == sorted(e["case"] for e in entries)
+    held = tmp_path / "to_openist.json"
+    assert main(["prepare", "--task", "cxr", "--data-root", str(openist), str(shenzhen), "--test-source",
+                 "cxr_openist", "--out", str(held)]) == 0  # fmt: skip
+    [fold] = json.loads(held.read_text())["folds"]
+    by_case = {entry["case"]: entry for entry in json.loads(held.read_text())["training"]}
+    assert {by_case[c]["source"] for c in fold["test"]} == {"cxr_openist"} and len(fold["test"]) == 150
+    assert {by_case[c]["source"] for c in fold["train"] + fold["validation"]} == {"cxr_shenzhen"}
+    assert len(fold["train"]) + len(fold["validation"]) == 377 and len(fold["validation"]) == 38
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit:  # a source that is not there: a usage error, nothing read
+        main(["prepare", "--task", "cxr", "--data-root", str(openist), str(shenzhen), "--test-source", "montgomery",
+              "--out", str(tmp_path / "x.json")])  # fmt: skip
+    assert exit.value.code == 2
+    assert "argument --test-source: no data root is named 'montgomery'" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()

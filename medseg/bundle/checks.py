@@ -18,7 +18,7 @@ from medseg.engines import WEIGHT_SELECTIONS
 from medseg.losses import LOSSES
 from medseg.networks import NETWORKS
 from medseg.pipeline import ModelSettings
-from medseg.tasks import get_task
+from medseg.tasks import check_sources, get_task
 
 from .schedules import LR_SCHEDULES
 
@@ -69,9 +69,10 @@ def check_settings(
     task: str,
     loss_name: str,
     network_name: str,
-    dataset_dir: str | None,
+    dataset_dir: str | list[str] | None,
     datalist: str | None,
     fold: int = 0,
+    test_source: str | None = None,
     official_splits: bool = True,
     epochs: int = 1,
     minutes: float | None = None,
@@ -96,11 +97,19 @@ def check_settings(
     if datalist is not None:
         if not Path(datalist).is_file():
             raise SettingsError(f"--datalist {datalist}: no such file (write one with `medseg prepare --task {task}`)")
-    elif dataset_dir is None or not Path(dataset_dir).is_dir():
-        raise SettingsError(
-            f"--dataset_dir {dataset_dir}: no such folder; give the {task} dataset folder in its published layout "
-            f"(`medseg synth --task {task}` writes a synthetic one), or --datalist from `medseg prepare`"
-        )
+    else:
+        folders = [dataset_dir] if dataset_dir is None or isinstance(dataset_dir, (str, Path)) else list(dataset_dir)
+        for folder in folders:
+            if folder is None or not Path(folder).is_dir():
+                raise SettingsError(
+                    f"--dataset_dir {folder}: no such folder; give the {task} dataset folder in its published layout "
+                    f"(`medseg synth --task {task}` writes a synthetic one), or --datalist from `medseg prepare`"
+                )
+        if test_source is not None:
+            try:
+                check_sources(folders, test_source)
+            except ValueError as error:
+                raise SettingsError(f"--test_source {test_source}: {error}") from None
     _check_fold(fold, datalist, official_splits)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
         _positive(name, value)

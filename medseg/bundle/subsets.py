@@ -2,8 +2,9 @@
 images a bundle's ``inference.json`` segments.
 
 - With ``--datalist`` (a ``medseg prepare`` JSON), the subsets of ``--fold`` are read from it.
-- Without, the bundle prepares the datalist of ``--dataset_dir`` (:func:`medseg.tasks.prepare_datalist`: the task's
-  adapter, every pair validated, grouped k-fold splits) and keeps it as ``<output_dir>/datalist.json``; a later run
+- Without, the bundle prepares the datalist of ``--dataset_dir`` (a folder, or a list of folders: several sources;
+  :func:`medseg.tasks.prepare_datalist`: the task's adapter, every pair validated, grouped k-fold splits, or with
+  ``--test_source`` one fold that tests on that source) and keeps it as ``<output_dir>/datalist.json``; a later run
   with the same folder and options (``--resume`` above all) reuses it, so that it trains on the same split.
 - When the entries carry official splits (LFW Part Labels' lists), those are used instead of the folds
   (:func:`medseg.data.official_subsets`), unless ``official_splits`` is off.
@@ -43,14 +44,21 @@ def _main_process_first(work: Callable[[], T]) -> T:
 
 
 def prepared_datalist(
-    task: str, dataset_dir: str | Path, output_dir: str | Path, seed: int = 0, **options: Any
+    task: str,
+    dataset_dir: str | Path | list,
+    output_dir: str | Path,
+    seed: int = 0,
+    test_source: str | None = None,
+    **options: Any,
 ) -> Path:
-    """``<output_dir>/datalist.json`` for ``dataset_dir``, prepared unless it already matches (4 folds)."""
+    """``<output_dir>/datalist.json`` for ``dataset_dir`` (a folder, or a list of folders: several sources),
+    prepared unless it already matches (4 folds, or the one fold of ``test_source``)."""
     path = Path(output_dir) / "datalist.json"
-    root = str(Path(dataset_dir).resolve())
+    roots = [dataset_dir] if isinstance(dataset_dir, (str, Path)) else list(dataset_dir)
+    root = str(Path(roots[0]).resolve()) if len(roots) == 1 else [str(Path(r).resolve()) for r in roots]
     wanted = get_task(task).resolve_options(("pairs", "label"), **options)
     wanted = {name: list(value) if isinstance(value, tuple) else value for name, value in wanted.items()}
-    wanted["seed"] = seed
+    wanted["seed"], wanted["test_source"] = seed, test_source
     if path.is_file():
         earlier = json.loads(path.read_text())
         recorded = earlier.get("options", {})
@@ -58,7 +66,7 @@ def prepared_datalist(
             if all(recorded.get(name) == value for name, value in wanted.items()):
                 return path
     try:
-        report = prepare_datalist(task, root, path, seed=seed, **options)
+        report = prepare_datalist(task, root, path, seed=seed, test_source=test_source, **options)
     except (LayoutError, MissingFileError, ValueError) as error:
         raise SettingsError(f"--dataset_dir {dataset_dir}: {error}") from None
     print(format_report(report))
@@ -76,12 +84,14 @@ def load_subsets(
     task_options: Mapping[str, Any] | None = None,
     official_splits: bool = True,
     require_training: bool = True,
+    test_source: str | None = None,
 ) -> dict[str, list[dict]]:
     """``{"train", "validation", "test", "all"}`` entries for a bundle run (see the module docstring).
 
     ``require_training=False`` (evaluation) accepts a datalist without folds or splits: its entries are then all in
     ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official splits
-    (cross-validation over all the data, as the loss comparisons of the papers do).
+    (cross-validation over all the data, as the loss comparisons of the papers do). ``test_source`` (with
+    ``dataset_dir`` a list of folders) tests on that source and trains on the others.
 
     Raises:
         SettingsError: for a datalist without entries, without the fold, or (``require_training``) with an
@@ -89,7 +99,9 @@ def load_subsets(
     """
     options = dict(task_options or {})
     if datalist is None:
-        datalist = _main_process_first(lambda: prepared_datalist(task, dataset_dir, output_dir, seed, **options))
+        datalist = _main_process_first(
+            lambda: prepared_datalist(task, dataset_dir, output_dir, seed, test_source=test_source, **options)
+        )
     data = json.loads(Path(datalist).read_text())
     entries = data.get("training") or []
     if not entries:

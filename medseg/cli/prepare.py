@@ -14,13 +14,19 @@ __all__ = ["add_parser", "run"]
 def run(args: argparse.Namespace) -> int:
     from medseg.data import LayoutError, MissingFileError
     from medseg.files import OutputPathError
-    from medseg.tasks import format_report, prepare_datalist
+    from medseg.tasks import check_sources, format_report, prepare_datalist
 
     options = task_options(args, ("pairs", "label"))
     try:
+        check_sources(args.data_root, args.test_source)
+    except ValueError as error:
+        flag = "--test-source" if args.test_source and "named" in str(error) else "--data-root"
+        raise UsageError(f"argument {flag}: {error}") from error
+    roots = args.data_root[0] if len(args.data_root) == 1 else args.data_root
+    try:
         report = prepare_datalist(
-            args.task, args.data_root, args.out, n_folds=args.folds, val_fraction=args.val_fraction, seed=args.seed,
-            **options,
+            args.task, roots, args.out, n_folds=args.folds, val_fraction=args.val_fraction, seed=args.seed,
+            test_source=args.test_source, **options,
         )  # fmt: skip
     except OutputPathError as error:  # checked before the data is read
         raise UsageError(f"argument --out: {error}") from error
@@ -43,7 +49,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "Bad pairs are listed with the reason; the others are still written.",
     )
     prepare.add_argument("--task", required=True, choices=list(TASKS))
-    prepare.add_argument("--data-root", required=True, type=folder, help="the dataset folder, in its published layout")
+    prepare.add_argument(
+        "--data-root", required=True, type=folder, nargs="+", metavar="DIR",
+        help="the dataset folder, in its published layout; several (two hospitals): each case records its source, "
+        "the folder's name",
+    )  # fmt: skip
+    prepare.add_argument(
+        "--test-source", metavar="NAME", help="one fold that tests on this source (a data root's folder name) and "
+        "trains on the others, instead of --folds",
+    )  # fmt: skip
     prepare.add_argument("--out", required=True, help="the datalist JSON to write")
     prepare.add_argument(
         "--folds", type=integer(2, also=0), default=4, help="k of the grouped k-fold splits (default 4; 0: none)"

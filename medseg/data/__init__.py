@@ -13,7 +13,16 @@ from .faces import HELEN_SPLIT_FILES, helen_datalist, lfw_datalist
 from .layout import BadPair, LayoutError, MissingFileError, NameRule, match_pairs
 from .luna16 import LUNA16_MASK_DIR, luna16_datalist
 from .slices import SliceDataset, SliceSampler, foreground_slices
-from .splits import SUBSETS, Fold, assign_folds, carve_validation, fold_datalists, kfold_splits, official_subsets
+from .splits import (
+    SUBSETS,
+    Fold,
+    assign_folds,
+    carve_validation,
+    fold_datalists,
+    kfold_splits,
+    official_subsets,
+    source_split,
+)
 
 __all__ = [
     "CXR_LAYOUTS",
@@ -43,4 +52,5 @@ __all__ = [
     "montgomery_datalist",
     "official_subsets",
     "shenzhen_datalist",
+    "source_split",
 ]

@@ -23,7 +23,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
-__all__ = ["SUBSETS", "Fold", "assign_folds", "carve_validation", "fold_datalists", "kfold_splits", "official_subsets"]
+__all__ = [
+    "SUBSETS",
+    "Fold",
+    "assign_folds",
+    "carve_validation",
+    "fold_datalists",
+    "kfold_splits",
+    "official_subsets",
+    "source_split",
+]
 
 #: The subsets of a training run.
 SUBSETS = ("train", "validation", "test")
@@ -88,6 +97,32 @@ def kfold_splits(
     return folds
 
 
+def source_split(
+    datalist: Sequence[Mapping],
+    test_source: str,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    group_key: str = "patient",
+) -> Fold:
+    """One fold that tests on every case of ``test_source`` and trains on the other sources' cases, of which
+    ``val_fraction`` of the groups go to validation: the generalisation to a source (a hospital) never seen in
+    training. Entries carry their ``"source"``.
+
+    Raises:
+        ValueError: when no entry, or every entry, comes from ``test_source``.
+    """
+    sources = sorted({str(entry.get("source")) for entry in datalist})
+    test = [entry for entry in datalist if entry.get("source") == test_source]
+    rest = [entry for entry in datalist if entry.get("source") != test_source]
+    if not test:
+        raise ValueError(f"source_split: no case from source {test_source!r}; the sources are {', '.join(sources)}")
+    if not rest:
+        raise ValueError(f"source_split: every case is from {test_source!r}: nothing to train on")
+    cases = np.array([str(entry["case"]) for entry in rest])
+    keep, val = _carve(_groups(rest, group_key), val_fraction, seed)
+    return Fold(0, sorted(cases[keep]), sorted(cases[val]), sorted(str(entry["case"]) for entry in test))
+
+
 def _carve(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices kept for training and moved to validation: ``val_fraction`` of the groups, rounded up."""
     everything = np.arange(len(groups))
@@ -112,9 +147,13 @@ def carve_validation(
 
 
 def assign_folds(datalist: Sequence[Mapping], folds: Sequence[Fold]) -> list[dict]:
-    """Copies of the entries with the ``"fold"`` in whose test subset each one is."""
+    """Copies of the entries with the ``"fold"`` in whose test subset each one is (an entry tested in no fold, as
+    the training sources of a :func:`source_split`, has none)."""
     test_fold = {case: fold.fold for fold in folds for case in fold.test}
-    return [{**entry, "fold": test_fold[str(entry["case"])]} for entry in datalist]
+    return [
+        {**entry, "fold": test_fold[str(entry["case"])]} if str(entry["case"]) in test_fold else dict(entry)
+        for entry in datalist
+    ]
 
 
 def fold_datalists(source: str | Path | Mapping, fold: int, data_list_key: str = "training") -> dict[str, list[dict]]:

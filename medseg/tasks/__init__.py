@@ -16,7 +16,7 @@ from .base import (
     synthesize,
     synthetic_names,
 )
-from .prepare import PrepareReport, format_report, prepare_datalist, same_grid, write_json_atomic
+from .prepare import PrepareReport, check_sources, format_report, prepare_datalist, same_grid, write_json_atomic
 
 __all__ = [
     "STAGES",
@@ -24,6 +24,7 @@ __all__ = [
     "PrepareReport",
     "Task",
     "TaskOption",
+    "check_sources",
     "format_report",
     "get_task",
     "prepare_datalist",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits
+from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits, source_split
 from medseg.data.layout import LayoutError
 from medseg.dicom import DicomError
 from medseg.files import atomic_path, check_output_file
@@ -51,7 +51,7 @@ class PrepareReport:
     """What :func:`prepare_datalist` found, kept and wrote."""
 
     task: str
-    data_root: str
+    data_root: str | list[str]
     datalist: list[dict]
     bad_pairs: list[BadPair]
     summary: dict
@@ -176,18 +176,23 @@ def write_json_atomic(path: str | Path, payload: Mapping) -> Path:
 
 def prepare_datalist(
     task: str,
-    data_root: str | Path,
+    data_root: str | Path | Sequence[str | Path],
     out: str | Path | None = None,
     n_folds: int = 4,
     val_fraction: float = 0.1,
     seed: int = 0,
+    test_source: str | None = None,
     **options: Any,
 ) -> PrepareReport:
     """Find, validate and summarise the pairs of ``data_root``, split them into folds, write ``out``.
 
     Args:
         task: a task name of :mod:`medseg.tasks` (``luna16``, ``ct``, ``cxr``, ``lfw``, ``helen``, ...).
-        data_root: the dataset folder, in its published layout.
+        data_root: the dataset folder, in its published layout; or several (two hospitals' radiographs). Each
+            entry records its ``"source"``, the name of its folder; with several folders, case and patient names
+            are prefixed by it (``cxr_openist/NAME``), so that they stay unique and a group never spans two.
+        test_source: one source's name: instead of k folds, one fold that tests on that source and trains on
+            the others (:func:`medseg.data.source_split`).
         out: the datalist JSON to write; ``None`` writes nothing.
         n_folds: k of the grouped k-fold splits, at least 2; 0: no folds (official splits only, if any).
         val_fraction, seed: the validation share carved from each training fold, and the seed.
@@ -210,13 +215,20 @@ def prepare_datalist(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
+    roots = [Path(data_root)] if isinstance(data_root, (str, Path)) else [Path(r) for r in data_root]
+    names = check_sources(roots, test_source)
     if out is not None:
         check_output_file(out)
-    if not Path(data_root).is_dir():
-        raise LayoutError(f"{data_root}: not a folder")
-    root = Path(data_root).resolve()
+    for given in roots:
+        if not given.is_dir():
+            raise LayoutError(f"{given}: not a folder")
     skipped: list[BadPair] = []
-    pairs = spec.find_pairs(root, skipped, **options)
+    pairs = [
+        _with_source(pair, name, len(roots) > 1)
+        for root, name in zip(roots, names)
+        for pair in spec.find_pairs(root.resolve(), skipped, **options)
+    ]
+    root: str | list[str] = str(roots[0].resolve()) if len(roots) == 1 else [str(r.resolve()) for r in roots]
     checker = _Checker(spec, spec.pair_transforms(None, **options))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per-pair work is small: worker threads only add wake-up stalls on a busy machine
@@ -232,7 +244,10 @@ def prepare_datalist(
     if not checker.valid:
         reasons = "; ".join(str(b) for b in bad[:3])
         raise ValueError(f"{root}: no valid {task} pair among {len(pairs) + len(skipped)} found ({reasons})")
-    folds = kfold_splits(checker.valid, n_folds, val_fraction, seed) if n_folds else []
+    if test_source is not None:
+        folds = [source_split(checker.valid, test_source, val_fraction, seed)]
+    else:
+        folds = kfold_splits(checker.valid, n_folds, val_fraction, seed) if n_folds else []
     datalist = assign_folds(checker.valid, folds) if folds else checker.valid
     splits = Counter(entry["split"] for entry in datalist if "split" in entry)
     summary = {
@@ -245,18 +260,46 @@ def prepare_datalist(
         "foreground_fraction": checker.foreground / checker.pixels,
         "pos_weight": pos_weight,
         "splits": dict(splits),
+        "sources": dict(Counter(entry["source"] for entry in datalist)),
     }
     settings = {
-        "n_folds": n_folds if folds else 0,
+        "n_folds": len(folds),
+        "test_source": test_source,
         "val_fraction": val_fraction,
         "seed": seed,
         "group_key": "patient",
         **{name: list(value) if isinstance(value, tuple) else value for name, value in recorded.items()},
     }
-    report = PrepareReport(task, str(root), datalist, bad, summary, folds, settings)
+    report = PrepareReport(task, root, datalist, bad, summary, folds, settings)
     if out is not None:
         report.out = str(write_json_atomic(out, report.to_json()))
     return report
+
+
+def check_sources(roots: Sequence[str | Path], test_source: str | None = None) -> list[str]:
+    """The source names of data roots (their folder names), checked before any data is read.
+
+    Raises:
+        ValueError: for two roots of one name, or a ``test_source`` that is none of them.
+    """
+    names = [Path(root).resolve().name for root in roots]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"data roots must have different folder names (their source names), repeated: {repeated}")
+    if test_source is not None and test_source not in names:
+        raise ValueError(f"no data root is named {test_source!r}; the sources are {', '.join(names)}")
+    if test_source is not None and len(names) < 2:
+        raise ValueError(f"--test-source {test_source}: it needs another source to train on")
+    return names
+
+
+def _with_source(pair: dict, source: str, prefix: bool) -> dict:
+    """The pair with its source, and (several sources) the source before its case and patient names."""
+    entry = {**pair, "source": source}
+    if prefix:
+        entry["patient"] = f"{source}/{pair.get('patient', pair['case'])}"
+        entry["case"] = f"{source}/{pair['case']}"
+    return entry
 
 
 def format_report(report: PrepareReport) -> str:
@@ -268,7 +311,8 @@ def format_report(report: PrepareReport) -> str:
     else:
         ratio = f"{s['pos_weight']:.3f} over masks with foreground (SegCaps' pos_weight; {_REPORTED_RATIOS})"
     lines = [
-        f"medseg prepare --task {report.task}: {report.data_root}",
+        f"medseg prepare --task {report.task}: "
+        + (report.data_root if isinstance(report.data_root, str) else ", ".join(report.data_root)),
         f"  pairs found          {s['pairs_found']}",
         f"  valid pairs          {s['cases']}" + (f" (official splits: {splits})" if splits else ""),
         f"  bad pairs            {s['bad_pairs']}",
@@ -278,10 +322,17 @@ def format_report(report: PrepareReport) -> str:
         f"  foreground fraction  {s['foreground_fraction']:.4f} of all pixels",
         f"  neg/pos pixel ratio  {ratio}",
     ]
+    if len(s.get("sources", {})) > 1:
+        lines.insert(
+            5, "  sources              " + ", ".join(f"{name} {count}" for name, count in s["sources"].items())
+        )
     if report.folds:
         o = report.options
+        kind = (
+            f"test source {o['test_source']}, trained on the others" if o.get("test_source") else "grouped by patient"
+        )
         lines.append(
-            f"  folds                {len(report.folds)}, grouped by patient, validation {o['val_fraction']:.0%} "
+            f"  folds                {len(report.folds)}, {kind}, validation {o['val_fraction']:.0%} "
             f"of each training fold, seed {o['seed']}"
         )
         for fold in report.folds:
