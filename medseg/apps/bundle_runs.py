@@ -6,8 +6,10 @@ each (the exact command a user would type, which it prints or logs), never throu
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +45,17 @@ def bundle_command(workflow: str, overrides: Mapping[str, Any]) -> list[str]:
 def shown(command: Sequence[str]) -> str:
     """A command as a user types it: a config list in double quotes, the rest shell-quoted."""
     return " ".join(f'"{a}"' if "'" in a and '"' not in a else shlex.quote(a) for a in command)
+
+
+def _die_with_parent() -> Any:
+    """A ``preexec_fn`` that has Linux send SIGTERM to the child when the process that started it dies
+    (``prctl(PR_SET_PDEATHSIG)``), so that a killed Ray worker leaves no bundle process training on; ``None``
+    where there is no such call. The C function is looked up before the fork, so the child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+    return lambda: prctl(set_parent_death_signal, int(signal.SIGTERM))
 
 
 def _wait(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
@@ -85,16 +98,20 @@ def run_bundle(
     overrides: Mapping[str, Any],
     log: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    die_with_parent: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run the bundle's ``workflow`` with ``overrides`` in the bundle folder; output to ``log`` (appended) or the
-    console. Returns the finished process (its ``returncode`` says whether it succeeded)."""
+    console. Returns the finished process (its ``returncode`` says whether it succeeded). ``die_with_parent``:
+    the process is stopped when this one dies, however it dies (for a Ray worker, which runs one run at a time)."""
     command = bundle_command(workflow, overrides)
-    environment = {**os.environ, **(env or {})}
+    options: dict[str, Any] = {"cwd": bundle, "env": {**os.environ, **(env or {})}}
+    if die_with_parent:
+        options["preexec_fn"] = _die_with_parent()
     if log is None:
         print(f"\n$ (cd {bundle} && {shown(command)})", flush=True)
-        return _wait(command, cwd=bundle, env=environment)
+        return _wait(command, **options)
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as stream:
         stream.write(f"$ (cd {bundle} && {shown(command)})\n")
         stream.flush()
-        return _wait(command, cwd=bundle, env=environment, stdout=stream, stderr=subprocess.STDOUT)
+        return _wait(command, **options, stdout=stream, stderr=subprocess.STDOUT)

@@ -21,8 +21,10 @@ __all__ = [
     "fraction",
     "integer",
     "names",
+    "non_negative",
     "positive",
     "probability_or_otsu",
+    "seeds",
     "setting",
     "task_options",
 ]
@@ -53,26 +55,41 @@ def integer(low: int, high: int | None = None, also: int | None = None) -> Calla
     return parse
 
 
-def positive(text: str) -> float:
-    """An argparse type: a number above 0."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
+
+
+def positive(text: str) -> float:
+    """An argparse type: a number above 0."""
+    if not (value := _number(text)) > 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """An argparse type: a number of at least 0."""
+    if not (value := _number(text)) >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
     return value
 
 
 def fraction(text: str) -> float:
     """An argparse type: a share in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
+    if not 0.0 <= (value := _number(text)) < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+def seeds(text: str) -> list[int]:
+    """An argparse type: comma-separated distinct seeds (``0,1,2``), each in :data:`SEED_RANGE`."""
+    parse = integer(*SEED_RANGE)
+    values = [parse(part.strip()) for part in text.split(",") if part.strip()]
+    if not values or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated seeds, got {text!r}")
+    return values
 
 
 def boolean(text: str) -> bool:

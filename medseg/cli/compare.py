@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .arguments import UsageError, folder, integer, names, positive, setting
+from .arguments import UsageError, folder, integer, names, non_negative, positive, seeds, setting
 
 __all__ = ["add_parser", "run"]
 
@@ -15,6 +15,10 @@ __all__ = ["add_parser", "run"]
 def run(args: argparse.Namespace) -> int:
     from medseg.apps.compare import Comparison, run_comparison
 
+    if args.backend == "ray":
+        _check_ray(args)
+    elif args.address is not None:
+        raise UsageError("argument --address: only with --backend ray")
     if args.baseline not in args.losses:
         raise UsageError(f"argument --baseline: {args.baseline!r} is not among --losses {','.join(args.losses)}")
     try:
@@ -41,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         losses=args.losses,
         networks=args.networks or [],
         folds=args.folds,
+        seeds=args.seeds,
         out=Path(args.out).resolve(),
         baseline=args.baseline,
         epochs=args.epochs,
@@ -48,22 +53,38 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         jobs=args.jobs,
         overrides=overrides,
+        backend=args.backend,
+        address=args.address,
+        cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run,
     )
     records = run_comparison(comparison)
-    print(f"wrote {comparison.out / 'results.csv'}, {comparison.out / 'report.md'} and the plots")
+    print(f"wrote {comparison.out / 'results.csv'}, statistics.csv, report.md and the plots")
     return 1 if any(record["status"] != "ok" for record in records) else 0
 
 
+def _check_ray(args: argparse.Namespace) -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError as error:
+        raise UsageError("argument --backend: ray is not installed (pip install 'medseg[ray]')") from error
+    if args.gpus_per_run > 0 and args.device != "cuda":
+        raise UsageError("argument --gpus-per-run: GPUs for each run need --device cuda")
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from medseg.apps.compare.spec import BACKENDS
     from medseg.losses import LOSSES
     from medseg.networks import NETWORKS
 
     compare = commands.add_parser(
         "compare-losses",
-        help="k-fold comparison of losses (and networks) through a bundle, with tables, paired t-tests and plots",
-        description="Train and evaluate every (network, loss, fold) with the bundle's own configs, each run in its own "
-        "folder; finished runs are skipped when the command runs again. Writes results.csv, report.md (the papers' "
-        "tables, paired t-tests against the baseline) and PNG plots.",
+        help="k-fold, several-seed comparison of losses (and networks) through a bundle, with the tests that decide",
+        description="Train and evaluate every (network, loss, fold, seed) with the bundle's own configs, each run in "
+        "its own folder, on this machine or as Ray tasks on a cluster; finished runs are skipped when the command "
+        "runs again. Writes results.csv (every run's and every test case's metrics), statistics.csv and report.md "
+        "(each loss against the baseline: per-case Wilcoxon test, bootstrap interval, fold t-test, Holm correction, "
+        "seed noise and a verdict; the papers' tables) and PNG plots.",
     )
     compare.add_argument("--bundle", required=True, type=folder, help="the bundle folder, e.g. bundles/cxr_lung_unet")
     compare.add_argument("--datalist", required=True, help="a medseg prepare datalist with its folds")
@@ -72,13 +93,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--networks", type=names("network", NETWORKS), help="comma-separated network names (default: the bundle's)"
     )
     compare.add_argument("--folds", type=integer(1), default=4, help="folds 0..k-1 (default 4)")
+    compare.add_argument(
+        "--seeds", type=seeds, default=[0], help="comma-separated seeds, one run each per (network, loss, fold) (0)"
+    )
     budget = compare.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=integer(1), help="epochs per run")
     budget.add_argument("--minutes", type=positive, help="wall-clock minutes of training per run")
     compare.add_argument("--out", required=True, help="the comparison's folder")
-    compare.add_argument("--baseline", default="bce", help="the loss the others are t-tested against (default bce)")
+    compare.add_argument("--baseline", default="bce", help="the loss the others are tested against (default bce)")
     compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    compare.add_argument("--jobs", type=integer(1), default=1, help="runs at a time, each on one device")
+    compare.add_argument("--backend", choices=BACKENDS, default="local",
+                         help="local: processes on this machine (default); ray: a Ray task per run")  # fmt: skip
+    compare.add_argument("--jobs", type=integer(1), default=1, help="local backend: runs at a time, each on one device")
+    compare.add_argument(
+        "--address", help="ray backend: the cluster, HOST:PORT or auto (default: Ray on this machine, 127.0.0.1)"
+    )
+    compare.add_argument(
+        "--cpus-per-run",
+        type=positive,
+        help="CPU threads of each run (default: local, the cores shared out among --jobs; ray, 1)",
+    )
+    compare.add_argument(
+        "--gpus-per-run", type=non_negative, default=0.0, help="ray backend: GPUs of each run (0.25: four per GPU)"
+    )
     compare.add_argument(
         "--image-size", "--image_size", dest="image_size", type=integer(1), help="the bundle's image_size for every run"
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from monai.handlers import HausdorffDistance, IgniteMetricHandler, MeanIoUHandler, from_engine
+from monai.handlers import CalibrationError, HausdorffDistance, IgniteMetricHandler, MeanIoUHandler, from_engine
 from monai.metrics import CumulativeIterationMetric, get_confusion_matrix
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
@@ -128,13 +128,20 @@ class PixelAccuracy(_ConfusionScoreHandler):
     metric_class = PixelAccuracyMetric
 
 
-def segmentation_metrics(prefix: str = "val", include_hd95: bool = True) -> dict[str, IgniteMetricHandler]:
+def segmentation_metrics(
+    prefix: str = "val", include_hd95: bool = True, probability_key: str | None = None, num_bins: int = 20
+) -> dict[str, IgniteMetricHandler]:
     """IoU, Cohen's kappa, pixel accuracy and 95 % Hausdorff distance handlers, named ``<prefix>_<metric>``.
 
     The additional metrics of every bundle's evaluator, beside the key metric ``<prefix>_mean_dice``. Each
     reads ``pred`` and ``label`` (binary masks) from the engine's output and saves its per-image values in
     ``engine.state.metric_details`` (for MONAI's ``MetricsSaver``). The Hausdorff distance is in pixels (or
     voxels) of the evaluated grid.
+
+    With ``probability_key`` (where :func:`medseg.pipeline.postprocessing` kept the probabilities), also
+    ``<prefix>_ece``: MONAI's ``CalibrationError``, the expected calibration error of Guo et al. (2017) per
+    image, ``ECE = Σ_b (n_b / N) |acc_b − conf_b|`` over ``num_bins`` equal-width bins of the foreground
+    probability, then averaged over the images.
     """
     pairs = from_engine(["pred", "label"])
     metrics: dict[str, IgniteMetricHandler] = {
@@ -144,6 +151,9 @@ def segmentation_metrics(prefix: str = "val", include_hd95: bool = True) -> dict
     }
     if include_hd95:
         metrics[f"{prefix}_hd95"] = HausdorffDistance(percentile=95, output_transform=pairs)
+    if probability_key:
+        probabilities = from_engine([probability_key, "label"])
+        metrics[f"{prefix}_ece"] = CalibrationError(num_bins=num_bins, output_transform=probabilities)
     return metrics
 
 

@@ -89,12 +89,13 @@ def inferer(
     return windows
 
 
-def postprocessing(settings: ModelSettings) -> Compose:
+def postprocessing(settings: ModelSettings, probability_key: str | None = None) -> Compose:
     """The engines' ``pred`` to the model's mask: sigmoid (for logits), threshold, then its cleaning
-    (:class:`medseg.transforms.CleanMaskd`, what :func:`mask_postprocessing` does for ``medseg infer``)."""
+    (:class:`medseg.transforms.CleanMaskd`, what :func:`mask_postprocessing` does for ``medseg infer``);
+    ``probability_key``: the probabilities also kept under this key (the evaluation's calibration error)."""
     if settings.threshold == "otsu":
         raise ValueError("the bundles threshold at a fixed probability; Otsu's threshold is medseg infer's")
-    binary = binary_postprocessing(settings.threshold, settings.network_output)
+    binary = binary_postprocessing(settings.threshold, settings.network_output, probability_key)
     if not settings.keep_largest and not settings.fill_holes:
         return binary
     return Compose([binary, CleanMaskd("pred", keep_largest=settings.keep_largest, fill_holes=settings.fill_holes)])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.transforms import Activationsd, AsDiscreted, Compose, MapTransform
+from monai.transforms import Activationsd, AsDiscreted, Compose, CopyItemsd, MapTransform
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.measure import label
@@ -43,16 +43,20 @@ __all__ = [
 NETWORK_OUTPUTS = ("logits", "probabilities")
 
 
-def binary_postprocessing(threshold: float = 0.5, network_output: str = "logits") -> Compose:
+def binary_postprocessing(
+    threshold: float = 0.5, network_output: str = "logits", probability_key: str | None = None
+) -> Compose:
     """A one-channel network's ``pred`` to a binary mask: sigmoid (for logits), then ``threshold``.
 
     ``network_output`` is what the network returns (``medseg.networks.NETWORKS[name].output``): ``"logits"``,
-    or ``"probabilities"`` (SegCaps' capsule lengths), which are thresholded as they are.
+    or ``"probabilities"`` (SegCaps' capsule lengths), which are thresholded as they are. ``probability_key``:
+    also keep the probabilities, before the threshold, under this key (for a calibration metric).
     """
     if network_output not in NETWORK_OUTPUTS:
         raise ValueError(f"network_output must be one of {NETWORK_OUTPUTS}, got {network_output!r}")
     activation = [Activationsd("pred", sigmoid=True)] if network_output == "logits" else []
-    return Compose([*activation, AsDiscreted("pred", threshold=threshold)])
+    kept = [CopyItemsd("pred", names=probability_key)] if probability_key else []
+    return Compose([*activation, *kept, AsDiscreted("pred", threshold=threshold)])
 
 
 def keep_largest_components(mask: np.ndarray, n: int, min_ratio: float = 0.0) -> np.ndarray:

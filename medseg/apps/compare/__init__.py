@@ -1,26 +1,36 @@
-"""``medseg compare-losses``: k-fold × losses × networks through a bundle, with the papers' tables and tests.
+"""``medseg compare-losses``: k-fold × seeds × losses × networks through a bundle, with the tests that decide.
 
 - :mod:`~medseg.apps.compare.spec`: :class:`Comparison` (what to compare, how) and its :class:`Run` grid;
-- :mod:`~medseg.apps.compare.runner`: :func:`run_comparison`, the runs through the bundle, resumable;
-- :mod:`~medseg.apps.compare.report`: ``results.csv`` and ``report.md`` (tables, paired t-tests);
+- :mod:`~medseg.apps.compare.execution`: one run trained and evaluated through the bundle into its folder;
+- :mod:`~medseg.apps.compare.local` and :mod:`~medseg.apps.compare.cluster`: the backends (processes on this
+  machine, or Ray tasks on a cluster);
+- :mod:`~medseg.apps.compare.runner`: :func:`run_comparison`, the grid through a backend, resumable;
+- :mod:`~medseg.apps.compare.statistics`: each loss against the baseline (per-case Wilcoxon, bootstrap interval,
+  fold t-test, Holm, seed noise, verdict);
+- :mod:`~medseg.apps.compare.report`: ``results.csv``, ``statistics.csv`` and ``report.md``;
 - :mod:`~medseg.apps.compare.plots`: box plots per loss, learning curves, test cases segmented by each loss.
 
-Per run: test Dice, IoU, pixel accuracy, Cohen's kappa and 95 % Hausdorff distance (the bundle's evaluation), and
-the epoch of convergence (the best validation epoch, where early stopping counts from).
+Per run and test case: Dice, IoU, pixel accuracy, Cohen's kappa, 95 % Hausdorff distance and the expected
+calibration error of the probabilities (the bundle's evaluation); per run also the epoch of convergence (the best
+validation epoch, where early stopping counts from).
 """
 
-from .report import collect, paired_tests, write_csv, write_report
+from .report import write_csv, write_report, write_statistics
 from .runner import run_comparison, write_results
-from .spec import METRICS, Comparison, Run
+from .spec import BACKENDS, METRICS, TESTED_METRICS, Comparison, Run
+from .statistics import LossTest, compare_with_baseline
 
 __all__ = [
+    "BACKENDS",
     "METRICS",
+    "TESTED_METRICS",
     "Comparison",
+    "LossTest",
     "Run",
-    "collect",
-    "paired_tests",
+    "compare_with_baseline",
     "run_comparison",
     "write_csv",
     "write_report",
     "write_results",
+    "write_statistics",
 ]

@@ -3,7 +3,7 @@
 Written by :func:`medseg.apps.compare.write_results` into the comparison's folder, through
 :func:`medseg.files.atomic_path`: ``boxplots_<network>.png``, ``learning_curves_<network>.png`` and
 ``cases_<network>.png`` (the first test cases of fold 0, one row each: the image with its ground truth, then the
-prediction of each loss's fold-0 model).
+prediction of each loss's fold-0 model of the first seed).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from medseg.data import fold_datalists
 from medseg.files import atomic_path
 
-from .report import collect
-from .spec import Comparison
+from .spec import Comparison, Run
+from .statistics import fold_means
 
 __all__ = ["write_plots"]
 
@@ -45,7 +45,7 @@ def _boxplots(network: str, metrics: dict, losses: Sequence[str], out: Path) -> 
     for axis, metric in zip(axes[0], shown):
         names = [loss for loss in losses if loss in metrics[metric]]
         axis.boxplot([list(metrics[metric][loss].values()) for loss in names], tick_labels=names)
-        axis.set_title(metric.removeprefix("test_").replace("_", " ") + " over the folds")
+        axis.set_title(metric.removeprefix("test_").replace("_", " ") + " over the folds (seeds averaged)")
         axis.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     _save(fig, out / f"boxplots_{network}.png")
@@ -58,15 +58,14 @@ def _learning_curves(comparison: Comparison, network: str, records: Sequence[dic
         curves = []
         for record in records:
             if record["status"] == "ok" and record["network"] == network and record["loss"] == loss:
-                folder = comparison.out / "runs" / network / loss / f"fold{record['fold']}"
-                history = json.loads((folder / "history.json").read_text())
+                history = json.loads((Run.of(record).folder(comparison.out) / "history.json").read_text())
                 curves.append([row.get("val_mean_dice", np.nan) for row in history])
         if curves:
             length = max(len(c) for c in curves)
             padded = np.array([c + [np.nan] * (length - len(c)) for c in curves])
             axis.plot(np.arange(1, length + 1), np.nanmean(padded, axis=0), label=loss)
     axis.set_xlabel("epoch")
-    axis.set_ylabel("validation Dice (mean over folds)")
+    axis.set_ylabel("validation Dice (mean over folds and seeds)")
     axis.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, comparison.out / f"learning_curves_{network}.png")
@@ -84,7 +83,7 @@ def _cases(comparison: Comparison, network: str, cases: int = 3) -> None:
 
     models = {}
     for loss in comparison.losses:
-        checkpoint = comparison.out / "runs" / network / loss / "fold0" / "models" / "model.pt"
+        checkpoint = Run(network, loss, 0, comparison.seeds[0]).folder(comparison.out) / "models" / "model.pt"
         if checkpoint.is_file():
             models[loss] = Predictor(ModelSettings.read(checkpoint.parent), checkpoint)
     if not models:
@@ -115,7 +114,7 @@ def _cases(comparison: Comparison, network: str, cases: int = 3) -> None:
 
 def write_plots(comparison: Comparison, records: Sequence[dict]) -> None:
     """Every figure of the comparison, for each network with finished runs."""
-    for network, metrics in collect(records).items():
+    for network, metrics in fold_means(records).items():
         _boxplots(network, metrics, comparison.losses, comparison.out)
         _learning_curves(comparison, network, records)
         _cases(comparison, network)

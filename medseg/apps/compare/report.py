@@ -1,41 +1,72 @@
-"""The comparison's tables: ``results.csv`` (a row per run and metric) and ``report.md`` (per network and metric,
-losses as rows, folds and mean ± std as columns, the best of each column in bold, as the papers print them; paired
-t-tests of every loss against the baseline over the folds with ``scipy.stats.ttest_rel``)."""
+"""The comparison's tables: ``results.csv``, ``statistics.csv`` and ``report.md``.
+
+- ``results.csv``: a row per finished run and metric (``case`` empty: the run's mean over its test cases, and its
+  epoch of convergence) and a row per test case and metric (``case``: the image file), a row per failed run;
+- ``statistics.csv``: each loss against the baseline per network and tested metric
+  (:mod:`~medseg.apps.compare.statistics`: per-case Wilcoxon test, bootstrap interval, fold t-test, Holm, seed
+  noise, verdict);
+- ``report.md``: the verdicts, then per network and metric the papers' table (losses as rows, folds and
+  mean ± std as columns, each fold's value its mean over seeds, the best of each column in bold).
+"""
 
 from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from medseg.files import atomic_path
 
 from .spec import METRICS, Comparison
+from .statistics import BOOTSTRAP, LossTest, compare_with_baseline, fold_means
 
-__all__ = ["collect", "paired_tests", "write_csv", "write_report"]
+__all__ = ["RESULT_COLUMNS", "write_csv", "write_report", "write_statistics"]
+
+RESULT_COLUMNS = ("network", "loss", "fold", "seed", "status", "case", "metric", "value", "error")
 
 
 def write_csv(comparison: Comparison, records: Sequence[dict]) -> Path:
-    """``results.csv``: one row per finished run and metric, one per failed run."""
+    """``results.csv`` (see the module docstring)."""
     path = comparison.out / "results.csv"
     with atomic_path(path) as temporary, open(temporary, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["network", "loss", "fold", "status", "metric", "value", "error"])
+        writer = csv.DictWriter(stream, RESULT_COLUMNS, restval="")
+        writer.writeheader()
         for record in records:
+            run = {key: record[key] for key in ("network", "loss", "fold", "seed")}
             if record["status"] != "ok":
-                writer.writerow([record["network"], record["loss"], record["fold"], "failed", "", "", record["error"]])
+                writer.writerow({**run, "status": "failed", "error": record["error"]})
                 continue
             for metric, value in record["metrics"].items():
-                writer.writerow([record["network"], record["loss"], record["fold"], "ok", metric, value, ""])
+                writer.writerow({**run, "status": "ok", "metric": metric, "value": value})
+            for case, metrics in record.get("cases", {}).items():
+                for metric, value in metrics.items():
+                    writer.writerow({**run, "status": "ok", "case": case, "metric": metric, "value": value})
     return path
 
 
-def _table(values: dict[str, dict[int, float]], folds: int, higher: bool) -> list[str]:
+def write_statistics(comparison: Comparison, tests: Sequence[LossTest]) -> Path:
+    """``statistics.csv``: a row per :class:`~medseg.apps.compare.statistics.LossTest`."""
+    path = comparison.out / "statistics.csv"
+    columns = list(LossTest.__dataclass_fields__)
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, columns)
+        writer.writeheader()
+        writer.writerows(test.row() for test in tests)
+    return path
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return "—" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{value:.2g}"
+
+
+def _table(values: Mapping[str, Mapping[int, float]], folds: int, higher: bool) -> list[str]:
     """Markdown rows: a loss per row, F1..Fk and mean ± std columns, the best of each column in bold."""
     columns: list[dict[str, float]] = [
         {loss: per.get(k, math.nan) for loss, per in values.items()} for k in range(folds)
@@ -54,75 +85,63 @@ def _table(values: dict[str, dict[int, float]], folds: int, higher: bool) -> lis
         cells = []
         for column, winner in zip(columns, winners):
             value = column[loss]
-            text = "—" if not np.isfinite(value) else f"{value:.4f}"
+            text = _number(value)
             if column is means and np.isfinite(value):
-                text = f"{value:.4f} ± {stds[loss]:.4f}"
+                text = f"{value:.4f} ± {_number(stds[loss])}"
             cells.append(f"**{text}**" if winner is not None and value == winner else text)
         rows.append(f"| {loss} | " + " | ".join(cells) + " |")
     return rows
 
 
-def paired_tests(values: dict[str, dict[int, float]], baseline: str) -> dict[str, tuple[float, float, int]]:
-    """``{loss: (t, p, folds)}``: ``scipy.stats.ttest_rel`` of each loss against ``baseline`` over common folds."""
-    tests = {}
-    for loss, per in values.items():
-        if loss == baseline or baseline not in values:
-            continue
-        folds = sorted(set(per) & set(values[baseline]))
-        if len(folds) < 2:
-            tests[loss] = (math.nan, math.nan, len(folds))
-            continue
-        result = stats.ttest_rel([per[k] for k in folds], [values[baseline][k] for k in folds])
-        tests[loss] = (float(result.statistic), float(result.pvalue), len(folds))
-    return tests
+def _verdicts(tests: Sequence[LossTest], baseline: str) -> list[str]:
+    rows = [
+        f"Each loss against `{baseline}`, test cases paired (each case's value averaged over the seeds): mean "
+        f"difference with its {BOOTSTRAP['confidence_level']:.0%} bootstrap interval, Wilcoxon signed-rank p and the "
+        "fold means' paired t-test p (raw / Holm-adjusted across the losses), the seed noise (SD of a run's test "
+        "mean between seeds, this loss / the baseline), and the verdict (docs/experiments.md says how it is "
+        "reached).",
+        "",
+        "| metric | loss | Δ mean [95 % CI] | cases | Wilcoxon p (Holm) | folds | t-test p (Holm) | seeds | seed SD | "
+        "verdict |",
+        "|---|---|---|---:|---|---:|---|---:|---|---|",
+    ]
+    for test in tests:
+        rows.append(
+            f"| {METRICS[test.metric][0]} | {test.loss} | {test.mean_difference:+.4f} [{test.ci_low:+.4f}, "
+            f"{test.ci_high:+.4f}] | {test.cases} | {_p(test.wilcoxon_p)} ({_p(test.wilcoxon_p_holm)}) | "
+            f"{test.folds} | {_p(test.t_p)} ({_p(test.t_p_holm)}) | {test.seeds} | {_number(test.seed_sd)} / "
+            f"{_number(test.seed_sd_baseline)} | **{test.verdict}** |"
+        )
+    return [*rows, ""]
 
 
-def collect(records: Sequence[dict]) -> dict[str, dict[str, dict[str, dict[int, float]]]]:
-    """``{network: {metric: {loss: {fold: value}}}}`` of the finished runs."""
-    table: dict[str, dict[str, dict[str, dict[int, float]]]] = defaultdict(lambda: defaultdict(dict))
-    for record in records:
-        if record["status"] == "ok":
-            for metric, value in record["metrics"].items():
-                table[record["network"]][metric].setdefault(record["loss"], {})[record["fold"]] = float(value)
-    return table
-
-
-def write_report(comparison: Comparison, records: Sequence[dict]) -> Path:
-    """``report.md``: the tables and the paired t-tests (see the module docstring)."""
+def write_report(comparison: Comparison, records: Sequence[dict], tests: Sequence[LossTest] | None = None) -> Path:
+    """``report.md`` (see the module docstring); ``tests``: the statistics, computed here when not given."""
+    if tests is None:
+        tests = compare_with_baseline(records, comparison.losses, comparison.baseline)
     lines = [
         "# Loss comparison",
         "",
-        f"Bundle `{comparison.bundle.name}`, datalist `{comparison.datalist}`, {comparison.folds} folds; "
-        f"budget per run: "
-        + (f"{comparison.minutes} min" if comparison.minutes else f"{comparison.epochs} epochs")
+        f"Bundle `{comparison.bundle.name}`, datalist `{comparison.datalist}`, {comparison.folds} folds × seeds "
+        f"{', '.join(map(str, comparison.seeds))}; budget per run: {comparison.budget}"
         + (f", overrides {comparison.overrides}" if comparison.overrides else "")
         + ".",
         "",
     ]
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
-        lines += [
-            "Failed runs:",
-            "",
-            *[f"- {r['network']} {r['loss']} fold {r['fold']}: {r['error']}" for r in failed],
-            "",
-        ]
-    for network, metrics in collect(records).items():
+        lines += ["Failed runs:", ""]
+        lines += [f"- {r['network']} {r['loss']} fold {r['fold']} seed {r['seed']}: {r['error']}" for r in failed]
+        lines.append("")
+    for network, metrics in fold_means(records).items():
         lines += [f"## {network}", ""]
+        network_tests = [test for test in tests if test.network == network]
+        if network_tests:
+            lines += _verdicts(network_tests, comparison.baseline)
         for metric, (title, higher) in METRICS.items():
-            if metric not in metrics:
-                continue
-            values = {loss: metrics[metric][loss] for loss in comparison.losses if loss in metrics[metric]}
-            lines += [f"### {title}", "", *_table(values, comparison.folds, higher), ""]
-            tests = paired_tests(values, comparison.baseline)
-            if tests:
-                lines += [
-                    f"Paired t-test against `{comparison.baseline}` over the folds (`scipy.stats.ttest_rel`):",
-                    "",
-                ]
-                lines += ["| loss | t | p | folds |", "|---|---:|---:|---:|"]
-                lines += [f"| {loss} | {t:.3f} | {p:.4g} | {n} |" for loss, (t, p, n) in tests.items()]
-                lines.append("")
+            if metric in metrics:
+                values = {loss: metrics[metric][loss] for loss in comparison.losses if loss in metrics[metric]}
+                lines += [f"### {title}", "", *_table(values, comparison.folds, higher), ""]
     path = comparison.out / "report.md"
     with atomic_path(path) as temporary:
         temporary.write_text("\n".join(lines) + "\n")

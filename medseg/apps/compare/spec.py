@@ -1,4 +1,4 @@
-"""What a loss comparison runs: the grid of (network, loss, fold) runs and the bundle settings of each."""
+"""What a loss comparison runs: the grid of (network, loss, fold, seed) runs and the bundle settings of each."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["METRICS", "Comparison", "Run"]
+__all__ = ["BACKENDS", "METRICS", "TESTED_METRICS", "Comparison", "Run"]
 
 
 #: Reported metrics: name in the evaluation summary -> (column title, higher is better).
@@ -16,8 +16,15 @@ METRICS: dict[str, tuple[str, bool]] = {
     "test_accuracy": ("pixel accuracy", True),
     "test_kappa": ("Cohen's kappa", True),
     "test_hd95": ("95 % Hausdorff distance (pixels)", False),
+    "test_ece": ("expected calibration error", False),
     "best_epoch": ("epoch of convergence", False),
 }
+
+#: The metrics whose per-case values are tested loss against baseline, with a verdict per loss.
+TESTED_METRICS = ("test_mean_iou", "test_mean_dice")
+
+#: Where the runs run: ``local`` (processes on this machine) or ``ray`` (a task each on a Ray cluster).
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -27,13 +34,19 @@ class Run:
     network: str
     loss: str
     fold: int
+    seed: int = 0
 
     def folder(self, out: Path) -> Path:
-        return out / "runs" / self.network / self.loss / f"fold{self.fold}"
+        return out / "runs" / self.network / self.loss / f"fold{self.fold}" / f"seed{self.seed}"
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Run:
+        """The run a record (``record.json``) is of."""
+        return cls(record["network"], record["loss"], record["fold"], record.get("seed", 0))
 
     @property
     def label(self) -> str:
-        return f"{self.network} {self.loss} fold {self.fold}"
+        return f"{self.network} {self.loss} fold {self.fold} seed {self.seed}"
 
 
 @dataclass
@@ -45,12 +58,20 @@ class Comparison:
         datalist: a ``medseg prepare`` datalist with its folds.
         losses, networks: registry names (``networks`` empty: the bundle's default network).
         folds: the folds to run (0 .. folds - 1).
+        seeds: the bundle's ``seed`` of each repeat (initial weights, shuffling, augmentation): every
+            (network, loss, fold) runs once per seed.
         out: the comparison's folder.
         baseline: the loss the others are tested against.
         epochs, minutes: the training budget of each run (``minutes``: wall clock, stops cleanly).
         device: ``cpu`` or ``cuda``; with ``jobs`` > 1 on CUDA, job ``i`` runs on GPU ``i`` modulo the GPUs.
-        jobs: runs at a time, each pinned to one device (CPU: the cores shared out).
+        jobs: runs at a time on the local backend, each pinned to one device (CPU: the cores shared out).
         overrides: more bundle settings for every run (e.g. ``{"image_size": 128}``).
+        backend: one of :data:`BACKENDS`.
+        address: the Ray cluster to join (``HOST:PORT`` or ``auto``); ``None`` starts a Ray instance on this
+            machine for the comparison's lifetime.
+        cpus_per_run: the CPU threads of each run; ``None``: the local backend shares this machine's cores out
+            among its ``jobs``, a Ray task takes 1.
+        gpus_per_run: each Ray task's share of a node's GPUs (``0.25``: four runs per GPU).
     """
 
     bundle: Path
@@ -59,26 +80,44 @@ class Comparison:
     out: Path
     networks: list[str] = field(default_factory=list)
     folds: int = 4
+    seeds: list[int] = field(default_factory=lambda: [0])
     baseline: str = "bce"
     epochs: int | None = None
     minutes: float | None = None
     device: str = "cpu"
     jobs: int = 1
     overrides: dict[str, Any] = field(default_factory=dict)
+    backend: str = "local"
+    address: str | None = None
+    cpus_per_run: float | None = None
+    gpus_per_run: float = 0.0
 
     def runs(self) -> list[Run]:
-        networks = self.networks or [None]
+        networks = self.networks or ["default"]
         return [
-            Run(net or "default", loss, fold) for net in networks for loss in self.losses for fold in range(self.folds)
+            Run(network, loss, fold, seed)
+            for network in networks
+            for loss in self.losses
+            for fold in range(self.folds)
+            for seed in self.seeds
         ]
 
-    def settings(self, run: Run) -> dict[str, Any]:
-        """The bundle overrides of ``run``: the same settings for every run but its loss, network and fold."""
+    @property
+    def budget(self) -> str:
+        """The training budget of each run, in words."""
+        if self.minutes:
+            return f"{self.minutes:g} min"
+        return f"{self.epochs} epoch(s)" if self.epochs else "the bundle's epochs"
+
+    def settings(self, run: Run, folder: Path | None = None) -> dict[str, Any]:
+        """The bundle overrides of ``run`` (its outputs in ``folder``, by default :meth:`Run.folder`): the same
+        settings for every run but its loss, network, fold and seed."""
         settings = {
             "datalist": self.datalist.resolve(),
             "fold": run.fold,
+            "seed": run.seed,
             "loss_name": run.loss,
-            "output_dir": run.folder(self.out).resolve(),
+            "output_dir": (folder or run.folder(self.out)).resolve(),
             "official_splits": False,
             "resume": True,
             "device": self.device,

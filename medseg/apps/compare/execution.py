@@ -1,0 +1,92 @@
+"""One run of a comparison: train and evaluate through the bundle into a folder, and the record of what it gave.
+
+The run's folder holds the bundle's outputs, ``train.log``/``evaluate.log`` (the commands, as a user types them,
+and their output) and, when it finished, ``record.json``; a failed run leaves ``failed.json`` with its error.
+Both backends (:mod:`~medseg.apps.compare.local`, :mod:`~medseg.apps.compare.cluster`) run runs with
+:func:`execute_run`, so that a run's files are the same wherever it ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from medseg.files import atomic_path
+
+from ..bundle_runs import run_bundle
+from .spec import METRICS, Comparison, Run
+
+__all__ = ["execute_run", "failure_record", "finished_record", "per_case_metrics", "write_json"]
+
+
+def write_json(path: Path, payload: Any) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def finished_record(folder: Path) -> dict | None:
+    """The record of the run in ``folder`` if it finished, else ``None``."""
+    path = folder / "record.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def failure_record(run: Run, folder: Path, error: str) -> dict[str, Any]:
+    """Record ``run`` as failed with ``error`` in ``folder/failed.json``; return that record."""
+    failure = {**asdict(run), "status": "failed", "error": error}
+    write_json(folder / "failed.json", failure)
+    return failure
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["no output"])[-1][-400:]
+
+
+def per_case_metrics(evaluation: Path) -> dict[str, dict[str, float]]:
+    """``{case: {metric: value}}`` from the per-case CSVs MONAI's ``MetricsSaver`` writes in ``evaluation``
+    (``<metric>_raw.csv``: a row per case, named by its image file, its mean over the channels)."""
+    cases: dict[str, dict[str, float]] = {}
+    for name in METRICS:
+        path = evaluation / f"{name}_raw.csv"
+        if path.is_file():
+            with open(path, newline="") as stream:
+                for row in csv.DictReader(stream):
+                    cases.setdefault(row["filename"], {})[name] = float(row["mean"])
+    return cases
+
+
+def execute_run(
+    comparison: Comparison, run: Run, folder: Path, env: Mapping[str, str], die_with_parent: bool = False
+) -> dict[str, Any]:
+    """Train and evaluate ``run`` through the bundle with its outputs in ``folder``; its record (finished) or
+    the failure. ``die_with_parent``: the bundle processes are stopped if this process dies (a Ray worker)."""
+    settings = comparison.settings(run, folder)
+    start = time.perf_counter()
+    for workflow in ("train", "evaluate"):
+        log = folder / f"{workflow}.log"
+        process = run_bundle(comparison.bundle, workflow, settings, log=log, env=env, die_with_parent=die_with_parent)
+        if process.returncode:
+            return failure_record(run, folder, f"{log.name}: {_last_line(log)}")
+    summary = json.loads((folder / "eval" / "summary.json").read_text())
+    history = json.loads((folder / "history.json").read_text())
+    validated = [row for row in history if "val_mean_dice" in row]
+    best = max(validated, key=lambda row: row["val_mean_dice"]) if validated else {"epoch": math.nan}
+    metrics = {name: summary[name]["mean"] for name in METRICS if name in summary}
+    record = {
+        **asdict(run),
+        "status": "ok",
+        "metrics": {**metrics, "best_epoch": best["epoch"]},
+        "cases": per_case_metrics(folder / "eval"),
+        "epochs_trained": len(history),
+        "seconds": time.perf_counter() - start,
+    }
+    (folder / "failed.json").unlink(missing_ok=True)
+    write_json(folder / "record.json", record)
+    return record
