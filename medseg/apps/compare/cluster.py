@@ -2,7 +2,7 @@
 
 ``medseg compare-losses --backend ray [--address HOST:PORT|auto]`` joins a running cluster (``ray start --head``
 on one machine, ``ray start --address`` on the others, or a SLURM allocation that starts them; see
-docs/experiments.md), or without ``--address`` starts Ray on this machine, on 127.0.0.1 only, for the command's
+docs/comparisons.md), or without ``--address`` starts Ray on this machine, on 127.0.0.1 only, for the command's
 lifetime. Each run is a task with ``--cpus-per-run`` CPUs and ``--gpus-per-run`` GPUs (``0.25`` packs four runs on
 one GPU; Ray sets the task's ``CUDA_VISIBLE_DEVICES``), retried once on another worker if its worker or node
 dies (``max_retries=1``; an error of the run itself is not retried but recorded, as the local backend does).

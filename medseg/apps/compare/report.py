@@ -98,7 +98,7 @@ def _verdicts(tests: Sequence[LossTest], baseline: str) -> list[str]:
         f"Each loss against `{baseline}`, test cases paired (each case's value averaged over the seeds): mean "
         f"difference with its {BOOTSTRAP['confidence_level']:.0%} bootstrap interval, Wilcoxon signed-rank p and the "
         "fold means' paired t-test p (raw / Holm-adjusted across the losses), the seed noise (SD of a run's test "
-        "mean between seeds, this loss / the baseline), and the verdict (docs/experiments.md says how it is "
+        "mean between seeds, this loss / the baseline), and the verdict (docs/comparisons.md says how it is "
         "reached).",
         "",
         "| metric | loss | Δ mean [95 % CI] | cases | Wilcoxon p (Holm) | folds | t-test p (Holm) | seeds | seed SD | "
