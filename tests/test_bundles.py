@@ -264,7 +264,8 @@ def test_metadata_and_network_in_out(bundle, shared_data):
     metadata = json.loads((root / "configs" / "metadata.json").read_text())
     assert metadata["version"] in metadata["changelog"]
     for name in ("LICENSE", "docs/README.md", "configs/logging.conf", "configs/multi_gpu_train.json",
-                 "configs/evaluate.json", "configs/inference.json"):  # fmt: skip
+                 "configs/multi_gpu_evaluate.json", "configs/evaluate.json", "configs/inference.json",
+                 "configs/inference_onnx.json"):  # fmt: skip
         assert (root / name).is_file(), name
     overrides = {"network_kwargs#bfcn32s#fc_channels": 8} if bundle == "lfw_face_fcn" else {}
     # the network the bundle's settings declare (inference.json builds the one a trained record names)
@@ -454,7 +455,7 @@ def test_model_selection_and_average_choose_the_saved_network(selection, average
 
 
 @pytest.mark.slow
-def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_path):
+def test_multi_gpu_configs_run_two_cpu_processes_with_torchrun(synthetic, tmp_path):
     out = tmp_path / "out"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
     # 16 cases: the validation subset (2) must have a case per rank, as MONAI's DistributedSampler requires
@@ -465,6 +466,26 @@ def test_multi_gpu_config_runs_two_cpu_processes_with_torchrun(synthetic, tmp_pa
     assert len(json.loads((out / "history.json").read_text())) == 2
     state = torch.load(out / "models" / "model.pt", weights_only=True)
     assert not any(key.startswith("module.") for key in state)  # the network, not its DDP wrapper
+    # multi_gpu_evaluate.json: the test cases shared between the two processes give the single process's metrics
+    data = ["--dataset_dir", str(synthetic("cxr", n=16)), "--output_dir", str(out), "--image_size", "32"]
+    ok(bundle_run("cxr_lung_unet", "evaluate", *data))
+    single = {path.name: path.read_text() for path in (out / "eval").glob("*_raw.csv")}
+    shutil.rmtree(out / "eval")
+    log = ok(bundle_run("cxr_lung_unet", "multi_gpu_evaluate", *data,
+                        runner=[*torchrun[:-1], "--master_port=29518"]))  # fmt: skip
+    assert log.count("test_mean_dice") >= 1 and "wrote" in log
+    assert single and "test_mean_dice_raw.csv" in single
+    for name, text in single.items():
+        cases, two = _per_case(text), _per_case((out / "eval" / name).read_text())
+        assert sorted(two) == sorted(cases), name
+        for case, values in cases.items():  # the same numbers, as float32 reductions in another order give them
+            np.testing.assert_allclose(two[case], values, rtol=1e-5, err_msg=f"{name}: {case}")
+
+
+def _per_case(csv: str) -> dict[str, list[float]]:
+    """A MONAI ``MetricsSaver`` per-case CSV as ``{case file: values}``."""
+    rows = [line.split(",") for line in csv.strip().splitlines()[1:]]
+    return {row[0]: [float(value) for value in row[1:]] for row in rows}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from :mod:`medseg.pipeline`, and any other Python they need lives here (and in :
 bundle folders. Every helper takes keyword arguments, so a config says which value is which.
 """
 
-from .checks import SettingsError, check_checkpoint, check_settings
+from .checks import SettingsError, check_checkpoint, check_exported, check_settings
 from .configs import WORKFLOWS, config_files, config_list, read_config
 from .loss import build_loss, training_pos_weight
 from .record import check_trained, record_settings, trained_settings
@@ -22,6 +22,7 @@ __all__ = [
     "build_loss",
     "case_name_formatter",
     "check_checkpoint",
+    "check_exported",
     "check_settings",
     "check_trained",
     "config_files",

@@ -22,7 +22,7 @@ from medseg.tasks import check_sources, get_task
 
 from .schedules import LR_SCHEDULES
 
-__all__ = ["SettingsError", "check_checkpoint", "check_settings"]
+__all__ = ["SettingsError", "check_checkpoint", "check_exported", "check_settings"]
 
 
 class SettingsError(SystemExit):
@@ -133,4 +133,25 @@ def check_checkpoint(path: str | Path, bundle_root: str | Path = ".", settings: 
             "\"['configs/common.json','configs/train.json']\" --dataset_dir DATA` in the bundle folder "
             f"{Path(bundle_root)} (same --output_dir), or put a checkpoint (a state dict saved with torch.save) there"
         )
+    return path
+
+
+def check_exported(
+    path: str | Path, checkpoint: str | Path, bundle_root: str | Path = ".", settings: ModelSettings | None = None
+) -> Path:
+    """The exported network ``configs/inference_onnx.json`` runs: a missing file says how to export it, and one
+    exported from other weights than ``checkpoint`` (or stamped as another model) is refused."""
+    from medseg.export import ExportError, check_exported_from
+    from medseg.inference import CheckpointError, OnnxNetwork
+
+    path = Path(path)
+    if not path.is_file():
+        raise SettingsError(
+            f"{path}: no exported network. Export the trained one with `medseg export --bundle {Path(bundle_root)} "
+            f"--format onnx` (same folder as --output_dir)"
+        )
+    try:
+        check_exported_from(OnnxNetwork(path, settings), checkpoint)
+    except (CheckpointError, ExportError) as error:
+        raise SettingsError(str(error)) from None
     return path

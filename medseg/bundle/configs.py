@@ -22,6 +22,13 @@ WORKFLOWS: dict[str, tuple[str, ...]] = {
     "evaluate": ("configs/common.json", "configs/train.json", "configs/evaluate.json"),
     "inference": ("configs/common.json", "configs/inference.json"),
     "multi_gpu_train": ("configs/common.json", "configs/train.json", "configs/multi_gpu_train.json"),
+    "multi_gpu_evaluate": (
+        "configs/common.json",
+        "configs/train.json",
+        "configs/evaluate.json",
+        "configs/multi_gpu_evaluate.json",
+    ),
+    "inference_onnx": ("configs/common.json", "configs/inference.json", "configs/inference_onnx.json"),
 }
 
 

@@ -60,21 +60,27 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
     import torch
 
     from medseg.bundle import check_checkpoint
+    from medseg.export import ExportError, check_exported_from
     from medseg.files import OutputPathError, check_output_folder
     from medseg.inference import CheckpointError, InputError, Predictor, find_cases
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
+    onnx = args.backend == "onnxruntime"
+    if onnx and args.amp:
+        raise UsageError("argument --amp: mixed precision is PyTorch's (--backend pytorch)")
     try:
         output = check_output_folder(args.output)
     except OutputPathError as error:
         raise UsageError(f"argument --output: {error}") from error
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path(args.bundle) / "models" / "model.pt"
-    try:
-        check_checkpoint(checkpoint, args.bundle or ".")
-    except SystemExit as error:
-        raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
-    settings = _settings(args, checkpoint)
+    model_file = _model_file(args, checkpoint) if onnx else checkpoint
+    if not onnx:
+        try:
+            check_checkpoint(checkpoint, args.bundle or ".")
+        except SystemExit as error:
+            raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    settings = _settings(args, model_file)
     try:
         cases = find_cases(args.input, args.series_uid, volumetric=settings.volumetric)
     except InputError as error:
@@ -84,10 +90,30 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
         if parent.resolve() == output.resolve():
             raise UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
     try:
-        predictor = Predictor(settings, checkpoint, device=args.device, amp=args.amp, batch_size=args.batch_size)
-    except CheckpointError as error:
+        predictor = Predictor(settings, model_file, device=args.device, amp=args.amp, batch_size=args.batch_size)
+        if onnx:
+            check_exported_from(predictor.network, checkpoint)
+    except (CheckpointError, ExportError) as error:
         raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    except ImportError as error:
+        raise UsageError(f"argument --backend: {error}") from error
     return predictor, cases, output
+
+
+def _model_file(args: argparse.Namespace, checkpoint: Path) -> Path:
+    """The ONNX file ``--backend onnxruntime`` runs: the bundle's ``models/model.onnx``, or ``--checkpoint``'s
+    ``.onnx`` file (a ``.pt`` given there names the exported file beside it)."""
+    from medseg.inference import ONNX_FILE
+
+    model_file = checkpoint if checkpoint.suffix == ".onnx" else checkpoint.parent / ONNX_FILE
+    if not model_file.is_file():
+        source = "--bundle" if args.bundle else "--checkpoint"
+        bundle = args.bundle or checkpoint.parent.parent
+        raise UsageError(
+            f"argument {source}: {model_file}: no exported model for --backend onnxruntime; export it first with "
+            f"`medseg export --bundle {bundle} --format onnx`"
+        )
+    return model_file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,6 +168,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     infer.add_argument("--input", nargs="+", required=True, help="files, folders, DICOM series folders or globs")
     infer.add_argument("--output", required=True, help="the output folder (not an input folder)")
     infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    infer.add_argument(
+        "--backend", choices=("pytorch", "onnxruntime"), default="pytorch",
+        help="what runs the network: PyTorch on models/model.pt, or ONNX Runtime on models/model.onnx (written by "
+        "medseg export); the pre- and post-processing are the same",
+    )  # fmt: skip
     applied = infer.add_argument_group("how the model is applied (default: as it was trained)")
     applied.add_argument("--threshold", type=probability_or_otsu, help="a probability in (0, 1), or otsu")
     applied.add_argument(

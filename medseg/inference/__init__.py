@@ -6,19 +6,25 @@ pipeline come from the checkpoint's record (:class:`medseg.pipeline.ModelSetting
 """
 
 from .cases import Case, InputError, dicom_series_groups, find_cases, unique_names
+from .onnx_network import ONNX_FILE, OnnxModelError, OnnxNetwork
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
-from .predictor import CheckpointError, Predictor, load_weights
+from .predictor import BACKENDS, CheckpointError, Predictor, load_network, load_weights
 from .runner import InferenceOptions, run_inference
 
 __all__ = [
+    "BACKENDS",
+    "ONNX_FILE",
     "Case",
     "CheckpointError",
     "Geometry",
     "InferenceOptions",
     "InputError",
+    "OnnxModelError",
+    "OnnxNetwork",
     "Predictor",
     "dicom_series_groups",
     "find_cases",
+    "load_network",
     "load_weights",
     "run_inference",
     "unique_names",

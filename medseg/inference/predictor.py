@@ -1,6 +1,7 @@
 """A trained network applied to one image: its settings' pre-processing and inferer, the input's grid back.
 
-:class:`Predictor` holds the network of a checkpoint (``torch.load(..., weights_only=True)``) and the pipeline its
+:class:`Predictor` holds the network of a checkpoint (``torch.load(..., weights_only=True)``, or an exported
+``.onnx`` file run by ONNX Runtime, :class:`medseg.inference.OnnxNetwork`) and the pipeline its
 :class:`~medseg.pipeline.ModelSettings` give (:mod:`medseg.pipeline.builders`, the same pieces a bundle's
 validation, evaluation and ``inference.json`` use), and returns the foreground probability on the input's own voxel
 grid (MONAI's ``Invertd`` undoes the resizing of 2D images; volumes keep their grid).
@@ -20,7 +21,10 @@ from medseg.pipeline import ModelSettings, build_network, inferer, preprocessing
 from medseg.tasks import get_task
 from medseg.transforms import ImageFileError
 
-__all__ = ["CheckpointError", "Predictor", "load_weights"]
+__all__ = ["BACKENDS", "CheckpointError", "Predictor", "load_network", "load_weights"]
+
+#: What runs the forward pass, by the suffix of the model file.
+BACKENDS = {".pt": "pytorch", ".onnx": "onnxruntime"}
 
 
 class CheckpointError(ValueError):
@@ -79,12 +83,34 @@ def load_weights(
         ) from None
 
 
+def load_network(
+    settings: ModelSettings, model_file: str | Path, device: torch.device | str = "cpu"
+) -> torch.nn.Module:
+    """The trained network of ``model_file`` in evaluation mode: a PyTorch checkpoint (:func:`load_weights`), or an
+    ONNX file (``.onnx``) behind the same interface (:class:`medseg.inference.OnnxNetwork`, on the CPU or, for
+    ``"cuda"``, ONNX Runtime's CUDA provider).
+
+    Raises:
+        CheckpointError: for a file that is not the model ``settings`` describe.
+    """
+    device = torch.device(device)
+    if Path(model_file).suffix == ".onnx":
+        from .onnx_network import OnnxNetwork
+
+        provider = "CUDAExecutionProvider" if device.type == "cuda" else "CPUExecutionProvider"
+        return OnnxNetwork(model_file, settings, providers=[provider])
+    network = build_network(settings).to(device).eval()
+    load_weights(network, model_file, device, settings)
+    return network
+
+
 class Predictor:
     """A trained network and its pipeline: ``predict(load(path))`` gives the foreground probability map.
 
     Args:
         settings: the checkpoint's settings (its record, :meth:`ModelSettings.load`).
-        checkpoint: a state dict saved with ``torch.save`` (the bundles' ``models/model.pt``).
+        checkpoint: a state dict saved with ``torch.save`` (the bundles' ``models/model.pt``), or the network exported
+            to ONNX (``models/model.onnx``, :func:`medseg.export.export_onnx`), run by ONNX Runtime.
         device: ``"cpu"`` or ``"cuda"``.
         amp: automatic mixed precision (CUDA only).
         batch_size: windows (or slices) per forward pass.
@@ -102,8 +128,8 @@ class Predictor:
         self.amp = amp and self.device.type == "cuda"
         self.volumetric = settings.volumetric
         self.preprocessing = preprocessing(settings)
-        self.network = build_network(settings).to(self.device).eval()
-        load_weights(self.network, checkpoint, self.device, settings)
+        self.network = load_network(settings, checkpoint, self.device)
+        self.backend = BACKENDS.get(Path(checkpoint).suffix, "pytorch")
         self.batch_size = batch_size
         self._invert = Invertd("pred", transform=self.preprocessing, orig_keys="image", nearest_interp=False)
 

@@ -254,15 +254,17 @@ def run_inference(
         OutputLockedError: when another run is writing into ``output_dir`` (nothing is written then).
         OSError: when ``summary.json`` cannot be written at the end (a full disk); every case's outputs are complete.
 
-    The summary lists, per case: the input, its kind, the outputs, ``status`` (:data:`STATUSES`), the error (naming
-    the file), the foreground volume in mL (3D) or area in mm² and pixels (2D),
-    the threshold applied and the seconds taken.
+    The summary records the model's settings, the backend of its forward pass (``pytorch`` or ``onnxruntime``)
+    and the post-processing, and lists, per case: the input, its kind, the outputs, ``status`` (:data:`STATUSES`),
+    the error (naming the file), the foreground volume in mL (3D) or area in mm² and pixels (2D), the threshold
+    applied and the seconds taken.
     """
     options = options or InferenceOptions()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "settings": predictor.settings.to_dict(),
+        "backend": predictor.backend,
         "postprocessing": asdict(options.postprocessing),
         "cases": [],
     }

@@ -143,7 +143,10 @@ class ModelSettings:
     def check_stamp(self, state_dict: Mapping[str, Any], path: str | Path) -> None:
         """Raise a ``ValueError`` naming ``path`` when the checkpoint carries the stamp of another model than these
         settings describe (a checkpoint copied beside another model's record); one without a stamp passes."""
-        stamp = checkpoint_stamp(state_dict)
+        self.check_recorded_stamp(checkpoint_stamp(state_dict), path)
+
+    def check_recorded_stamp(self, stamp: Mapping[str, Any] | None, path: str | Path) -> None:
+        """:meth:`check_stamp` of a stamp read from a file (a checkpoint's, or an exported model's metadata)."""
         if stamp is not None and stamp.get("sha256") != self.fingerprint():
             raise ValueError(
                 f"{path}: trained as another model (task {stamp.get('task')!r}, network {stamp.get('network_name')!r}, "
