@@ -102,6 +102,19 @@ def test_dicom_series_and_nrrd_give_the_same_mask_on_the_inputs_grid(real_data, 
     referenced = {uid for _, _, uid in segmentation.get_source_image_uids()}
     assert referenced == {ds.SOPInstanceUID for ds in sources}
     assert "no DICOM SEG" in json.dumps(summary["cases"][1])  # the NRRD has no DICOM sources
+    # the probabilities as a fractional SEG (PROBABILITY, 255 steps), read back by highdicom: the same values, and
+    # its frames above 0.5 the binary SEG's, source image by source image
+    fractional = hd.seg.segread(out / "ct-64Dicom_prob_seg.dcm")
+    assert (fractional.SegmentationType, fractional.SegmentationFractionalType) == ("FRACTIONAL", "PROBABILITY")
+    uids = [ds.SOPInstanceUID for ds in sources]
+    binary_frames = segmentation.get_pixels_by_source_instance(uids, combine_segments=True)
+    fractional_frames = fractional.get_pixels_by_source_instance(uids, combine_segments=False, rescale_fractional=False)
+    values = fractional_frames[..., 0].astype(np.float64) / float(fractional.MaximumFractionalValue)
+    from_dicom_probabilities = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "ct-64Dicom_prob.nii.gz")))
+    np.testing.assert_allclose(
+        np.sort(values.ravel()), np.sort(from_dicom_probabilities.ravel()), atol=0.5 / 255 + 1e-6
+    )
+    assert np.mean((values > 0.5) != (binary_frames > 0)) < 1e-3  # only values within half a step of 0.5 differ
 
 
 def _compressed(source: pydicom.Dataset, syntax) -> pydicom.Dataset:

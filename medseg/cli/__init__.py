@@ -6,7 +6,8 @@ registered task appears here with its flags, and a flag given to a task that doe
 Exit status: 0 done; 1 the data could not be used (the message says which file and why); 2 a usage error, one
 line naming the argument, as argparse reports its own (a value out of range, an output path that cannot be
 written, a data root that is not a folder), checked before any data is read; 130 interrupted (Ctrl-C) or 143
-stopped (SIGTERM), one line, with no partial output file. ``medseg infer`` returns 1 when any input failed.
+stopped (SIGTERM), one line, with no partial output file. ``medseg infer`` returns 1 when any input failed, and
+3 when all were segmented but ``--review-threshold`` marked some for review.
 Each sub-command is a module of this package (its parser and its ``run``). The library (PyTorch, MONAI) is imported
 only once :func:`main` runs, so that Ctrl-C during the imports is an interruption like any other.
 """

@@ -17,6 +17,7 @@ __all__ = [
     "UsageError",
     "add_task_options",
     "boolean",
+    "entropy_bits",
     "folder",
     "fraction",
     "integer",
@@ -111,6 +112,17 @@ def folder(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is not a folder")
     return text
+
+
+def entropy_bits(text: str) -> float:
+    """An argparse type: an entropy of a binary outcome in bits, in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: an entropy in bits of a binary outcome lies in [0, 1]")
+    return value
 
 
 def probability_or_otsu(text: str) -> float | str:

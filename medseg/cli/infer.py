@@ -13,13 +13,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import UsageError, boolean, folder, integer, probability_or_otsu
+from .arguments import UsageError, boolean, entropy_bits, folder, integer, probability_or_otsu
 
 if TYPE_CHECKING:
     from medseg.inference import Case, Predictor
     from medseg.pipeline import ModelSettings
 
-__all__ = ["add_parser", "run"]
+__all__ = ["NEEDS_REVIEW", "add_parser", "run"]
+
+#: The exit status when every case was segmented but one or more need review (``--review-threshold``).
+NEEDS_REVIEW = 3
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         dicom_seg=args.dicom_seg,
         overlay=args.overlay,
         overwrite=args.overwrite,
+        uncertainty=args.uncertainty,
+        review_threshold=args.review_threshold,
     )
     try:
         summary = run_inference(predictor, cases, output, options)
@@ -139,14 +144,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for record in summary["cases"]:
         detail = record["error"] if record["status"] != "ok" else ", ".join(record["outputs"].values())
+        if record.get("review"):
+            detail += f" (review: border entropy {record['border_entropy']:.3f} > {args.review_threshold})"
         print(f"{record['status']:>7s}  {record['case']}: {detail}")
     counts = summary["counts"]
     partial = f", {counts['partial']} without an output asked for" if counts["partial"] else ""
     done = (
         f"{counts['ok'] + counts['partial']} segmented{partial}, {counts['failed']} failed, {counts['skipped']} skipped"
     )
-    print(f"{done}; {output / 'summary.json'}")
-    return 1 if counts["failed"] or counts["partial"] else 0
+    review = f", {counts['review']} to review" if counts.get("review") else ""
+    print(f"{done}{review}; {output / 'summary.json'}")
+    if counts["failed"] or counts["partial"]:
+        return 1
+    return NEEDS_REVIEW if counts.get("review") else 0
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -155,8 +165,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained bundle",
         description="Segment each input with a trained model and its pre-processing, as recorded beside its "
         "checkpoint; write <case>_seg.nii.gz on the input's grid (and, if asked, probabilities, DICOM SEG, an overlay "
-        "PNG) and summary.json. A bad input is reported with its reason and the others go on. Exit status: 0 all "
-        "segmented, 1 any failed, 2 bad arguments.",
+        "PNG, the entropy map) and summary.json. A bad input is reported with its reason and the others go on. Exit "
+        "status: 0 all segmented, 1 any failed, 2 bad arguments, 3 all segmented but some need review.",
     )
     source = infer.add_mutually_exclusive_group(required=True)
     source.add_argument("--bundle", type=folder, help="a bundle (or run) folder with its trained models/model.pt")
@@ -195,9 +205,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--clear-border", action="store_true", help="first remove what touches the in-plane image border (the air "
         "around the body in CT), slice by slice",
     )  # fmt: skip
-    infer.add_argument("--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs")
+    infer.add_argument(
+        "--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs (with --probabilities, "
+        "also the probability map as a fractional SEG, <case>_prob_seg.dcm)",
+    )  # fmt: skip
     infer.add_argument("--overlay", action="store_true", help="also write a PNG of the mask's outline on the image")
     infer.add_argument("--probabilities", action="store_true", help="also write the probability map")
+    infer.add_argument(
+        "--uncertainty", action="store_true", help="also write the entropy map <case>_entropy.nii.gz (bits) and give "
+        "in summary.json the mean entropy in the mask's border band and a volume interval",
+    )  # fmt: skip
+    infer.add_argument(
+        "--review-threshold", type=entropy_bits, metavar="BITS", help="mark a case whose border band's mean entropy "
+        "is above this as review in summary.json; exit 3 when any case needs review (and none failed)",
+    )  # fmt: skip
     infer.add_argument("--batch-size", type=integer(1), default=4, help="windows or slices per forward pass")
     infer.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     infer.add_argument("--series-uid", help="in a folder of several DICOM series, the one to segment")

@@ -10,6 +10,7 @@ from .onnx_network import ONNX_FILE, OnnxModelError, OnnxNetwork
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay
 from .predictor import BACKENDS, CheckpointError, Predictor, load_network, load_weights
 from .runner import InferenceOptions, run_inference
+from .uncertainty import UncertaintySummary, binary_entropy, border_band, uncertainty_summary
 
 __all__ = [
     "BACKENDS",
@@ -22,11 +23,15 @@ __all__ = [
     "OnnxModelError",
     "OnnxNetwork",
     "Predictor",
+    "UncertaintySummary",
+    "binary_entropy",
+    "border_band",
     "dicom_series_groups",
     "find_cases",
     "load_network",
     "load_weights",
     "run_inference",
+    "uncertainty_summary",
     "unique_names",
     "write_dicom_seg",
     "write_image",

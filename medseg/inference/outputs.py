@@ -114,8 +114,12 @@ def write_image(array: np.ndarray, geometry: Geometry, path: Path) -> Path:
     return path
 
 
-def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label: str = "foreground") -> Path:
-    """A binary DICOM Segmentation of ``mask`` (medseg's (x, y[, z]) order) over the ``sources`` (slice order).
+def write_dicom_seg(
+    mask: np.ndarray, sources: Sequence[Path], path: Path, label: str = "foreground", fractional: bool = False
+) -> Path:
+    """A binary DICOM Segmentation of ``mask`` (medseg's (x, y[, z]) order) over the ``sources`` (slice order), or
+    with ``fractional`` a FRACTIONAL one (type PROBABILITY) of a probability map in [0, 1], which highdicom stores
+    in 255 steps.
 
     The frames follow the source images one to one; highdicom copies the patient and study, and references
     each source image's SOP Instance UID and the Frame of Reference. Patient and study attributes of type 2 that a
@@ -130,7 +134,7 @@ def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label
     from pydicom.sr.codedict import codes
 
     datasets = [_seg_source(pydicom.dcmread(source), source) for source in sources]
-    frames = np.asarray(mask, dtype=bool)
+    frames = np.clip(np.asarray(mask, dtype=np.float32), 0, 1) if fractional else np.asarray(mask, dtype=bool)
     frames = frames[..., None] if frames.ndim == 2 else frames
     frames = np.ascontiguousarray(np.moveaxis(frames, -1, 0).transpose(0, 2, 1))  # (slices, rows, columns)
     if frames.shape[0] != len(datasets):
@@ -146,7 +150,7 @@ def write_dicom_seg(mask: np.ndarray, sources: Sequence[Path], path: Path, label
         ),
     )
     try:
-        segmentation = _segmentation(hd, datasets, frames, description)
+        segmentation = _segmentation(hd, datasets, frames, description, fractional)
     except (AttributeError, KeyError, TypeError, ValueError) as error:  # highdicom's checks of the sources
         raise DicomSegError(f"{sources[0]}: no DICOM SEG: highdicom refused the sources ({error})") from None
     with atomic_path(path, verify=_readable_dicom) as temporary:
@@ -187,13 +191,17 @@ def _pixel_measures(hd, dataset):
     return hd.PixelMeasuresSequence(pixel_spacing=[float(s) for s in spacing], slice_thickness=1.0)
 
 
-def _segmentation(hd, datasets: list, frames: np.ndarray, description):
-    """highdicom's binary Segmentation of ``frames`` (slices, rows, columns) over ``datasets``."""
+def _segmentation(hd, datasets: list, frames: np.ndarray, description, fractional: bool = False):
+    """highdicom's binary (or fractional, probability) Segmentation of ``frames`` (slices, rows, columns) over
+    ``datasets``."""
+    kind = hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
+    extra = {"fractional_type": hd.seg.SegmentationFractionalTypeValues.PROBABILITY} if fractional else {}
     return hd.seg.Segmentation(
         pixel_measures=_pixel_measures(hd, datasets[0]),
         source_images=datasets,
-        pixel_array=frames.astype(np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        pixel_array=frames if fractional else frames.astype(np.uint8),
+        segmentation_type=kind,
+        **extra,
         segment_descriptions=[description],
         series_instance_uid=hd.UID(),
         series_number=900,

@@ -40,6 +40,7 @@ from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_fi
 from .cases import Case
 from .outputs import DicomSegError, Geometry, write_dicom_seg, write_image, write_overlay
 from .predictor import Predictor
+from .uncertainty import BAND, uncertainty_summary
 
 __all__ = ["InferenceOptions", "run_inference"]
 
@@ -61,6 +62,10 @@ class InferenceOptions:
     dicom_seg: bool = False
     overlay: bool = False
     overwrite: bool = False
+    #: write the entropy map and summarise the uncertainty (:mod:`medseg.inference.uncertainty`)
+    uncertainty: bool = False
+    #: a case whose border band's mean entropy (bits) exceeds this is marked ``review`` (its uncertainty summarised)
+    review_threshold: float | None = None
 
 
 def _targets(case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Path]:
@@ -69,8 +74,12 @@ def _targets(case: Case, output_dir: Path, options: InferenceOptions) -> dict[st
         targets["probabilities"] = output_dir / f"{case.name}_prob.nii.gz"
     if options.dicom_seg and case.is_dicom:
         targets["dicom_seg"] = output_dir / f"{case.name}_seg.dcm"
+        if options.probabilities:
+            targets["dicom_seg_probabilities"] = output_dir / f"{case.name}_prob_seg.dcm"
     if options.overlay:
         targets["overlay"] = output_dir / f"{case.name}_overlay.png"
+    if options.uncertainty:
+        targets["entropy"] = output_dir / f"{case.name}_entropy.nii.gz"
     return targets
 
 
@@ -174,12 +183,17 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         outputs["probabilities"] = str(
             write_image(probabilities.astype(np.float32), geometry, targets["probabilities"])
         )
+    if options.uncertainty or options.review_threshold is not None:
+        band = _band_pixels(mask.shape, predictor.settings.spatial_size, predictor.volumetric)
+        _add_uncertainty(record, probabilities, mask, geometry, band, targets.get("entropy"), options.review_threshold)
     failure = None
-    if "dicom_seg" in targets:  # a SEG its sources cannot make fails alone: the case's other outputs are kept
-        try:
-            outputs["dicom_seg"] = str(write_dicom_seg(mask, dicom_sources, targets["dicom_seg"]))
-        except DicomSegError as error:
-            failure = str(error)
+    for kind, values in (("dicom_seg", mask), ("dicom_seg_probabilities", probabilities)):
+        if kind in targets:  # a SEG its sources cannot make fails alone: the case's other outputs are kept
+            try:
+                fractional = kind == "dicom_seg_probabilities"
+                outputs[kind] = str(write_dicom_seg(values, dicom_sources, targets[kind], fractional=fractional))
+            except DicomSegError as error:
+                failure = str(error)
     if "overlay" in targets:
         native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
         outputs["overlay"] = str(write_overlay(np.asarray(native), mask, targets["overlay"], case.name))
@@ -191,6 +205,34 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         record["foreground_mm2"] = foreground * float(np.prod(geometry.spacing[:2]))
     record["threshold"] = options.postprocessing.level(probabilities)
     return {**record, "status": "partial" if failure else "ok", "error": failure}
+
+
+def _band_pixels(shape: tuple[int, ...], spatial_size: tuple[int, ...], volumetric: bool) -> int:
+    """The border band's half-width on the input's grid: :data:`BAND` pixels of the grid the network saw (a 2D
+    image resized to ``spatial_size`` and back has a border blurred over as many more of its own pixels)."""
+    if volumetric:  # slices are seen at their own size
+        return BAND
+    return max(1, round(BAND * max(shape[:2]) / max(spatial_size)))
+
+
+def _add_uncertainty(
+    record: dict[str, Any],
+    probabilities: np.ndarray,
+    mask: np.ndarray,
+    geometry: Geometry,
+    band: int,
+    entropy_target: Path | None,
+    review_threshold: float | None,
+) -> None:
+    """The case's uncertainty in its record (and its entropy map written to ``entropy_target`` if given)."""
+    volumetric = mask.ndim == 3
+    unit_size = geometry.voxel_volume / 1000.0 if volumetric else float(np.prod(geometry.spacing[:2]))
+    summary, entropy = uncertainty_summary(probabilities, np.asarray(mask, dtype=bool), unit_size, band)
+    record.update(summary.as_record("ml" if volumetric else "mm2"), border_band_pixels=band)
+    if review_threshold is not None:
+        record["review"] = summary.border_entropy > review_threshold
+    if entropy_target is not None:
+        record["outputs"]["entropy"] = str(write_image(entropy, geometry, entropy_target))
 
 
 def _complete(path: Path) -> bool:
@@ -257,7 +299,8 @@ def run_inference(
     The summary records the model's settings, the backend of its forward pass (``pytorch`` or ``onnxruntime``)
     and the post-processing, and lists, per case: the input, its kind, the outputs, ``status`` (:data:`STATUSES`),
     the error (naming the file), the foreground volume in mL (3D) or area in mm² and pixels (2D), the threshold
-    applied and the seconds taken.
+    applied and the seconds taken; with ``uncertainty`` or ``review_threshold``, the border band's mean entropy,
+    the whole image's, the volume interval and (with a threshold) whether the case needs ``review``.
     """
     options = options or InferenceOptions()
     output_dir = Path(output_dir)
@@ -278,5 +321,8 @@ def run_inference(
             summary["counts"] = {
                 status: sum(record["status"] == status for record in summary["cases"]) for status in STATUSES
             }
+            if options.review_threshold is not None:
+                summary["review_threshold"] = options.review_threshold
+                summary["counts"]["review"] = sum(bool(record.get("review")) for record in summary["cases"])
             summary_file.write()
     return summary
