@@ -18,7 +18,7 @@ $(STAMP): FORCE
 endif
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_ARGS) "$(TORCH_SPEC)" -e ".[dev,ray,onnx]"
+	$(BIN)/python -m pip install --disable-pip-version-check $(PIP_ARGS) "$(TORCH_SPEC)" -e ".[dev,ray,onnx,rtstruct]"
 	echo "$(TORCH_SPEC)" > $@
 
 .PHONY: FORCE

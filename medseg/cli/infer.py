@@ -9,6 +9,7 @@ needed only for a checkpoint without a record, and contradicting the record is a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,8 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
+    if args.rtstruct and importlib.util.find_spec("rt_utils") is None:
+        raise UsageError("argument --rtstruct: rt-utils is not installed: pip install -e '.[rtstruct]'")
     onnx = args.backend == "onnxruntime"
     if onnx and args.amp:
         raise UsageError("argument --amp: mixed precision is PyTorch's (--backend pytorch)")
@@ -131,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         dicom_seg=args.dicom_seg,
         overlay=args.overlay,
         overwrite=args.overwrite,
+        rtstruct=args.rtstruct,
         uncertainty=args.uncertainty,
         review_threshold=args.review_threshold,
     )
@@ -208,6 +212,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     infer.add_argument(
         "--dicom-seg", action="store_true", help="also write a DICOM SEG for DICOM inputs (with --probabilities, "
         "also the probability map as a fractional SEG, <case>_prob_seg.dcm)",
+    )  # fmt: skip
+    infer.add_argument(
+        "--rtstruct", action="store_true", help="also write an RT Structure Set of the mask's contours for DICOM "
+        "series inputs (<case>_rtstruct.dcm), for planning systems",
     )  # fmt: skip
     infer.add_argument("--overlay", action="store_true", help="also write a PNG of the mask's outline on the image")
     infer.add_argument("--probabilities", action="store_true", help="also write the probability map")

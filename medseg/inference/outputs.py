@@ -16,6 +16,8 @@ transposed on the way out.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from medseg.dicom import SeriesInfo
 from medseg.files import IncompleteWriteError, atomic_path
 from medseg.transforms import ImageFileError, check_volume_file
 
-__all__ = ["DicomSegError", "Geometry", "write_dicom_seg", "write_image", "write_overlay"]
+__all__ = ["DicomSegError", "Geometry", "write_dicom_seg", "write_image", "write_overlay", "write_rtstruct"]
 
 #: Type 2 attributes of the patient and study modules a DICOM SEG copies from its sources: present, possibly empty.
 #: Sources often lack them (radiographs without a birth date, anonymised files); they are filled in empty.
@@ -155,6 +157,46 @@ def write_dicom_seg(
         raise DicomSegError(f"{sources[0]}: no DICOM SEG: highdicom refused the sources ({error})") from None
     with atomic_path(path, verify=_readable_dicom) as temporary:
         segmentation.save_as(temporary)
+    return path
+
+
+def write_rtstruct(mask: np.ndarray, sources: Sequence[Path], path: Path, label: str = "foreground") -> Path:
+    """An RT Structure Set of ``mask`` (medseg's (x, y, z) order, one slice per source in ``sources``' order) with
+    the contours of each slice on its source image, for planning systems that read contours, not SEGs.
+
+    rt-utils draws the contours (OpenCV's ``findContours``: the centres of the border pixels, holes as contours
+    of their own) and fills the RT Structure Set's references to the study, the series and each image; it reads
+    the series from a folder, so the sources are linked into a temporary one.
+
+    Raises:
+        DicomSegError: for sources that are not one DICOM image series (one file: a radiograph has no planes to
+            contour on), or that rt-utils refuses; the message names the file.
+    """
+    import pydicom
+    from rt_utils import RTStructBuilder
+
+    frames = np.asarray(mask, dtype=bool)
+    if frames.ndim != 3 or len(sources) < 2:
+        raise DicomSegError(f"{sources[0]}: no RT Structure Set: it contours a series of slices, not one image")
+    if frames.shape[-1] != len(sources):
+        raise ValueError(f"mask of {frames.shape[-1]} slice(s) for {len(sources)} source image(s)")
+    by_uid = {
+        pydicom.dcmread(source, stop_before_pixels=True).SOPInstanceUID: frames[..., index].T  # (rows, columns)
+        for index, source in enumerate(sources)
+    }
+    with tempfile.TemporaryDirectory(prefix=".rtstruct.") as folder:
+        for index, source in enumerate(sources):
+            os.symlink(Path(source).resolve(), Path(folder) / f"{index:05d}.dcm")
+        try:
+            structure = RTStructBuilder.create_new(dicom_series_path=folder)
+            ordered = np.stack([by_uid[image.SOPInstanceUID] for image in structure.series_data], axis=-1)
+            if ordered.any():
+                structure.add_roi(mask=ordered, name=label, color=[255, 0, 0], approximate_contours=False)
+        except Exception as error:  # rt-utils raises plain Exceptions for what it cannot use
+            raise DicomSegError(f"{sources[0]}: no RT Structure Set: rt-utils refused the series ({error})") from None
+    structure.ds.SeriesDescription = "medseg contours"
+    with atomic_path(path, verify=_readable_dicom) as temporary:
+        structure.ds.save_as(temporary, enforce_file_format=True)
     return path
 
 

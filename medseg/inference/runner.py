@@ -38,7 +38,7 @@ from medseg.tasks import get_task
 from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file, check_volume_file
 
 from .cases import Case
-from .outputs import DicomSegError, Geometry, write_dicom_seg, write_image, write_overlay
+from .outputs import DicomSegError, Geometry, write_dicom_seg, write_image, write_overlay, write_rtstruct
 from .predictor import Predictor
 from .uncertainty import BAND, uncertainty_summary
 
@@ -62,6 +62,8 @@ class InferenceOptions:
     dicom_seg: bool = False
     overlay: bool = False
     overwrite: bool = False
+    #: write an RT Structure Set of the mask's contours for DICOM series inputs
+    rtstruct: bool = False
     #: write the entropy map and summarise the uncertainty (:mod:`medseg.inference.uncertainty`)
     uncertainty: bool = False
     #: a case whose border band's mean entropy (bits) exceeds this is marked ``review`` (its uncertainty summarised)
@@ -76,6 +78,8 @@ def _targets(case: Case, output_dir: Path, options: InferenceOptions) -> dict[st
         targets["dicom_seg"] = output_dir / f"{case.name}_seg.dcm"
         if options.probabilities:
             targets["dicom_seg_probabilities"] = output_dir / f"{case.name}_prob_seg.dcm"
+    if options.rtstruct and case.kind == "dicom-series":
+        targets["rtstruct"] = output_dir / f"{case.name}_rtstruct.dcm"
     if options.overlay:
         targets["overlay"] = output_dir / f"{case.name}_overlay.png"
     if options.uncertainty:
@@ -159,6 +163,8 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         record["other_series"] = case.other_series
     if options.dicom_seg and not case.is_dicom:
         record["warnings"] = ["no DICOM SEG: the input is not DICOM"]
+    if options.rtstruct and case.kind != "dicom-series":
+        record.setdefault("warnings", []).append("no RT Structure Set: the input is not a DICOM series")
     for target in targets.values():  # what a killed run left behind (hidden, never taken for an output)
         remove_stale_temporaries(target)
         if not _complete(target):  # an output cut short (written by an earlier medseg, or damaged since): redone
@@ -194,6 +200,11 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
                 outputs[kind] = str(write_dicom_seg(values, dicom_sources, targets[kind], fractional=fractional))
             except DicomSegError as error:
                 failure = str(error)
+    if "rtstruct" in targets:
+        try:
+            outputs["rtstruct"] = str(write_rtstruct(mask, dicom_sources, targets["rtstruct"]))
+        except DicomSegError as error:
+            failure = str(error)
     if "overlay" in targets:
         native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
         outputs["overlay"] = str(write_overlay(np.asarray(native), mask, targets["overlay"], case.name))
