@@ -679,3 +679,27 @@ def test_inference_json_names_outputs_as_medseg_infer(trained, run_here, tmp_pat
     run_here("cxr_lung_unet", "inference", datalist=str(datalist), output_dir=str(tmp_path / "masks"),
              bundle_root=str(out), image_size=32)  # fmt: skip
     assert sorted(path.name for path in (tmp_path / "masks").iterdir()) == ["c1_x_seg.nii.gz", "c2_x_seg.nii.gz"]
+
+
+@pytest.mark.slow
+def test_model_card_and_verify_pass_when_trained_and_fail_when_perturbed(user_runs, tmp_path, capsys):
+    runs = user_runs("cxr_lung_unet")
+    ok(runs.evaluation)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(runs.out, bundle)
+    assert medseg_main(["card", "--bundle", str(bundle)]) == 0
+    card = (bundle / "docs" / "model_card.md").read_text()
+    summary = json.loads((bundle / "eval" / "summary.json").read_text())
+    assert f"| test_mean_dice | {summary['test_mean_dice']['mean']:.4f} |" in card  # the evaluation's own figures
+    golden = json.loads((bundle / "golden" / "golden.json").read_text())
+    assert len(golden) == 3 and all((bundle / case["expected"]).is_file() for case in golden)
+    assert [case["test_dice"] for case in golden] == sorted(case["test_dice"] for case in golden)  # low, mid, high
+    assert medseg_main(["infer", "--bundle", str(bundle), "--verify"]) == 0
+    state = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    noisy = {key: value + value.float().std() * torch.randn(value.shape, generator=generator)
+             if value.is_floating_point() and value.numel() > 1 else value for key, value in state.items()}  # fmt: skip
+    torch.save(noisy, bundle / "models" / "model.pt")
+    capsys.readouterr()
+    assert medseg_main(["infer", "--bundle", str(bundle), "--verify"]) == 1
+    assert "FAILED" in capsys.readouterr().out

@@ -122,7 +122,32 @@ def _model_file(args: argparse.Namespace, checkpoint: Path) -> Path:
     return model_file
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """``--verify``: the golden cases of the bundle segmented again; exit 1 when any differs from its expected mask."""
+    from medseg.apps.model_card import VERIFY_DICE, ModelCardError, verify_golden
+    from medseg.inference import CheckpointError
+
+    if not args.bundle:
+        raise UsageError("argument --verify: checks a bundle's golden cases; give --bundle")
+    checkpoint = Path(args.bundle) / "models" / "model.pt"
+    model_file = _model_file(args, checkpoint) if args.backend == "onnxruntime" else checkpoint
+    try:
+        results = verify_golden(args.bundle, model_file, device=args.device)
+    except (ModelCardError, CheckpointError) as error:
+        raise UsageError(f"argument --bundle: {error}") from error
+    for result in results:
+        detail = result["error"] or f"Dice {result['dice']:.4f} against the expected mask (at least {VERIFY_DICE})"
+        print(f"{'ok' if result['ok'] else 'FAILED':>7s}  {result['case']}: {detail}")
+    failed = sum(not result["ok"] for result in results)
+    print(f"{len(results) - failed} of {len(results)} golden cases as recorded ({args.backend} on {args.device})")
+    return 1 if failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.verify:
+        return _verify(args)
+    if not args.input or not args.output:
+        raise UsageError("the following arguments are required: --input, --output (or --verify)")
     from medseg.files import OutputLockedError
     from medseg.inference import InferenceOptions, run_inference
     from medseg.pipeline import mask_postprocessing
@@ -179,8 +204,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     model.add_argument("--task", help="the task (luna16, ct, cxr, lfw, helen)")
     model.add_argument("--network-name", "--network_name", dest="network_name", help="the network's registry name")
     model.add_argument("--image-size", "--image_size", dest="image_size", type=integer(1), help="the spatial size")
-    infer.add_argument("--input", nargs="+", required=True, help="files, folders, DICOM series folders or globs")
-    infer.add_argument("--output", required=True, help="the output folder (not an input folder)")
+    infer.add_argument("--input", nargs="+", help="files, folders, DICOM series folders or globs")
+    infer.add_argument("--output", help="the output folder (not an input folder)")
+    infer.add_argument(
+        "--verify", action="store_true", help="instead: segment the bundle's golden cases (written by medseg card) "
+        "again and exit 1 if any mask's Dice against the expected one is below 0.99",
+    )  # fmt: skip
     infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     infer.add_argument(
         "--backend", choices=("pytorch", "onnxruntime"), default="pytorch",
