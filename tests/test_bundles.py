@@ -695,6 +695,8 @@ def test_model_card_and_verify_pass_when_trained_and_fail_when_perturbed(user_ru
     assert len(golden) == 3 and all((bundle / case["expected"]).is_file() for case in golden)
     assert [case["test_dice"] for case in golden] == sorted(case["test_dice"] for case in golden)  # low, mid, high
     assert medseg_main(["infer", "--bundle", str(bundle), "--verify"]) == 0
+    assert medseg_main(["export", "--bundle", str(bundle)]) == 0  # the same golden masks from ONNX Runtime
+    assert medseg_main(["infer", "--bundle", str(bundle), "--verify", "--backend", "onnxruntime"]) == 0
     state = torch.load(bundle / "models" / "model.pt", weights_only=True)
     generator = torch.Generator().manual_seed(0)
     noisy = {key: value + value.float().std() * torch.randn(value.shape, generator=generator)
