@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import hashlib
 import os
 import re
 import tempfile
@@ -38,6 +39,7 @@ __all__ = [
     "atomic_path",
     "check_output_file",
     "check_output_folder",
+    "content_digest",
     "file_suffix",
     "output_lock",
     "remove_stale_temporaries",
@@ -45,6 +47,18 @@ __all__ = [
 ]
 
 _MULTI_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+def content_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, or of a folder's files' bytes in the order of their sorted paths."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            with open(file, "rb") as stream:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
 
 
 def file_suffix(path: str | Path) -> str:

@@ -17,7 +17,6 @@ something else.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.files import atomic_path
+from medseg.files import atomic_path, content_digest
 from medseg.inference import InferenceOptions, Predictor, find_cases, run_inference
 from medseg.pipeline import ModelSettings, mask_postprocessing
 
@@ -63,14 +62,6 @@ class GoldenCase:
     expected: str
     test_dice: float
     input_sha256: str
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if file.is_file():
-            digest.update(file.read_bytes())
-    return digest.hexdigest()
 
 
 def _read_json(path: Path, what: str) -> object:
@@ -125,7 +116,7 @@ def _make_golden(bundle: Path, predictor: Predictor, dice: dict[str, float], cou
                 input=str(Path(path).relative_to(bundle)),
                 expected=str(Path(record["outputs"]["mask"]).relative_to(bundle)),
                 test_dice=value,
-                input_sha256=_sha256(Path(path)),
+                input_sha256=content_digest(Path(path)),
             )
         )
     with atomic_path(bundle / GOLDEN_FILE) as temporary:
@@ -159,7 +150,7 @@ def verify_golden(bundle: str | Path, model_file: str | Path | None = None, devi
         results = []
         for case in cases:
             record = records[str(bundle / case.input)]
-            unchanged = _sha256(bundle / case.input) == case.input_sha256
+            unchanged = content_digest(bundle / case.input) == case.input_sha256
             if record["status"] != "ok":
                 results.append({"case": case.name, "dice": 0.0, "ok": False, "error": record["error"]})
                 continue

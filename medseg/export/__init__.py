@@ -3,6 +3,6 @@
 - :mod:`medseg.export.onnx`: :func:`export_onnx`, ``medseg export --format onnx``.
 """
 
-from .onnx import WEIGHTS_KEY, ExportError, OnnxExport, check_exported_from, export_onnx, weights_digest
+from .onnx import WEIGHTS_KEY, ExportError, OnnxExport, check_exported_from, export_onnx
 
-__all__ = ["WEIGHTS_KEY", "ExportError", "OnnxExport", "check_exported_from", "export_onnx", "weights_digest"]
+__all__ = ["WEIGHTS_KEY", "ExportError", "OnnxExport", "check_exported_from", "export_onnx"]

@@ -19,7 +19,6 @@ retraining, is refused (:func:`check_exported_from`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -30,11 +29,11 @@ from pathlib import Path
 
 import torch
 
-from medseg.files import atomic_path
+from medseg.files import atomic_path, content_digest
 from medseg.inference import ONNX_FILE, CheckpointError, OnnxNetwork, load_weights
 from medseg.pipeline import SETTINGS_FILE, STAMP_KEY, ModelSettings, build_network
 
-__all__ = ["WEIGHTS_KEY", "ExportError", "OnnxExport", "check_exported_from", "export_onnx", "weights_digest"]
+__all__ = ["WEIGHTS_KEY", "ExportError", "OnnxExport", "check_exported_from", "export_onnx"]
 
 #: The metadata key of the SHA-256 of the ``model.pt`` an ONNX file was exported from.
 WEIGHTS_KEY = "medseg:weights_sha256"
@@ -60,15 +59,6 @@ class OnnxExport:
     megabytes: float
 
 
-def weights_digest(checkpoint: str | Path) -> str:
-    """The SHA-256 of a checkpoint file's bytes."""
-    digest = hashlib.sha256()
-    with open(checkpoint, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_exported_from(network: OnnxNetwork, checkpoint: str | Path) -> None:
     """Refuse an ONNX file exported from other weights than the ``checkpoint`` beside it (a model retrained since).
 
@@ -76,7 +66,7 @@ def check_exported_from(network: OnnxNetwork, checkpoint: str | Path) -> None:
         ExportError: naming both files, and saying how to export again.
     """
     recorded = network.metadata.get(WEIGHTS_KEY)
-    if recorded and Path(checkpoint).is_file() and recorded != weights_digest(checkpoint):
+    if recorded and Path(checkpoint).is_file() and recorded != content_digest(checkpoint):
         raise ExportError(
             f"{network.path}: exported from other weights than {checkpoint} (retrained since?); export it again "
             f"with `medseg export --bundle BUNDLE --format onnx --out BUNDLE`"
@@ -182,7 +172,7 @@ def export_onnx(bundle: str | Path, out: str | Path | None = None) -> OnnxExport
     except ExportError as error:
         raise ExportError(f"{checkpoint}: the network {settings.network_name!r} {error}") from None
     program.model.metadata_props[STAMP_KEY] = json.dumps(settings.stamp())
-    program.model.metadata_props[WEIGHTS_KEY] = weights_digest(checkpoint)
+    program.model.metadata_props[WEIGHTS_KEY] = content_digest(checkpoint)
     target = Path(out or bundle) / "models" / ONNX_FILE
     difference = 0.0
 
