@@ -132,6 +132,44 @@ def test_segcaps_exports_with_dynamic_axes(tmp_path):
     np.testing.assert_allclose(OnnxNetwork(export.path, settings)(image), expected, atol=1e-4)
 
 
+class TwoSlopes(torch.nn.Module):
+    """A convolution, a PReLU with one slope, then one with a slope per channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+        self.shared = torch.nn.PReLU(init=0.37)
+        self.per_channel = torch.nn.PReLU(num_parameters=2, init=0.1)
+        with torch.no_grad():
+            self.per_channel.weight.copy_(torch.tensor([0.2, 0.6]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.per_channel(self.shared(self.conv(x))).sum(1, keepdim=True)
+
+
+def test_a_prelu_of_one_slope_is_exported_as_leaky_relu_of_that_slope(tmp_path, monkeypatch):
+    import onnx
+
+    torch.manual_seed(0)
+    network = TwoSlopes().eval()
+    settings = ModelSettings(task="cxr", network_name="unet2d", spatial_size=(16, 16))
+    (tmp_path / "models").mkdir()
+    torch.save(network.state_dict(), tmp_path / "models" / "model.pt")
+    settings.save(tmp_path / "models")
+    monkeypatch.setattr(onnx_export, "build_network", lambda settings: TwoSlopes())
+    export = export_onnx(tmp_path)
+    nodes = onnx.load(export.path).graph.node
+    leaky = [node for node in nodes if node.op_type == "LeakyRelu"]
+    assert len(leaky) == 1 and [node.op_type for node in nodes].count("PRelu") == 1  # per channel: kept
+    assert onnx.helper.get_attribute_value(leaky[0].attribute[0]) == pytest.approx(0.37)
+    image = torch.randn(2, 1, 16, 16)
+    convolved = network.conv(image).detach().numpy()
+    shared = np.maximum(convolved, 0) + 0.37 * np.minimum(convolved, 0)  # PReLU's definition, by hand
+    slopes = np.array([0.2, 0.6]).reshape(1, 2, 1, 1)
+    expected = (np.maximum(shared, 0) + slopes * np.minimum(shared, 0)).sum(1, keepdims=True)
+    np.testing.assert_allclose(OnnxNetwork(export.path, settings)(image).numpy(), expected, atol=1e-5)
+
+
 class DataDependent(torch.nn.Module):
     """A network whose control flow depends on its input's values: torch.export cannot trace it."""
 

