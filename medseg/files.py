@@ -29,7 +29,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -49,15 +49,17 @@ __all__ = [
 _MULTI_SUFFIXES = (".nii.gz", ".tar.gz")
 
 
-def content_digest(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, or of a folder's files' bytes in the order of their sorted paths."""
-    path = Path(path)
+def content_digest(path: str | Path | Sequence[str | Path]) -> str:
+    """The SHA-256 of a file's bytes, of a folder's files' bytes in the order of their sorted paths, or of several
+    files' (or folders') bytes in the order given."""
+    paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
     digest = hashlib.sha256()
-    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if file.is_file():
-            with open(file, "rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
+    for each in paths:
+        for file in sorted(each.rglob("*")) if each.is_dir() else [each]:
+            if file.is_file():
+                with open(file, "rb") as stream:
+                    for block in iter(lambda: stream.read(1 << 20), b""):
+                        digest.update(block)
     return digest.hexdigest()
 
 

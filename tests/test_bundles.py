@@ -630,7 +630,11 @@ def test_a_refused_override_writes_nothing(trained, run_here, tmp_path):
     shutil.copytree(out, copy)
     before = {path: path.read_bytes() for path in (copy / "models").iterdir()}
     datalist = str(copy / "datalist.json")
-    for overrides, message in (({"datalist": datalist, "fold": 9}, "--fold 9: "), ({"image_size": 0}, "--image_size")):
+    for overrides, message in (
+        ({"datalist": datalist, "fold": 9}, "--fold 9: "),
+        ({"image_size": 0}, "--image_size"),
+        ({"resume": True, "image_size": 48}, "was trained with other settings; pass --image_size 32"),  # not resumed
+    ):
         with pytest.raises(SystemExit, match=re.escape(message)):
             run_here("cxr_lung_unet", "train", **{"dataset_dir": str(data), "output_dir": str(copy), **overrides})
     assert {path: path.read_bytes() for path in (copy / "models").iterdir()} == before

@@ -24,6 +24,7 @@ import torch
 from medseg.cli import main
 from medseg.files import OutputLockedError, atomic_path, output_lock, remove_stale_temporaries
 from medseg.inference import outputs
+from medseg.inference.provenance import LEDGER_FOLDER
 from medseg.pipeline import ModelSettings, build_network
 from medseg.tasks import prepare_datalist
 from medseg.transforms import ImageFileError, check_volume_file
@@ -121,10 +122,17 @@ def test_a_short_write_fails_that_case_alone_and_a_rerun_redoes_it(checkpoint, v
     assert "b_prob.nii.gz" in records["b"]["error"] and "is the disk full?" in records["b"]["error"]
     assert "c_seg.nii.gz" in records["c"]["error"] and "nothing was written" in records["c"]["error"]
     for path in out.iterdir():  # every file under its final name is whole; no temporary is left
-        assert not path.name.startswith("."), path
+        assert not path.name.startswith(".") or path.name == LEDGER_FOLDER, path
         if path.name.endswith(".nii.gz"):
             check_volume_file(path)
-    assert {p.name for p in out.iterdir()} == {"a_seg.nii.gz", "a_prob.nii.gz", "b_seg.nii.gz", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "a_seg.nii.gz",
+        "a_prob.nii.gz",
+        "b_seg.nii.gz",
+        "summary.json",
+        LEDGER_FOLDER,
+    }
+    assert sorted(p.name for p in (out / LEDGER_FOLDER).iterdir()) == ["a.json", "b.json", "c.json"]
     monkeypatch.setattr(outputs.sitk, "WriteImage", write)
     assert infer(*arguments) == 0  # the disk has room again: the failed cases are done, the finished one kept
     records = {r["case"]: r for r in json.loads((out / "summary.json").read_text())["cases"]}
@@ -132,13 +140,20 @@ def test_a_short_write_fails_that_case_alone_and_a_rerun_redoes_it(checkpoint, v
     assert records["b"]["outputs"] == {"probabilities": str(out / "b_prob.nii.gz")}  # only what was missing
 
 
-def test_an_output_cut_short_by_an_earlier_run_is_redone(checkpoint, volumes, tmp_path):
+def test_an_output_damaged_since_it_was_written_is_refused_then_redone_with_overwrite(checkpoint, volumes, tmp_path):
+    """A mask cut short after medseg wrote it is not medseg's output any more: it is neither taken for done nor
+    replaced unasked; ``--overwrite`` writes it again."""
     out = tmp_path / "out"
     arguments = ["--checkpoint", str(checkpoint), "--input", str(volumes / "a.nii.gz"), "--output", str(out)]
     assert infer(*arguments) == 0
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "a_seg.nii.gz")))
-    _cut_in_half(out / "a_seg.nii.gz")  # written by a version that did not check, or damaged since
-    assert infer(*arguments) == 0
+    _cut_in_half(out / "a_seg.nii.gz")
+    damaged = (out / "a_seg.nii.gz").read_bytes()
+    assert infer(*arguments) == 1
+    [record] = json.loads((out / "summary.json").read_text())["cases"]
+    assert "a_seg.nii.gz: exists and was not written by medseg for this case (or was changed since" in record["error"]
+    assert (out / "a_seg.nii.gz").read_bytes() == damaged
+    assert infer(*arguments, "--overwrite") == 0
     assert json.loads((out / "summary.json").read_text())["cases"][0]["status"] == "ok"
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(out / "a_seg.nii.gz"))), reference)
 
@@ -163,7 +178,9 @@ def test_a_full_disk_leaves_no_empty_or_truncated_output(checkpoint, volumes, tm
                      "--probabilities", "--overlay")  # fmt: skip
         assert code == 1
         finished = [path for path in out.iterdir() if not path.name.startswith(".")]
-        assert not [path for path in out.iterdir() if path.name.startswith(".")]  # no temporary left
+        hidden = [path for path in out.iterdir() if path.name.startswith(".") and path.name != LEDGER_FOLDER]
+        hidden += [path for path in (out / LEDGER_FOLDER).iterdir() if path.name.startswith(".")]
+        assert not hidden  # no temporary left
         for path in finished:
             assert path.stat().st_size > 0, path
             if path.name.endswith(".nii.gz"):

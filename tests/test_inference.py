@@ -28,6 +28,7 @@ from support import REPO_ROOT
 
 from medseg.cli import main
 from medseg.inference import find_cases
+from medseg.inference.provenance import LEDGER_FOLDER
 from medseg.pipeline import ModelSettings, build_network
 from medseg.transforms import CleanMaskd, MaskPostprocessing, fill_holes, keep_largest_components
 
@@ -51,6 +52,18 @@ def infer(*argv: str) -> int:
         return main(["infer", *argv])
     except SystemExit as exit:
         return exit.code
+
+
+def outputs(out: Path) -> list[str]:
+    """The files of an output folder, but the ledger folder (:mod:`medseg.inference.provenance`)."""
+    return sorted(p.name for p in out.iterdir() if p.name != LEDGER_FOLDER)
+
+
+def temporaries(out: Path) -> list[str]:
+    """The hidden temporary files left in an output folder or its ledger folder."""
+    ledger = out / LEDGER_FOLDER
+    found = [p for folder in (out, ledger) if folder.is_dir() for p in folder.iterdir() if p.name.startswith(".")]
+    return sorted(p.name for p in found if p != ledger)
 
 
 def sitk_reference(path: Path) -> sitk.Image:
@@ -236,7 +249,7 @@ def test_a_case_failing_in_the_forward_pass_or_while_written_leaves_the_others_i
     assert errors["e"] == f"{inputs / 'e.png'}: No space left on device"
     assert summary["counts"] == {"ok": 3, "partial": 0, "failed": 4, "skipped": 0}
     assert json.loads((out / "summary.json").read_text()) == summary
-    assert sorted(p.name for p in out.iterdir()) == ["a_seg.nii.gz", "d_seg.nii.gz", "f_seg.nii.gz", "summary.json"]
+    assert outputs(out) == ["a_seg.nii.gz", "d_seg.nii.gz", "f_seg.nii.gz", "summary.json"]
 
 
 @pytest.fixture
@@ -263,7 +276,7 @@ def test_bad_inputs_are_reported_and_the_good_ones_written(batch, ct_checkpoint,
     assert truncated.name in records["truncated"]["error"] and records["truncated"]["status"] == "failed"
     assert "empty.nii.gz" in records["empty"]["error"] and "empty file" in records["empty"]["error"]
     assert "notes.nii.gz" in records["notes"]["error"] and records["notes"]["status"] == "failed"
-    assert sorted(p.name for p in out.iterdir()) == ["good_seg.nii.gz", "good_series_seg.nii.gz", "summary.json"]
+    assert outputs(out) == ["good_seg.nii.gz", "good_series_seg.nii.gz", "summary.json"]
     # existing outputs are kept unless --overwrite
     assert infer("--checkpoint", str(ct_checkpoint), "--input", str(inputs / "good.nrrd"),
                  "--output", str(out)) == 0  # fmt: skip
@@ -365,12 +378,11 @@ def test_a_stopped_run_leaves_no_partial_file(real_data, ct_checkpoint, tmp_path
             if path.name.endswith(".nii.gz"):
                 assert sitk.GetArrayFromImage(sitk.ReadImage(str(path))).shape == (79, 64, 64)
         json.loads((out / "summary.json").read_text())
-        hidden = [p for p in out.iterdir() if p.name.startswith(".")]
         if stop == signal.SIGTERM:
-            assert hidden == []
+            assert temporaries(out) == []
         done = sorted(p.name for p in visible)
         assert infer(*options, "--output", str(out)) == 0
-        assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+        assert temporaries(out) == []
         assert len(list(out.glob("*_seg.nii.gz"))) == 5 and len(done) >= 2
 
 

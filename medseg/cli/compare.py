@@ -13,7 +13,7 @@ __all__ = ["add_parser", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from medseg.apps.compare import Comparison, run_comparison
+    from medseg.apps.compare import Comparison, RunMismatchError, run_comparison
 
     if args.backend == "ray":
         _check_ray(args)
@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
         cpus_per_run=args.cpus_per_run,
         gpus_per_run=args.gpus_per_run,
     )
-    records = run_comparison(comparison)
+    try:
+        records = run_comparison(comparison)
+    except RunMismatchError as error:
+        raise UsageError(f"argument --out: {error}") from error
     print(f"wrote {comparison.out / 'results.csv'}, statistics.csv, report.md and the plots")
     return 1 if any(record["status"] != "ok" for record in records) else 0
 

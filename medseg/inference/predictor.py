@@ -129,7 +129,8 @@ class Predictor:
         self.volumetric = settings.volumetric
         self.preprocessing = preprocessing(settings)
         self.network = load_network(settings, checkpoint, self.device)
-        self.backend = BACKENDS.get(Path(checkpoint).suffix, "pytorch")
+        self.model_file = Path(checkpoint)
+        self.backend = BACKENDS.get(self.model_file.suffix, "pytorch")
         self.batch_size = batch_size
         self._invert = Invertd("pred", transform=self.preprocessing, orig_keys="image", nearest_interp=False)
 

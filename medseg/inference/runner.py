@@ -9,12 +9,14 @@ that fails is recorded with the reason, naming its file, and the next case goes 
 (atomically) as cases finish, at most once a second, and at the end, so that an interrupted run keeps the record
 of what it finished (all of it after Ctrl-C or SIGTERM, all but its last second after SIGKILL).
 
-Existing outputs are never overwritten without ``overwrite``: a case whose outputs all exist (and are complete: an
-image file is read to its end) is skipped, and a case interrupted half-way (its mask written, not yet its
-probabilities) gets only the missing files. The hidden temporary files a killed run may leave are removed when their
-case is run again. The output folder is locked while a run writes to it (:func:`medseg.files.output_lock`): a second
-run on the same folder is refused. A summary that cannot be written (a full disk) does not stop the cases; the
-last attempt's failure is raised at the end.
+A rerun reuses a case's outputs only when its ledger (:mod:`medseg.inference.provenance`) proves that medseg
+made them, unchanged since, from the same input content with the same model and settings: then the case is
+skipped (its record as measured then), or, interrupted half-way, gets only its missing files. Outputs made from
+another input, model or settings, and files medseg did not write, are never replaced without ``overwrite``: the
+case fails with one line naming the file and what differs. The hidden temporary files a killed run may leave are
+removed when their case is run again. The output folder is locked while a run writes to it
+(:func:`medseg.files.output_lock`): a second run on the same folder is refused. A summary that cannot be written (a
+full disk) does not stop the cases; the last attempt's failure is raised at the end.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,14 @@ import numpy as np
 from tqdm import tqdm
 
 from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
-from medseg.files import atomic_path, output_lock, remove_stale_temporaries
+from medseg.files import atomic_path, content_digest, output_lock, remove_stale_temporaries
 from medseg.tasks import get_task
-from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file, check_volume_file
+from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file
 
 from .cases import Case
 from .outputs import DicomSegError, Geometry, write_dicom_seg, write_image, write_overlay, write_rtstruct
 from .predictor import Predictor
+from .provenance import CaseLedger, Provenance, input_digest, plan_case
 from .uncertainty import BAND, uncertainty_summary
 
 __all__ = ["InferenceOptions", "run_inference"]
@@ -68,6 +71,30 @@ class InferenceOptions:
     uncertainty: bool = False
     #: a case whose border band's mean entropy (bits) exceeds this is marked ``review`` (its uncertainty summarised)
     review_threshold: float | None = None
+
+
+class RunIdentity:
+    """The model and settings of a run, which with a case's input make its :class:`Provenance`: the model's
+    settings fingerprint, the SHA-256 of the file run and the backend; the threshold, mask cleaning, test-time
+    flips and shifts, device and precision it is applied with."""
+
+    def __init__(self, predictor: Predictor, options: InferenceOptions) -> None:
+        settings = predictor.settings
+        self.model = {
+            "fingerprint": settings.fingerprint(),
+            "weights_sha256": content_digest(predictor.model_file),
+            "backend": predictor.backend,
+        }
+        self.settings = {
+            **asdict(options.postprocessing),
+            "test_time_flip_axes": list(settings.test_time_flip_axes),
+            "test_time_shift": settings.test_time_shift,
+            "device": predictor.device.type,
+            "amp": predictor.amp,
+        }
+
+    def of(self, case: Case) -> Provenance:
+        return Provenance(input_digest(case), self.model, self.settings)
 
 
 def _targets(case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Path]:
@@ -154,7 +181,9 @@ def _root_cause(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def _process(predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Any]:
+def _process(
+    predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions, run: RunIdentity
+) -> dict[str, Any]:
     targets = _targets(case, output_dir, options)
     record: dict[str, Any] = {"case": case.name, "input": str(case.path), "kind": case.kind, "outputs": {}}
     if case.series_uid:
@@ -167,14 +196,51 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
         record.setdefault("warnings", []).append("no RT Structure Set: the input is not a DICOM series")
     for target in targets.values():  # what a killed run left behind (hidden, never taken for an output)
         remove_stale_temporaries(target)
-        if not _complete(target):  # an output cut short (written by an earlier medseg, or damaged since): redone
-            target.unlink()
-    if not options.overwrite:
-        if all(path.exists() for path in targets.values()):
-            existing = ", ".join(str(path) for path in targets.values())
-            return {**record, "status": "skipped", "error": f"outputs exist ({existing}); --overwrite replaces them"}
-        targets = {kind: path for kind, path in targets.items() if not path.exists()}  # finish an interrupted case
     _check(case, predictor.volumetric)
+    provenance = run.of(case)
+    ledger = CaseLedger.of(output_dir, case.name)
+    plan = plan_case(ledger, provenance, targets, options.overwrite, str(case.path))
+    if plan.action == "refuse":
+        return {**record, "status": "failed", "error": plan.reason}
+    if plan.action == "reuse":
+        if _record_suffices(ledger.record, options):
+            return _reused(ledger, record, options)
+        plan.targets = {}  # the outputs are kept; the case is measured again for this run's summary
+    if plan.action == "redo":
+        for path in plan.stale:
+            path.unlink(missing_ok=True)
+        ledger.begin(provenance, str(case.path))
+    result = _segment(predictor, case, plan.targets, options, record, ledger)
+    every_output = {kind: str(output_dir / entry["file"]) for kind, entry in ledger.outputs.items()}
+    ledger.finish({**{k: v for k, v in result.items() if k not in ("status", "error")}, "outputs": every_output})
+    return result
+
+
+def _record_suffices(recorded: dict[str, Any] | None, options: InferenceOptions) -> bool:
+    """Whether a finished case's record holds what this run's summary gives (its uncertainty, when asked)."""
+    wanted = options.uncertainty or options.review_threshold is not None
+    return recorded is not None and (not wanted or "border_entropy" in recorded)
+
+
+def _reused(ledger: CaseLedger, record: dict[str, Any], options: InferenceOptions) -> dict[str, Any]:
+    """The record of a case whose outputs are kept: what the run that made them measured, marked ``skipped``."""
+    kept = {**ledger.record, **{key: record[key] for key in ("case", "input", "kind")}}
+    if options.review_threshold is not None:
+        kept["review"] = kept["border_entropy"] > options.review_threshold
+    files = ", ".join(kept["outputs"].values())
+    reason = f"outputs exist, made from this input by this model with these settings ({files}); --overwrite redoes them"
+    return {**kept, "status": "skipped", "error": reason}
+
+
+def _segment(
+    predictor: Predictor,
+    case: Case,
+    targets: dict[str, Path],
+    options: InferenceOptions,
+    record: dict[str, Any],
+    ledger: CaseLedger,
+) -> dict[str, Any]:
+    """Segment the case and write ``targets``, each entered in the case's ledger; its record."""
     with _series_folder(case) as source:
         item, geometry, dicom_sources, notes = _read(predictor, case, source)
     if notes:
@@ -183,31 +249,37 @@ def _process(predictor: Predictor, case: Case, output_dir: Path, options: Infere
     probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME)[0].numpy()
     mask = options.postprocessing(probabilities)
     outputs = record["outputs"]
+
+    def write(kind: str, writer: Callable[..., Path], content: Any, reference: Any, **options: Any) -> None:
+        """``writer(content, reference, path, **options)`` to the target of ``kind``, entered in the ledger."""
+        ledger.writing(kind, targets[kind])
+        outputs[kind] = str(writer(content, reference, targets[kind], **options))
+        ledger.written(kind, targets[kind])
+
     if "mask" in targets:
-        outputs["mask"] = str(write_image(mask, geometry, targets["mask"]))
+        write("mask", write_image, mask, geometry)
     if "probabilities" in targets:
-        outputs["probabilities"] = str(
-            write_image(probabilities.astype(np.float32), geometry, targets["probabilities"])
-        )
+        write("probabilities", write_image, probabilities.astype(np.float32), geometry)
     if options.uncertainty or options.review_threshold is not None:
         band = _band_pixels(mask.shape, predictor.settings.spatial_size, predictor.volumetric)
-        _add_uncertainty(record, probabilities, mask, geometry, band, targets.get("entropy"), options.review_threshold)
+        entropy = _add_uncertainty(record, probabilities, mask, geometry, band, options.review_threshold)
+        if "entropy" in targets:
+            write("entropy", write_image, entropy, geometry)
     failure = None
     for kind, values in (("dicom_seg", mask), ("dicom_seg_probabilities", probabilities)):
         if kind in targets:  # a SEG its sources cannot make fails alone: the case's other outputs are kept
             try:
-                fractional = kind == "dicom_seg_probabilities"
-                outputs[kind] = str(write_dicom_seg(values, dicom_sources, targets[kind], fractional=fractional))
+                write(kind, write_dicom_seg, values, dicom_sources, fractional=kind == "dicom_seg_probabilities")
             except DicomSegError as error:
                 failure = str(error)
     if "rtstruct" in targets:
         try:
-            outputs["rtstruct"] = str(write_rtstruct(mask, dicom_sources, targets["rtstruct"]))
+            write("rtstruct", write_rtstruct, mask, dicom_sources)
         except DicomSegError as error:
             failure = str(error)
     if "overlay" in targets:
         native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
-        outputs["overlay"] = str(write_overlay(np.asarray(native), mask, targets["overlay"], case.name))
+        write("overlay", write_overlay, np.asarray(native), mask, title=case.name)
     foreground = int(mask.sum())
     record["foreground_voxels" if mask.ndim == 3 else "foreground_pixels"] = foreground
     if mask.ndim == 3:
@@ -232,40 +304,25 @@ def _add_uncertainty(
     mask: np.ndarray,
     geometry: Geometry,
     band: int,
-    entropy_target: Path | None,
     review_threshold: float | None,
-) -> None:
-    """The case's uncertainty in its record (and its entropy map written to ``entropy_target`` if given)."""
+) -> np.ndarray:
+    """The case's uncertainty in its record; its entropy map."""
     volumetric = mask.ndim == 3
     unit_size = geometry.voxel_volume / 1000.0 if volumetric else float(np.prod(geometry.spacing[:2]))
     summary, entropy = uncertainty_summary(probabilities, np.asarray(mask, dtype=bool), unit_size, band)
     record.update(summary.as_record("ml" if volumetric else "mm2"), border_band_pixels=band)
     if review_threshold is not None:
         record["review"] = summary.border_entropy > review_threshold
-    if entropy_target is not None:
-        record["outputs"]["entropy"] = str(write_image(entropy, geometry, entropy_target))
+    return entropy
 
 
-def _complete(path: Path) -> bool:
-    """Whether an output file that exists is whole (an image read to its end, any other file not empty); a missing
-    file counts as complete (there is nothing to redo)."""
-    if not path.is_file():
-        return True
-    if path.stat().st_size == 0:
-        return False
-    if path.name.endswith((".nii.gz", ".nii")):
-        try:
-            check_volume_file(path)
-        except ImageFileError:
-            return False
-    return True
-
-
-def _run_case(predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions) -> dict[str, Any]:
+def _run_case(
+    predictor: Predictor, case: Case, output_dir: Path, options: InferenceOptions, run: RunIdentity
+) -> dict[str, Any]:
     """The case's record, with the seconds it took; a case that fails is recorded, its reason naming the file."""
     start = time.perf_counter()
     try:
-        record = _process(predictor, case, output_dir, options)
+        record = _process(predictor, case, output_dir, options, run)
     except Exception as error:  # one bad input never stops the batch: it is recorded with its reason
         reason = _root_cause(error)
         named = reason if str(case.path) in reason or case.path.name in reason else f"{case.path}: {reason}"
@@ -323,11 +380,12 @@ def run_inference(
         "cases": [],
     }
     summary_file = _SummaryFile(output_dir / "summary.json", summary)
+    run = RunIdentity(predictor, options)
     task = get_task(predictor.settings.task)
     with output_lock(output_dir):
         try:
             for case in tqdm(cases, desc=f"medseg infer ({task.name})", unit="case", disable=not progress):
-                summary_file.add(_run_case(predictor, case, output_dir, options))
+                summary_file.add(_run_case(predictor, case, output_dir, options, run))
         finally:  # also when stopped (Ctrl-C, SIGTERM): the summary of the cases done
             summary["counts"] = {
                 status: sum(record["status"] == status for record in summary["cases"]) for status in STATUSES

@@ -15,6 +15,7 @@ calibration error of the probabilities (the bundle's evaluation); per run also t
 validation epoch, where early stopping counts from).
 """
 
+from .execution import RunMismatchError
 from .report import write_csv, write_report, write_statistics
 from .runner import run_comparison, write_results
 from .spec import BACKENDS, METRICS, TESTED_METRICS, Comparison, Run
@@ -27,6 +28,7 @@ __all__ = [
     "Comparison",
     "LossTest",
     "Run",
+    "RunMismatchError",
     "compare_with_baseline",
     "run_comparison",
     "write_csv",

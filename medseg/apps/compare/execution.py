@@ -1,7 +1,10 @@
 """One run of a comparison: train and evaluate through the bundle into a folder, and the record of what it gave.
 
-The run's folder holds the bundle's outputs, ``train.log``/``evaluate.log`` (the commands, as a user types them,
-and their output) and, when it finished, ``record.json``; a failed run leaves ``failed.json`` with its error.
+The run's folder holds ``run.json`` (what it is run with: its settings, the digests of the bundle's configs and of
+the datalist; written first), the bundle's outputs, ``train.log``/``evaluate.log`` (the commands, as a user types
+them, and their output) and, when it finished, ``record.json``; a failed run leaves ``failed.json`` with its error.
+A comparison resumes or reuses a run folder only when its ``run.json`` is what it would write
+(:func:`check_resumable`).
 Both backends (:mod:`~medseg.apps.compare.local`, :mod:`~medseg.apps.compare.cluster`) run runs with
 :func:`execute_run`, so that a run's files are the same wherever it ran.
 """
@@ -12,7 +15,7 @@ import csv
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,12 +25,60 @@ from medseg.files import atomic_path
 from ..bundle_runs import run_bundle
 from .spec import METRICS, Comparison, Run
 
-__all__ = ["execute_run", "failure_record", "finished_record", "per_case_metrics", "write_json"]
+__all__ = [
+    "IDENTITY_FILE",
+    "RunMismatchError",
+    "check_resumable",
+    "execute_run",
+    "failure_record",
+    "finished_record",
+    "identity_differences",
+    "per_case_metrics",
+    "write_json",
+]
+
+
+#: A run folder's record of what it was run with (:meth:`Comparison.identity`), written before it starts.
+IDENTITY_FILE = "run.json"
+
+
+class RunMismatchError(ValueError):
+    """A run folder of the comparison's that another experiment made; the message names the folder and what differs."""
 
 
 def write_json(path: Path, payload: Any) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def identity_differences(recorded: Mapping[str, Any], asked: Mapping[str, Any]) -> str:
+    """In words, how a run folder's recorded identity (:meth:`Comparison.identity`) differs from the one asked."""
+    said = [f"other {name.replace('_', ' ')} content" for name in ("bundle_configs", "datalist")
+            if recorded.get(name) != asked.get(name)]  # fmt: skip
+    before, now = recorded.get("settings", {}), asked.get("settings", {})
+    said += [f"{name} {json.dumps(before.get(name))} (now {json.dumps(now.get(name))})"
+             for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]  # fmt: skip
+    return ", ".join(said)
+
+
+def check_resumable(comparison: Comparison, runs: Sequence[Run]) -> None:
+    """Raise :class:`RunMismatchError` when a run folder under ``comparison.out`` holds a run (finished, failed or
+    begun) of other settings, bundle configs or datalist than this comparison asks, or of unknown ones: resuming
+    it, or reusing its results, would mix two experiments under one report."""
+    for run in runs:
+        folder = run.folder(comparison.out)
+        if not folder.is_dir() or not any(folder.iterdir()):
+            continue
+        try:
+            recorded = json.loads((folder / IDENTITY_FILE).read_text())
+        except (OSError, ValueError):
+            raise RunMismatchError(
+                f"{folder}: a run without a readable record of its settings ({IDENTITY_FILE}); give another --out"
+            ) from None
+        if differences := identity_differences(recorded, comparison.identity(run)):
+            raise RunMismatchError(
+                f"{folder}: run with {differences}; resume with the settings it was run with, or give another --out"
+            )
 
 
 def finished_record(folder: Path) -> dict | None:
@@ -68,6 +119,7 @@ def execute_run(
     """Train and evaluate ``run`` through the bundle with its outputs in ``folder``; its record (finished) or
     the failure. ``die_with_parent``: the bundle processes are stopped if this process dies (a Ray worker)."""
     settings = comparison.settings(run, folder)
+    write_json(folder / IDENTITY_FILE, comparison.identity(run))
     start = time.perf_counter()
     for workflow in ("train", "evaluate"):
         log = folder / f"{workflow}.log"

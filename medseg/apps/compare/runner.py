@@ -5,7 +5,9 @@ Every run trains and evaluates with the bundle's own configs, exactly as ``pytho
 (:mod:`~medseg.apps.compare.execution`), on this machine (:mod:`~medseg.apps.compare.local`) or as Ray tasks
 (:mod:`~medseg.apps.compare.cluster`). A run with a ``record.json`` is skipped when the command runs again (an
 interrupted comparison resumes); a failed run is recorded in ``failed.json`` with its error, the others go on, and
-it is tried again next time.
+it is tried again next time. Before anything runs, every run folder already there must have been run with this
+comparison's settings, bundle configs and datalist (:func:`~medseg.apps.compare.execution.check_resumable`): a
+comparison is never resumed or reported with runs of another budget, size or data.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from contextlib import closing
 from typing import Any
 
 from ..bundle_runs import allow_runs
-from .execution import finished_record
+from .execution import check_resumable, finished_record
 from .local import LocalBackend
 from .plots import write_plots
 from .report import write_csv, write_report, write_statistics
@@ -37,9 +39,14 @@ def _backend(comparison: Comparison) -> Any:
 
 def run_comparison(comparison: Comparison, print_fn: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run every run not finished yet, then write ``results.csv``, ``statistics.csv``, ``report.md`` and the
-    plots; return the records in the grid's order."""
+    plots; return the records in the grid's order.
+
+    Raises:
+        RunMismatchError: before any run, when a run folder under ``comparison.out`` was run otherwise.
+    """
     allow_runs()
     runs = comparison.runs()
+    check_resumable(comparison, runs)
     records: dict[Run, dict] = {run: record for run in runs if (record := finished_record(run.folder(comparison.out)))}
     todo = [run for run in runs if run not in records]
     backend = _backend(comparison) if todo else None

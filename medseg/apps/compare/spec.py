@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from medseg.files import content_digest
 
 __all__ = ["BACKENDS", "METRICS", "TESTED_METRICS", "Comparison", "Run"]
 
@@ -108,6 +112,17 @@ class Comparison:
         if self.minutes:
             return f"{self.minutes:g} min"
         return f"{self.epochs} epoch(s)" if self.epochs else "the bundle's epochs"
+
+    @cached_property
+    def _inputs(self) -> dict[str, str]:
+        """The digests of what every run reads besides its settings: the bundle's configs and the datalist."""
+        return {"bundle_configs": content_digest(self.bundle / "configs"), "datalist": content_digest(self.datalist)}
+
+    def identity(self, run: Run) -> dict[str, Any]:
+        """What makes ``run``'s results what they are: its bundle settings (but where it writes), the content of
+        the bundle's configs and of the datalist. A run folder is resumed or reused only for the same identity."""
+        settings = {k: v for k, v in self.settings(run).items() if k not in ("output_dir", "resume", "datalist")}
+        return {**self._inputs, "settings": json.loads(json.dumps(settings, default=str))}
 
     def settings(self, run: Run, folder: Path | None = None) -> dict[str, Any]:
         """The bundle overrides of ``run`` (its outputs in ``folder``, by default :meth:`Run.folder`): the same
