@@ -26,11 +26,13 @@ import contextlib
 import fcntl
 import glob
 import hashlib
+import json
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "IncompleteWriteError",
@@ -44,6 +46,7 @@ __all__ = [
     "output_lock",
     "remove_stale_temporaries",
     "umask_mode",
+    "write_json",
 ]
 
 _MULTI_SUFFIXES = (".nii.gz", ".tar.gz")
@@ -206,6 +209,21 @@ def atomic_path(target: str | Path, verify: Callable[[Path], None] | None = None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+# a list of integers as json.dumps(indent=...) lays it out: real newlines occur only between tokens, never in strings
+_INT_LIST = re.compile(r"\[\n\s*-?\d+(?:,\n\s*-?\d+)*\n\s*\]")
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """``payload`` as JSON at ``path``, through :func:`atomic_path`: one key or entry a line, but lists of integers
+    (slice indices, sizes) on one line. Returns the path."""
+    text = json.dumps(payload, indent=1)
+    text = _INT_LIST.sub(lambda match: "[" + ", ".join(re.findall(r"-?\d+", match.group(0))) + "]", text)
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(text + "\n")
+    return path
 
 
 class OutputLockedError(OutputPathError):

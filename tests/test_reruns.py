@@ -23,8 +23,9 @@ from support import REPO_ROOT
 from support.tiny_models import train_tiny_model
 
 from medseg.apps.compare import Comparison
-from medseg.apps.compare.execution import IDENTITY_FILE, check_resumable, write_json
+from medseg.apps.compare.execution import IDENTITY_FILE, check_resumable
 from medseg.cli import main
+from medseg.files import write_json
 from medseg.tasks import prepare_datalist
 
 BUNDLE = REPO_ROOT / "bundles" / "cxr_lung_unet"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.files import atomic_path, content_digest
+from medseg.files import atomic_path, content_digest, write_json
 from medseg.inference import InferenceOptions, Predictor, find_cases, run_inference
 from medseg.pipeline import ModelSettings, mask_postprocessing
 
@@ -119,8 +119,7 @@ def _make_golden(bundle: Path, predictor: Predictor, dice: dict[str, float], cou
                 input_sha256=content_digest(Path(path)),
             )
         )
-    with atomic_path(bundle / GOLDEN_FILE) as temporary:
-        temporary.write_text(json.dumps([asdict(case) for case in cases], indent=1) + "\n")
+    write_json(bundle / GOLDEN_FILE, [asdict(case) for case in cases])
     return cases
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 from ignite.engine import Engine
 from monai.utils import convert_to_numpy
 
-from medseg.files import atomic_path
+from medseg.files import write_json
 
 __all__ = ["evaluation_summary", "print_outputs", "write_summary"]
 
@@ -44,9 +43,7 @@ def evaluation_summary(engine: Engine) -> dict[str, dict[str, float]]:
 def write_summary(engine: Engine, path: str | Path) -> Path:
     """Write :func:`evaluation_summary` as JSON, atomically, and print it; return the path."""
     summary = evaluation_summary(engine)
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(summary, indent=1) + "\n")
+    path = write_json(path, summary)
     for name, row in summary.items():
         print(f"{name:>20s}  {row['mean']:.4f} ± {row['std']:.4f}  (n = {row['n']})")
     print(f"wrote {path}")

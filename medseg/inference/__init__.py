@@ -6,9 +6,10 @@ pipeline come from the checkpoint's record (:class:`medseg.pipeline.ModelSetting
 """
 
 from .cases import Case, InputError, dicom_series_groups, find_cases, unique_names
+from .checkpoint import CheckpointError, load_weights
 from .onnx_network import ONNX_FILE, OnnxModelError, OnnxNetwork
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay, write_rtstruct
-from .predictor import BACKENDS, CheckpointError, Predictor, load_network, load_weights
+from .predictor import BACKENDS, Predictor, load_network
 from .runner import InferenceOptions, run_inference
 from .uncertainty import UncertaintySummary, binary_entropy, border_band, uncertainty_summary
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from medseg.pipeline import STAMP_KEY, ModelSettings
 
-from .predictor import CheckpointError
+from .checkpoint import CheckpointError
 
 __all__ = ["ONNX_FILE", "OnnxModelError", "OnnxNetwork"]
 

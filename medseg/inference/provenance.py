@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medseg.files import atomic_path, content_digest, file_suffix
+from medseg.files import content_digest, file_suffix, write_json
 
 from .cases import Case
 
@@ -124,8 +124,7 @@ class CaseLedger:
             "outputs": self.outputs,
             "record": self.record,
         }
-        with atomic_path(self.path) as temporary:
-            temporary.write_text(json.dumps(payload, indent=1) + "\n")
+        write_json(self.path, payload)
 
     def vouches_for(self, path: Path) -> bool:
         """Whether ``path`` (an existing file) is an output medseg wrote for this ledger's provenance, unchanged."""

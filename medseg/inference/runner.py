@@ -22,7 +22,6 @@ full disk) does not stop the cases; the last attempt's failure is raised at the 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -35,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
-from medseg.files import atomic_path, content_digest, output_lock, remove_stale_temporaries
+from medseg.files import content_digest, output_lock, remove_stale_temporaries, write_json
 from medseg.tasks import get_task
 from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file
 
@@ -346,8 +345,7 @@ class _SummaryFile:
                 self.write()
 
     def write(self) -> None:
-        with atomic_path(self.path) as temporary:
-            temporary.write_text(json.dumps(self.summary, indent=1) + "\n")
+        write_json(self.path, self.summary)
         self._written = time.monotonic()
 
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from medseg.files import atomic_path
+from medseg.files import write_json
 from medseg.losses import LOSSES
 from medseg.networks import NETWORKS, network_output
 from medseg.tasks import get_task
@@ -185,10 +185,7 @@ class ModelSettings:
 
     def save(self, folder: str | Path) -> Path:
         """Write ``folder/settings.json`` atomically; return its path."""
-        path = Path(folder) / SETTINGS_FILE
-        with atomic_path(path) as temporary:
-            temporary.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_json(Path(folder) / SETTINGS_FILE, self.to_dict())
 
     @classmethod
     def read(cls, folder: str | Path) -> ModelSettings:

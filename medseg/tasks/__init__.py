@@ -16,7 +16,7 @@ from .base import (
     synthesize,
     synthetic_names,
 )
-from .prepare import PrepareReport, check_sources, format_report, prepare_datalist, same_grid, write_json_atomic
+from .prepare import PrepareReport, check_sources, format_report, prepare_datalist, same_grid
 
 __all__ = [
     "STAGES",
@@ -33,5 +33,4 @@ __all__ = [
     "same_grid",
     "synthesize",
     "synthetic_names",
-    "write_json_atomic",
 ]

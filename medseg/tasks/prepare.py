@@ -21,8 +21,6 @@ names of each fold's subsets (:func:`medseg.data.fold_datalists`), ``"summary"``
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,13 +33,13 @@ import torch
 from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits, source_split
 from medseg.data.layout import LayoutError
 from medseg.dicom import DicomError
-from medseg.files import atomic_path, check_output_file
+from medseg.files import check_output_file, write_json
 from medseg.losses import compute_pos_weight
 from medseg.transforms import ImageFileError
 
 from .base import Task, get_task
 
-__all__ = ["PrepareReport", "format_report", "prepare_datalist", "same_grid", "write_json_atomic"]
+__all__ = ["PrepareReport", "format_report", "prepare_datalist", "same_grid"]
 
 _REPORTED_RATIOS = "the papers report 28.9 for LUNA16, 2.15 for LFW"
 
@@ -156,24 +154,6 @@ class _Checker:
         self.finished = True
 
 
-# a list of integers as json.dumps(indent=...) lays it out: real newlines occur only between tokens, never in strings
-_INT_LIST = re.compile(r"\[\n\s*-?\d+(?:,\n\s*-?\d+)*\n\s*\]")
-
-
-def _dumps(payload: Mapping) -> str:
-    """JSON with one key or entry a line, but lists of integers (slice indices) kept on one line."""
-    text = json.dumps(payload, indent=1)
-    return _INT_LIST.sub(lambda match: "[" + ", ".join(re.findall(r"-?\d+", match.group(0))) + "]", text) + "\n"
-
-
-def write_json_atomic(path: str | Path, payload: Mapping) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically (:func:`medseg.files.atomic_path`)."""
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        temporary.write_text(_dumps(payload))
-    return path
-
-
 def prepare_datalist(
     task: str,
     data_root: str | Path | Sequence[str | Path],
@@ -207,39 +187,17 @@ def prepare_datalist(
             the folds cannot be made (``n_folds`` 1 or negative, more folds than patients, ``val_fraction``
             outside [0, 1), a negative ``seed``).
     """
-    spec = get_task(task)
-    recorded = spec.resolve_options(("pairs", "label"), **options)
-    if n_folds == 1 or n_folds < 0:
-        raise ValueError(f"n_folds must be 0 (no folds) or at least 2, got {n_folds}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+    task_record = get_task(task)
+    recorded = task_record.resolve_options(("pairs", "label"), **options)
+    _check_split_arguments(n_folds, val_fraction, seed)
     roots = [Path(data_root)] if isinstance(data_root, (str, Path)) else [Path(r) for r in data_root]
     names = check_sources(roots, test_source)
     if out is not None:
         check_output_file(out)
-    for given in roots:
-        if not given.is_dir():
-            raise LayoutError(f"{given}: not a folder")
     skipped: list[BadPair] = []
-    pairs = [
-        _with_source(pair, name, len(roots) > 1)
-        for root, name in zip(roots, names)
-        for pair in spec.find_pairs(root.resolve(), skipped, **options)
-    ]
+    pairs = _find_pairs(task_record, roots, names, skipped, options)
     root: str | list[str] = str(roots[0].resolve()) if len(roots) == 1 else [str(r.resolve()) for r in roots]
-    checker = _Checker(spec, spec.pair_transforms(None, **options))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # per-pair work is small: worker threads only add wake-up stalls on a busy machine
-    try:
-        pos_weight = compute_pos_weight(checker.masks(pairs))
-    except ValueError:
-        if not checker.finished:  # an error while checking the pairs, not the ratio's own
-            raise
-        pos_weight = None  # no valid pair, or no background pixel in the masks with foreground: no ratio
-    finally:
-        torch.set_num_threads(threads)
+    checker, pos_weight = _validate(task_record, pairs, options)
     bad = skipped + checker.bad
     if not checker.valid:
         reasons = "; ".join(str(b) for b in bad[:3])
@@ -249,19 +207,7 @@ def prepare_datalist(
     else:
         folds = kfold_splits(checker.valid, n_folds, val_fraction, seed) if n_folds else []
     datalist = assign_folds(checker.valid, folds) if folds else checker.valid
-    splits = Counter(entry["split"] for entry in datalist if "split" in entry)
-    summary = {
-        "pairs_found": len(pairs) + len(skipped),
-        "cases": len(datalist),
-        "groups": len({entry.get("patient", entry["case"]) for entry in datalist}),
-        "bad_pairs": len(bad),
-        "slices": checker.slices,
-        "slices_with_foreground": checker.slices_with_foreground,
-        "foreground_fraction": checker.foreground / checker.pixels,
-        "pos_weight": pos_weight,
-        "splits": dict(splits),
-        "sources": dict(Counter(entry["source"] for entry in datalist)),
-    }
+    summary = _summary(datalist, len(pairs) + len(skipped), len(bad), checker, pos_weight)
     settings = {
         "n_folds": len(folds),
         "test_source": test_source,
@@ -272,8 +218,63 @@ def prepare_datalist(
     }
     report = PrepareReport(task, root, datalist, bad, summary, folds, settings)
     if out is not None:
-        report.out = str(write_json_atomic(out, report.to_json()))
+        report.out = str(write_json(out, report.to_json()))
     return report
+
+
+def _check_split_arguments(n_folds: int, val_fraction: float, seed: int) -> None:
+    if n_folds == 1 or n_folds < 0:
+        raise ValueError(f"n_folds must be 0 (no folds) or at least 2, got {n_folds}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+
+
+def _find_pairs(
+    task: Task, roots: Sequence[Path], names: Sequence[str], skipped: list[BadPair], options: Mapping[str, Any]
+) -> list[dict]:
+    """The pairs the task's adapter finds in each root, with their source; what it skips goes to ``skipped``."""
+    for root in roots:
+        if not root.is_dir():
+            raise LayoutError(f"{root}: not a folder")
+    return [
+        _with_source(pair, name, len(roots) > 1)
+        for root, name in zip(roots, names)
+        for pair in task.find_pairs(root.resolve(), skipped, **options)
+    ]
+
+
+def _validate(task: Task, pairs: list[dict], options: Mapping[str, Any]) -> tuple[_Checker, float | None]:
+    """Every pair loaded and checked once (:class:`_Checker`); the negative/positive pixel ratio of the good ones
+    (``None`` when there is none, or no background pixel)."""
+    checker = _Checker(task, task.pair_transforms(None, **options))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # per-pair work is small: worker threads only add wake-up stalls on a busy machine
+    try:
+        return checker, compute_pos_weight(checker.masks(pairs))
+    except ValueError:
+        if not checker.finished:  # an error while checking the pairs, not the ratio's own
+            raise
+        return checker, None  # no valid pair, or no background pixel in the masks with foreground: no ratio
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _summary(datalist: list[dict], found: int, bad: int, checker: _Checker, pos_weight: float | None) -> dict:
+    """The figures ``medseg prepare`` prints and records."""
+    return {
+        "pairs_found": found,
+        "cases": len(datalist),
+        "groups": len({entry.get("patient", entry["case"]) for entry in datalist}),
+        "bad_pairs": bad,
+        "slices": checker.slices,
+        "slices_with_foreground": checker.slices_with_foreground,
+        "foreground_fraction": checker.foreground / checker.pixels,
+        "pos_weight": pos_weight,
+        "splits": dict(Counter(entry["split"] for entry in datalist if "split" in entry)),
+        "sources": dict(Counter(entry["source"] for entry in datalist)),
+    }
 
 
 def check_sources(roots: Sequence[str | Path], test_source: str | None = None) -> list[str]:

@@ -1,6 +1,7 @@
 """MONAI dictionary transforms and per-task pre-processing presets."""
 
 from .augmentation import SEGCAPS_AUGMENTATION, segcaps_augmentation
+from .file_checks import ImageFileError, check_image_file, check_volume_file
 from .intensity import (
     RandSaltAndPepper,
     RandSaltAndPepperd,
@@ -11,11 +12,8 @@ from .intensity import (
 )
 from .io import (
     CheckedLoadImaged,
-    ImageFileError,
     RadiographReader,
     VolumeReader,
-    check_image_file,
-    check_volume_file,
     image_readers_2d,
     load_imaged,
     mask_reader_2d,

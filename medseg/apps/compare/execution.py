@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from medseg.files import atomic_path
+from medseg.files import write_json
 
 from ..bundle_runs import run_bundle
 from .spec import METRICS, Comparison, Run
@@ -34,7 +34,6 @@ __all__ = [
     "finished_record",
     "identity_differences",
     "per_case_metrics",
-    "write_json",
 ]
 
 
@@ -44,11 +43,6 @@ IDENTITY_FILE = "run.json"
 
 class RunMismatchError(ValueError):
     """A run folder of the comparison's that another experiment made; the message names the folder and what differs."""
-
-
-def write_json(path: Path, payload: Any) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def identity_differences(recorded: Mapping[str, Any], asked: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from monai.handlers import from_engine
 from monai.utils import convert_to_numpy
 
 from medseg.engines.utils import is_main_process
-from medseg.files import atomic_path
+from medseg.files import atomic_path, write_json
 
 __all__ = ["TrainingReport"]
 
@@ -100,8 +99,7 @@ class TrainingReport:
             if self.baseline is not None:
                 line += f" (trivial {self.baseline:.4f})"
         self.print_fn(f"{line}  lr {row['learning_rate']:.1e}  ({row['seconds']:.0f} s)")
-        with atomic_path(self.history_path) as temporary:
-            temporary.write_text(json.dumps(self.history, indent=1) + "\n")
+        write_json(self.history_path, self.history)
 
     def save_figure(self, engine: Engine | None = None) -> Path | None:
         """Training loss and validation metrics per epoch, as a PNG (main process only)."""
