@@ -79,17 +79,14 @@ def umask_mode() -> int:
     return 0o666 & ~mask
 
 
-def _temporary_pattern(target: Path) -> str:
-    return f".{glob.escape(target.name)}.*.tmp*"
+def _writer_pid(temporary: Path, target: Path) -> int | None:
+    """The process id a temporary file of ``target`` (``.<name>.<pid>_<random>.tmp<suffix>``) carries; ``None`` for a
+    file of another name, which medseg did not write."""
+    match = re.fullmatch(rf"\.{re.escape(target.name)}\.(\d+)_\w+\.tmp.*", temporary.name)
+    return int(match.group(1)) if match else None
 
 
-def _writer_alive(temporary: Path, target: Path) -> bool:
-    """Whether the process whose id a temporary file of ``target`` carries is still running (a temporary of an
-    earlier medseg, without an id, is stale)."""
-    match = re.match(rf"\.{re.escape(target.name)}\.(\d+)_", temporary.name)
-    if match is None:
-        return False
-    pid = int(match.group(1))
+def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -103,10 +100,11 @@ def _writer_alive(temporary: Path, target: Path) -> bool:
 
 def remove_stale_temporaries(target: str | Path) -> list[Path]:
     """Remove the temporary files that earlier writes of ``target`` left behind when their process was killed;
-    return them. A temporary of a process still running (another writer, this one) is left alone."""
+    return them. A temporary of a process still running (another writer, this one) is left alone, and so is any
+    file whose name is not that of a medseg temporary."""
     target = Path(target)
-    found = sorted(target.parent.glob(_temporary_pattern(target))) if target.parent.is_dir() else []
-    stale = [path for path in found if not _writer_alive(path, target)]
+    found = sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp*")) if target.parent.is_dir() else []
+    stale = [path for path in found if (pid := _writer_pid(path, target)) is not None and not _alive(pid)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

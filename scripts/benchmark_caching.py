@@ -1,7 +1,7 @@
 """Building a bundle's training cache with one thread against ``cache_workers`` threads, side by side in one run.
 
 Before the first epoch, MONAI's ``CacheDataset`` runs the deterministic part of the bundle's pre-processing
-(reading, grey levels, area resampling to ``image_size``) once per image, in a pool of ``num_workers`` threads;
+(reading, grey levels, area resampling to ``spatial_size``) once per image, in a pool of ``num_workers`` threads;
 the bundles set it to their ``cache_workers`` (the CPU cores, at most 4). With full-size radiographs (Montgomery's
 are 4020 x 4892) it takes about a second per radiograph on one thread. The script writes radiographs of that size in
 the Montgomery layout (``medseg.data.synthetic.make_cxr`` at its own size, then enlarged with Pillow: bicubic for

@@ -8,7 +8,7 @@ bundle's mask cleaning, writing the mask atomically):
   ``luna16_segcaps`` bundle's network and settings (2D network, slice by slice);
 - chest X-rays (the first ``--radiographs`` of ``shared/data/cxr_openist`` when present, else synthetic ones)
   through ``cxr_lung_unet``'s, as one batch: seconds per case is the batch's time over its cases. Three ways, side
-  by side: as ``medseg infer --bundle`` runs by default (the bundle's test-time shifts: five passes of the network;
+  by side: as ``medseg infer --model-dir`` runs by default (the bundle's test-time shifts: five passes of the network;
   masks cleaned), in one pass (``--test-time-shift 0``), and in one pass with the masks as thresholded.
 
 The networks have random weights unless ``--cxr-checkpoint`` gives a trained chest X-ray model (a bundle's
@@ -39,8 +39,8 @@ from PIL import Image
 
 from medseg.bundle import read_config
 from medseg.data.synthetic import make_cxr, make_dicom_ct
-from medseg.inference import InferenceOptions, Predictor, find_cases, run_inference
-from medseg.pipeline import ModelSettings, build_network, mask_postprocessing
+from medseg.inference import InferenceOptions, Predictor, find_cases, model_settings, run_inference
+from medseg.pipeline import build_network, mask_postprocessing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' helpers
 from support import shared_data_root
@@ -91,10 +91,10 @@ def measure(
     amp: bool = False,
 ) -> None:
     """Print a table row: seconds per case of ``run_inference`` on ``sources``, and the forward pass's share; run as
-    ``medseg infer --bundle`` runs by default (the model's test-time flips and shifts, its ``keep_largest`` and
+    ``medseg infer --model-dir`` runs by default (the model's test-time flips and shifts, its ``keep_largest`` and
     ``fill_holes``), or with ``shift`` pixels of test-time shift (``--test-time-shift``) and, with
     ``cleaning=False``, masks as thresholded (``--keep-largest 0 --fill-holes false``)."""
-    settings = ModelSettings.load(checkpoint.parent, test_time_shift=shift)
+    settings = model_settings(checkpoint, test_time_shift=shift)
     if not cleaning:
         settings = settings.replace(keep_largest=None, fill_holes=False)
     predictor = Predictor(settings, checkpoint, device=device, amp=amp, batch_size=batch_size)

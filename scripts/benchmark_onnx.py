@@ -35,8 +35,7 @@ from benchmark_inference import ForwardTimer, checkpoint_for, shared_data_root
 
 from medseg.data.synthetic import make_cxr
 from medseg.export import export_onnx
-from medseg.inference import Predictor
-from medseg.pipeline import ModelSettings
+from medseg.inference import Predictor, model_settings
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -48,7 +47,7 @@ def compare(name: str, checkpoint: Path, inputs: list[Path], repeats: int) -> No
     """Print a table row: median seconds per case on each backend, their ratio, the forward passes' ratio, and the
     lowest Dice between the two backends' masks."""
     export = export_onnx(checkpoint.parent.parent)
-    settings = ModelSettings.load(checkpoint.parent)
+    settings = model_settings(checkpoint)
     predictors = {"pytorch": Predictor(settings, checkpoint), "onnxruntime": Predictor(settings, export.path)}
     timers = {
         backend: ForwardTimer(predictor.network, torch.device("cpu")) for backend, predictor in predictors.items()
@@ -110,7 +109,7 @@ def main() -> None:
         if "ct" in args.cases:
             volume = shared_data_root() / "ct_cip" / "ct-64.nrrd"
             checkpoint = checkpoint_for("luna16_segcaps", root / "ct" / "models", None)
-            settings = ModelSettings.load(checkpoint.parent).replace(spatial_size=(args.ct_size, args.ct_size))
+            settings = model_settings(checkpoint).replace(spatial_size=(args.ct_size, args.ct_size))
             settings.save(checkpoint.parent)
             if not volume.is_file():
                 raise SystemExit(f"{volume}: the shared CT volume is not there (set MEDSEG_SHARED_DATA)")

@@ -8,7 +8,7 @@ training throughput). Epochs alternate, the first of each is a warm-up, and the 
 per second of each and their ratio (target: the trainer at >= 0.95 of the bare loop). It also reports the share
 of the bare loop's time spent waiting for data, which shows whether data loading starves the network.
 
-    python scripts/benchmark_training.py [--bundle cxr_lung_unet] [--epochs 6] [--cases 40] [--image-size 256]
+    python scripts/benchmark_training.py [--bundle cxr_lung_unet] [--epochs 6] [--cases 40] [--spatial-size 256 256]
                                          [--device cpu|cuda] [--amp] [--num-workers N]
 
 The data are synthetic (``medseg synth``), written to a temporary folder.
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--bundle", default="cxr_lung_unet", choices=sorted(TASK_OF))
     parser.add_argument("--epochs", type=int, default=6, help="epochs of each, the first a warm-up (default 6)")
     parser.add_argument("--cases", type=int, default=40, help="synthetic cases (default 40)")
-    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--spatial-size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: the bundle's (CUDA when there is one)")
     parser.add_argument("--amp", action="store_true", help="mixed precision in both loops (CUDA)")
@@ -94,7 +94,7 @@ def main() -> None:
                 "dataset_dir": str(data),
                 "output_dir": str(out),
                 "epochs": args.epochs,
-                "image_size": args.image_size,
+                "spatial_size": args.spatial_size,
                 "batch_size": args.batch_size,
                 "val_interval": 10**6,  # training throughput only
                 "amp": args.amp,
@@ -133,7 +133,7 @@ def main() -> None:
         trainer.add_event_handler(Events.EPOCH_STARTED, epoch_started)
         trainer.add_event_handler(Events.EPOCH_COMPLETED, epoch_completed)
         print(
-            f"{args.bundle}: {len(loader.dataset)} training images of {args.image_size}x{args.image_size}, "
+            f"{args.bundle}: {len(loader.dataset)} training images of {args.spatial_size[0]}x{args.spatial_size[1]}, "
             f"batch {args.batch_size}, {type(network).__name__}, "
             f"{where}{', AMP' if trainer.amp else ''}, {loader.num_workers} loader workers, "
             f"{args.epochs} epochs each (first one a warm-up)"

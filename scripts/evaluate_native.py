@@ -1,7 +1,7 @@
 """IoU and Dice of a 2D bundle's checkpoint at each mask's own resolution, through ``medseg infer``'s path.
 
 A bundle's ``evaluate.json`` scores on the network's grid (e.g. 256x256) against the resized reference masks.
-This script scores what a user gets from ``medseg infer --bundle``: the probabilities mapped back onto the input's
+This script scores what a user gets from ``medseg infer --model-dir``: the probabilities mapped back onto the input's
 pixels (:class:`medseg.inference.Predictor` with the bundle's settings, MONAI's ``Invertd``), thresholded and
 cleaned as ``medseg infer`` does (the bundle's cleaning, or the given flags), against the reference mask read at
 its own size. It takes the test subset of the run's datalist and fold, as ``evaluate.json`` does, and prints the
@@ -22,8 +22,8 @@ import torch
 from monai.metrics import compute_iou
 
 from medseg.bundle import read_config
-from medseg.inference import Predictor
-from medseg.pipeline import ModelSettings, mask_postprocessing
+from medseg.inference import Predictor, model_settings
+from medseg.pipeline import mask_postprocessing
 from medseg.tasks import get_task
 
 
@@ -49,9 +49,9 @@ def main() -> None:
     overrides = {key: value for key, value in vars(args).items() if key in ("dataset_dir", "datalist", "fold")}
     entries = test_entries(args.bundle.resolve(), args.output_dir.resolve(), overrides)
     checkpoint = args.output_dir / "models" / "model.pt"
-    # as `medseg infer --bundle` applies the model: its record (test-time flips and shifts, cleaning)
+    # as `medseg infer --model-dir` applies the model: its record (test-time flips and shifts, cleaning)
     fill_holes = None if args.fill_holes is None else args.fill_holes == "true"
-    settings = ModelSettings.load(checkpoint.parent, keep_largest=args.keep_largest, fill_holes=fill_holes)
+    settings = model_settings(checkpoint, keep_largest=args.keep_largest, fill_holes=fill_holes)
     predictor = Predictor(settings, checkpoint)
     postprocessing = mask_postprocessing(settings)
     reference = get_task(settings.task).label_transforms(None, **settings.task_options)

@@ -26,7 +26,7 @@ def measure(run: Path) -> dict:
     with open(run / "eval" / "test_mean_dice_raw.csv") as stream:
         dice = {row["filename"]: float(row["mean"]) for row in csv.DictReader(stream)}
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "medseg", "infer", "--bundle", str(run), "--input", *dice, "--output", out,
+        command = [sys.executable, "-m", "medseg", "infer", "--model-dir", str(run), "--input", *dice, "--output", out,
                    "--uncertainty"]  # fmt: skip
         subprocess.run(command, check=False, capture_output=True)
         cases = json.loads((Path(out) / "summary.json").read_text())["cases"]

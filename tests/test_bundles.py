@@ -8,6 +8,7 @@ overrides change what is built; ``--resume`` after a killed run; ``--minutes``; 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from monai.bundle import ConfigParser, ckpt_export, run, verify_metadata, verify
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss
 from support import REPO_ROOT
 
-from medseg.bundle import WORKFLOWS, config_files, config_list, print_outputs, read_config
+from medseg.bundle import WORKFLOWS, config_files, config_list, print_outputs, read_config, user_error
 from medseg.cli import main as medseg_main
 from medseg.engines import PrepareBatchSegCaps
 from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
@@ -41,25 +42,29 @@ from medseg.pipeline import ModelSettings
 BUNDLES = REPO_ROOT / "bundles"
 #: bundle -> (synthetic task, its generator's arguments, small overrides that keep a test run to seconds)
 SETUPS = {
-    "cxr_lung_unet": ("cxr", {"n": 12}, ["--image_size", "32", "--batch_size", "4"]),
+    "cxr_lung_unet": ("cxr", {"n": 12}, ["--spatial_size", "[32,32]", "--batch_size", "4"]),
     "lfw_face_fcn": (
         "lfw",
         {"n": 12},
-        ["--image_size", "32", "--batch_size", "4", "--network_kwargs#bfcn32s#fc_channels", "8"],
+        ["--spatial_size", "[32,32]", "--batch_size", "4", "--network_kwargs#fc_channels", "8"],
     ),
     # volumes of 16 slices of 48x48 pixels (not 40 of 96x96): SegCaps on a CPU is the suite's slowest network
-    "luna16_segcaps": ("luna16", {"n": 4, "shape": (16, 48, 48)}, ["--image_size", "32"]),
+    "luna16_segcaps": ("luna16", {"n": 4, "shape": (16, 48, 48)}, ["--spatial_size", "[32,32]"]),
 }
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
 
 def bundle_start(
-    bundle: str, workflow: str, *overrides: str, runner: list[str] | None = None, threads: int | None = None
+    bundle: str | Path,
+    workflow: str,
+    *overrides: str,
+    runner: list[str] | None = None,
+    threads: int | None = None,
 ):
-    """Start ``python -m monai.bundle run --config_file "[...]" OVERRIDES`` for a workflow (``train``, ``evaluate``,
-    ...) in the bundle folder, as its README types it, its output going to temporary files (a pipe nobody reads yet
-    would stop a process that runs beside another). ``threads``: PyTorch's threads, 1 for processes that run beside
-    others (more threads than cores make each wait for the others')."""
+    """Start ``python -m monai.bundle run --config_file ... OVERRIDES`` for a workflow (``train``, ``evaluate``, ...)
+    in the bundle folder (a name under ``bundles/``, or a folder), as its README types it, its output going to
+    temporary files (a pipe nobody reads yet would stop a process that runs beside another). ``threads``: PyTorch's
+    threads, 1 for processes that run beside others (more threads than cores make each wait for the others')."""
     config_file = config_list(workflow)
     command = [*(runner or [sys.executable]), "-m", "monai.bundle", "run", "--config_file", config_file, *overrides]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
@@ -99,6 +104,16 @@ def ok(process: subprocess.CompletedProcess) -> str:
     return process.stdout + process.stderr
 
 
+@contextlib.contextmanager
+def refused(message: str):
+    """The block must fail on a setting, a datalist or a model file (:data:`medseg.bundle.USER_ERRORS`, whatever
+    MONAI's parser wrapped it in) whose message holds ``message``: what a bundle run reports in one line."""
+    with pytest.raises(Exception) as caught:
+        yield
+    found = user_error(caught.value)
+    assert found is not None and message in str(found), repr(caught.value)
+
+
 @pytest.fixture
 def run_here(monkeypatch):
     """``monai.bundle.run`` in this process, in a bundle's folder: ``run_here(bundle, workflow, **overrides)``.
@@ -132,22 +147,30 @@ class UserRuns:
     mismatch: subprocess.CompletedProcess | None = None  # inference with other settings than training's (cxr)
 
 
-def _train_evaluate_infer(bundle: str, data: Path, out: Path) -> UserRuns:
-    """Train two epochs; then evaluate, infer (and, for one bundle, infer with other settings) at once."""
+def copied_alone(bundle: str, where: Path) -> Path:
+    """``bundles/<bundle>`` copied with a plain ``cp -r`` (a link would be copied as a link) into ``where``."""
+    subprocess.run(["cp", "-r", str(BUNDLES / bundle), str(where)], check=True)
+    return where / bundle
+
+
+def _train_evaluate_infer(bundle: str, data: Path, root: Path) -> UserRuns:
+    """In a copy of the bundle alone, with its README's commands (outputs in the bundle folder): train two epochs;
+    then evaluate, infer (and, for one bundle, infer with other settings) at once."""
     _, _, small = SETUPS[bundle]
-    overrides = ["--dataset_dir", str(data), "--output_dir", str(out), *small]
-    train = finished(bundle_start(bundle, "train", *overrides, "--epochs", "2", threads=1))
+    out = copied_alone(bundle, root)
+    overrides = ["--dataset_dir", str(data), *small]
+    train = finished(bundle_start(out, "train", *overrides, "--epochs", "2", threads=1))
     if train.returncode:
         return UserRuns(data, out, train)
     entries = json.loads((out / "datalist.json").read_text())["training"]
     image = sorted(entries, key=lambda entry: entry["case"])[0]["image"]
-    predictions = out.parent / f"{out.name}-predictions"
-    where = ["--input_dir", image, "--output_dir", str(predictions), "--bundle_root", str(out)]
-    evaluation = bundle_start(bundle, "evaluate", *overrides, threads=1)
-    inference = bundle_start(bundle, "inference", *where, threads=1)  # the model as trained: its settings.json
+    predictions = root / "predictions"
+    where = ["--input_dir", image, "--output_dir", str(predictions)]
+    evaluation = bundle_start(out, "evaluate", *overrides, threads=1)
+    inference = bundle_start(out, "inference", *where, threads=1)  # the model as trained: the record it carries
     mismatch = None
     if bundle == "cxr_lung_unet":  # one bundle is enough: the check is medseg.pipeline's, shared by all three
-        mismatch = finished(bundle_start(bundle, "inference", *where, "--image_size", "64", threads=1))
+        mismatch = finished(bundle_start(out, "inference", *where, "--spatial_size", "[64,64]", threads=1))
     return UserRuns(data, out, train, image, predictions, finished(evaluation), finished(inference), mismatch)
 
 
@@ -205,7 +228,8 @@ def test_train_evaluate_and_infer_as_a_user_types_it(bundle, user_runs):
 
     if runs.mismatch is not None:
         assert runs.mismatch.returncode == 1, runs.mismatch.stderr[-2000:]
-        assert "trained with other settings than those given: image_size 64 (trained with 32)" in runs.mismatch.stderr
+        expected = "trained with other settings than those given: spatial_size [64, 64] (trained with [32, 32])"
+        assert expected in runs.mismatch.stderr
         assert "Traceback" not in runs.mismatch.stderr
     ok(runs.inference)
     [mask] = runs.predictions.glob("*_seg.nii.gz")
@@ -230,9 +254,9 @@ def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
     right_lung = torch.zeros_like(logits)  # the faces' bundle keeps one component: the larger (60 pixels against 50)
     right_lung[0, 1:11, 9:15] = 1
     for bundle in SETUPS:
-        train = _parsed(bundle, network_name="unet")
+        train = _parsed(bundle, network_name="unet", network_kwargs={})
         masks = [train.get_parsed_content("validate#postprocessing")({"pred": logits})["pred"]]
-        evaluation = read_config(BUNDLES / bundle, "evaluate", network_name="unet")
+        evaluation = read_config(BUNDLES / bundle, "evaluate", network_name="unet", network_kwargs={})
         masks.append(evaluation.get_parsed_content("validate#postprocessing")({"pred": logits})["pred"])
         record = tmp_path / bundle / "models"
         train.get_parsed_content("model").save(record)  # what training records, read back by inference.json
@@ -247,7 +271,7 @@ def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
     off = ("--keep-largest", "0", "--fill-holes", "false", "--test-time-shift", "0")
     for flags, recorded in (((), (2, True, 4)), (off, (None, False, 0))):
         output = tmp_path / f"out{len(flags)}"
-        assert medseg_main(["infer", "--bundle", str(out), "--input", image, "--output", str(output), *flags]) == 0
+        assert medseg_main(["infer", "--model-dir", str(out), "--input", image, "--output", str(output), *flags]) == 0
         summary = json.loads((output / "summary.json").read_text())
         cleaning = summary["postprocessing"]
         assert (cleaning["keep_largest"], cleaning["fill_holes"], summary["settings"]["test_time_shift"]) == recorded
@@ -267,7 +291,7 @@ def test_metadata_and_network_in_out(bundle, shared_data):
                  "configs/multi_gpu_evaluate.json", "configs/evaluate.json", "configs/inference.json",
                  "configs/inference_onnx.json"):  # fmt: skip
         assert (root / name).is_file(), name
-    overrides = {"network_kwargs#bfcn32s#fc_channels": 8} if bundle == "lfw_face_fcn" else {}
+    overrides = {"network_kwargs#fc_channels": 8} if bundle == "lfw_face_fcn" else {}
     # the network the bundle's settings declare (inference.json builds the one a trained record names)
     verify_net_in_out(
         net_id="network_def",
@@ -325,7 +349,7 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
         loader = cxr.get_parsed_content(f"{subset}#dataloader")
         assert (loader.num_workers, loader.persistent_workers) == (0, False)
     lfw = _parsed("lfw_face_fcn", dataset_dir=str(synthetic("lfw", n=12)), output_dir=str(tmp_path / "lfw"))
-    lfw.update({"network_kwargs#bfcn32s#fc_channels": 8})
+    lfw.update({"network_kwargs#fc_channels": 8})
     network = lfw.get_parsed_content("network_def")
     assert isinstance(network, FCN32s) and network.backbone == "vgg16" and network.in_channels == 3
     assert isinstance(lfw.get_parsed_content("loss"), SoftIoULoss) and lfw.get_parsed_content("loss").sigmoid
@@ -351,16 +375,16 @@ def test_defaults_are_the_papers(synthetic, tmp_path):
     assert loss.segmentation_loss.pos_weight.item() > 1  # SegCaps' negative/positive ratio of the training masks
     assert isinstance(luna.get_parsed_content("train#trainer").prepare_batch, PrepareBatchSegCaps)
     assert tuple(luna.get_parsed_content("optimizer").defaults["betas"]) == (0.99, 0.999)
-    # CT slices: region losses summed over the batch (an empty slice's own ratio is the smoothing's, docs/losses.md)
+    # another loss takes its registry defaults: the bundle's loss arguments are weighted BCE's (none)
     luna.update({"loss_name": "iou"})
     iou = luna.get_parsed_content("loss", lazy=False)
-    assert isinstance(iou.segmentation_loss, SoftIoULoss) and iou.segmentation_loss.batch
+    assert isinstance(iou.segmentation_loss, SoftIoULoss) and luna.get_parsed_content("loss_kwargs") == {}
 
 
 def test_loss_and_network_overrides_change_what_is_trained(synthetic, tmp_path):
     data = str(synthetic("cxr", n=12))
     parser = _parsed("cxr_lung_unet", dataset_dir=data, output_dir=str(tmp_path), loss_name="dice",
-                     network_name="basicunet")  # fmt: skip
+                     network_name="basicunet", network_kwargs={})  # fmt: skip
     assert isinstance(parser.get_parsed_content("loss"), DiceLoss) and parser.get_parsed_content("loss").sigmoid
     assert isinstance(parser.get_parsed_content("network_def"), PaddedBasicUNet)
     trainer = parser.get_parsed_content("train#trainer")
@@ -369,7 +393,7 @@ def test_loss_and_network_overrides_change_what_is_trained(synthetic, tmp_path):
     )
     # a capsule network outputs probabilities: MONAI's logits-only focal loss is fed logit(p), inside SegCaps' loss
     parser = _parsed("cxr_lung_unet", dataset_dir=data, output_dir=str(tmp_path), loss_name="focal",
-                     network_name="segcaps_r1")  # fmt: skip
+                     network_name="segcaps_r1", network_kwargs={})  # fmt: skip
     assert isinstance(parser.get_parsed_content("network_def"), SegCapsR1)
     loss = parser.get_parsed_content("loss")
     assert isinstance(loss, SegCapsLoss) and isinstance(loss.segmentation_loss, ProbabilityInput)
@@ -390,7 +414,7 @@ def _wait_for(predicate, process: subprocess.Popen, timeout: float = 300) -> Non
 @pytest.mark.slow
 def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
     data, out = synthetic("cxr", n=12), tmp_path / "out"
-    overrides = ["--dataset_dir", str(data), "--output_dir", str(out), "--image_size", "32", "--batch_size", "4"]
+    overrides = ["--dataset_dir", str(data), "--output_dir", str(out), "--spatial_size", "[32,32]", "--batch_size", "4"]
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_list("train"), *overrides,
                "--epochs", "40"]  # fmt: skip
     process = subprocess.Popen(command, cwd=BUNDLES / "cxr_lung_unet", stdout=subprocess.PIPE,
@@ -422,7 +446,7 @@ def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
 def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path, run_here, capfd):
     out = tmp_path / "out"
     run_here("cxr_lung_unet", "train", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
-             image_size=32, batch_size=4, epochs=50, minutes=0.001)  # fmt: skip
+             spatial_size=[32, 32], batch_size=4, epochs=50, minutes=0.001)  # fmt: skip
     assert "time budget of 0.001 min spent after epoch 1" in capfd.readouterr().out
     assert len(json.loads((out / "history.json").read_text())) == 1
     assert (out / "models" / "model.pt").is_file()
@@ -435,7 +459,7 @@ def test_model_selection_and_average_choose_the_saved_network(selection, average
     lowers the learning rate from the first step, so the averaging starts at the first validation."""
     out = tmp_path / "out"
     run_here("cxr_lung_unet", "train", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
-             image_size=32, batch_size=4, epochs=3, model_selection=selection, model_average=average,
+             spatial_size=[32, 32], batch_size=4, epochs=3, model_selection=selection, model_average=average,
              lr_schedule="cosine")  # fmt: skip
     model = torch.load(out / "models" / "model.pt", weights_only=True)
     last = torch.load(out / "models" / "last_state.pt", weights_only=True)
@@ -460,14 +484,14 @@ def test_multi_gpu_configs_run_two_cpu_processes_with_torchrun(synthetic, tmp_pa
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
     # 16 cases: the validation subset (2) must have a case per rank, as MONAI's DistributedSampler requires
     log = ok(bundle_run("cxr_lung_unet", "multi_gpu_train", "--dataset_dir",
-                        str(synthetic("cxr", n=16)), "--output_dir", str(out), "--image_size", "32",
+                        str(synthetic("cxr", n=16)), "--output_dir", str(out), "--spatial_size", "[32,32]",
                         "--batch_size", "2", "--epochs", "2", runner=torchrun))  # fmt: skip
     assert log.count("epoch   2/2") == 1  # one report, from rank 0
     assert len(json.loads((out / "history.json").read_text())) == 2
     state = torch.load(out / "models" / "model.pt", weights_only=True)
     assert not any(key.startswith("module.") for key in state)  # the network, not its DDP wrapper
     # multi_gpu_evaluate.json: the test cases shared between the two processes give the single process's metrics
-    data = ["--dataset_dir", str(synthetic("cxr", n=16)), "--output_dir", str(out), "--image_size", "32"]
+    data = ["--dataset_dir", str(synthetic("cxr", n=16)), "--output_dir", str(out), "--spatial_size", "[32,32]"]
     ok(bundle_run("cxr_lung_unet", "evaluate", *data))
     single = {path.name: path.read_text() for path in (out / "eval").glob("*_raw.csv")}
     shutil.rmtree(out / "eval")
@@ -491,33 +515,34 @@ def _per_case(csv: str) -> dict[str, list[float]]:
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["--loss_name", "jacard"], "unknown --loss_name 'jacard'; valid: bce, dice"),
-        (["--network_name", "vnet"], "unknown --network_name 'vnet'; valid: attentionunet, basicunet"),
+        (["--loss_name", "jacard"], "unknown loss_name 'jacard'; valid: bce, dice"),
+        (["--network_name", "vnet"], "unknown network_name 'vnet'; valid: attentionunet, basicunet"),
+        (["--network_name", "basicunet"], "network_kwargs {'channels': [16, 32, 64, 128, 256], 'strides'"),
         (["--dataset_dir", "/nonexistent/cxr"], "--dataset_dir /nonexistent/cxr: no such folder"),
         (["--datalist", "EMPTY"], "no entries under 'training'"),
         (["--model_selection", "final"], "unknown --model_selection 'final'; valid: best, last"),
     ],
 )
 def test_bad_overrides_fail_at_once_without_a_checkpoint(overrides, message, synthetic, tmp_path, run_here):
-    """The first case as a user types it (exit status, the message, no traceback); the others in this process,
-    where the same ``SettingsError`` (a ``SystemExit``) ends ``monai.bundle.run``: a new process would spend about
-    10 s importing MONAI for each."""
+    """The first case as a user types it (exit status 1, one line, no traceback); the others in this process, where
+    the same ``SettingsError`` ends ``monai.bundle.run`` (wrapped by MONAI's parser): a new process would spend about
+    10 s importing MONAI for each. A network named alone keeps the bundle network's arguments, which it refuses."""
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"training": []}))
     out = tmp_path / "out"
-    settings = {"--dataset_dir": str(synthetic("cxr", n=12)), "--output_dir": str(out), "--image_size": "32"}
+    settings = {"--dataset_dir": str(synthetic("cxr", n=12)), "--output_dir": str(out), "--spatial_size": "[32,32]"}
     settings.update(
         {key: str(empty) if value == "EMPTY" else value for key, value in zip(overrides[::2], overrides[1::2])}
     )
     if overrides[0] == "--loss_name":
         process = bundle_run("cxr_lung_unet", "train", *[item for pair in settings.items() for item in pair])
-        assert process.returncode != 0
-        assert message in process.stderr, process.stderr[-2000:]
+        assert process.returncode == 1
+        assert f"medseg bundle: error: {message}" in process.stderr, process.stderr[-2000:]
         assert "Traceback" not in process.stderr
     else:
         given = {key.removeprefix("--"): value for key, value in settings.items()}
-        with pytest.raises(SystemExit, match=re.escape(message)):
-            run_here("cxr_lung_unet", "train", **{**given, "image_size": 32})
+        with refused(message):
+            run_here("cxr_lung_unet", "train", **{**given, "spatial_size": [32, 32]})
     assert not (out / "models" / "model.pt").exists() and not (out / "models" / "last_state.pt").exists()
 
 
@@ -526,7 +551,7 @@ def test_mlflow_tracking_where_installed(synthetic, tmp_path):
     pytest.importorskip("mlflow", reason="mlflow is an optional extra: pip install 'medseg[mlflow]'")
     out = tmp_path / "out"
     ok(bundle_run("cxr_lung_unet", "train", "--dataset_dir", str(synthetic("cxr", n=12)), "--output_dir",
-                  str(out), "--image_size", "32", "--epochs", "1", "--tracking", "mlflow"))  # fmt: skip
+                  str(out), "--spatial_size", "[32,32]", "--epochs", "1", "--tracking", "mlflow"))  # fmt: skip
     assert (out / "mlruns.db").is_file()
 
 
@@ -615,11 +640,11 @@ def test_print_outputs_names_the_evaluation_folder_in_use(tmp_path, capsys):
 def test_evaluation_with_other_settings_names_the_overrides(trained, run_here):
     """Evaluation checks the bundle's settings against the checkpoint's record and gives the flags that match it."""
     data, out, _ = trained("cxr_lung_unet")
-    with pytest.raises(SystemExit, match=re.escape("was trained with other settings; pass --image_size 32")):
-        run_here("cxr_lung_unet", "evaluate", dataset_dir=str(data), output_dir=str(out), image_size=64)
-    with pytest.raises(SystemExit, match=re.escape("pass --network_kwargs#unet#num_res_units 2")):
-        run_here("cxr_lung_unet", "evaluate", dataset_dir=str(data), output_dir=str(out), image_size=32,
-                 **{"network_kwargs#unet#num_res_units": 1})  # fmt: skip
+    with refused("was trained with other settings; pass --spatial_size [32,32]"):
+        run_here("cxr_lung_unet", "evaluate", dataset_dir=str(data), output_dir=str(out), spatial_size=[64, 64])
+    with refused("pass --network_kwargs#num_res_units 2"):
+        run_here("cxr_lung_unet", "evaluate", dataset_dir=str(data), output_dir=str(out), spatial_size=[32, 32],
+                 **{"network_kwargs#num_res_units": 1})  # fmt: skip
 
 
 @pytest.mark.slow
@@ -632,10 +657,10 @@ def test_a_refused_override_writes_nothing(trained, run_here, tmp_path):
     datalist = str(copy / "datalist.json")
     for overrides, message in (
         ({"datalist": datalist, "fold": 9}, "--fold 9: "),
-        ({"image_size": 0}, "--image_size"),
-        ({"resume": True, "image_size": 48}, "was trained with other settings; pass --image_size 32"),  # not resumed
+        ({"spatial_size": [0, 0]}, "spatial_size must be two positive integers"),
+        ({"resume": True, "spatial_size": [48, 48]}, "trained with other settings; pass --spatial_size [32,32]"),
     ):
-        with pytest.raises(SystemExit, match=re.escape(message)):
+        with refused(message):
             run_here("cxr_lung_unet", "train", **{"dataset_dir": str(data), "output_dir": str(copy), **overrides})
     assert {path: path.read_bytes() for path in (copy / "models").iterdir()} == before
 
@@ -649,6 +674,7 @@ def test_a_checkpoint_beside_another_models_record_is_refused(trained, real_data
     _, out, _ = trained("cxr_lung_unet")
     model = torch.load(out / "models" / "model.pt", weights_only=True)
     trained_as = ModelSettings.read(out / "models")
+    assert model._metadata[STAMP_KEY]["settings"] == trained_as.to_dict()  # the record travels with the weights
     assert model._metadata[STAMP_KEY]["sha256"] == trained_as.fingerprint()
     other = tmp_path / "ct_run" / "models"
     other.mkdir(parents=True)
@@ -657,14 +683,16 @@ def test_a_checkpoint_beside_another_models_record_is_refused(trained, real_data
                   spatial_size=trained_as.spatial_size).save(other)  # fmt: skip
     scan = str(real_data("ct_cip") / "ct-64.nrrd")
     with pytest.raises(SystemExit) as exit:
-        medseg_main(["infer", "--bundle", str(tmp_path / "ct_run"), "--input", scan, "--output", str(tmp_path / "m")])
+        medseg_main(
+            ["infer", "--model-dir", str(tmp_path / "ct_run"), "--input", scan, "--output", str(tmp_path / "m")]
+        )
     assert exit.value.code == 2
     error = capsys.readouterr().err
     assert "trained as another model (task 'cxr', network 'unet'" in error and "(task 'ct', network 'unet'" in error
     # the bundle's inference.json checks the same
     inference = read_config(BUNDLES / "luna16_segcaps", "inference", bundle_root=str(tmp_path / "ct_run"))
-    with pytest.raises(SystemExit, match="trained as another model"):
-        inference.get_parsed_content("initialize#0")
+    with refused("trained as another model"):
+        inference.get_parsed_content("model")
 
 
 @pytest.mark.slow
@@ -681,7 +709,7 @@ def test_inference_json_names_outputs_as_medseg_infer(trained, run_here, tmp_pat
     datalist = tmp_path / "inputs.json"
     datalist.write_text(json.dumps({"training": entries}))
     run_here("cxr_lung_unet", "inference", datalist=str(datalist), output_dir=str(tmp_path / "masks"),
-             bundle_root=str(out), image_size=32)  # fmt: skip
+             bundle_root=str(out), spatial_size=[32, 32])  # fmt: skip
     assert sorted(path.name for path in (tmp_path / "masks").iterdir()) == ["c1_x_seg.nii.gz", "c2_x_seg.nii.gz"]
 
 
@@ -691,21 +719,44 @@ def test_model_card_and_verify_pass_when_trained_and_fail_when_perturbed(user_ru
     ok(runs.evaluation)
     bundle = tmp_path / "bundle"
     shutil.copytree(runs.out, bundle)
-    assert medseg_main(["card", "--bundle", str(bundle)]) == 0
+    assert medseg_main(["card", "--model-dir", str(bundle)]) == 0
     card = (bundle / "docs" / "model_card.md").read_text()
     summary = json.loads((bundle / "eval" / "summary.json").read_text())
     assert f"| test_mean_dice | {summary['test_mean_dice']['mean']:.4f} |" in card  # the evaluation's own figures
     golden = json.loads((bundle / "golden" / "golden.json").read_text())
     assert len(golden) == 3 and all((bundle / case["expected"]).is_file() for case in golden)
     assert [case["test_dice"] for case in golden] == sorted(case["test_dice"] for case in golden)  # low, mid, high
-    assert medseg_main(["infer", "--bundle", str(bundle), "--verify"]) == 0
-    assert medseg_main(["export", "--bundle", str(bundle)]) == 0  # the same golden masks from ONNX Runtime
-    assert medseg_main(["infer", "--bundle", str(bundle), "--verify", "--backend", "onnxruntime"]) == 0
+    assert medseg_main(["infer", "--model-dir", str(bundle), "--verify"]) == 0
+    assert medseg_main(["export", "--model-dir", str(bundle)]) == 0  # the same golden masks from ONNX Runtime
+    assert medseg_main(["infer", "--model-dir", str(bundle), "--verify", "--runtime", "onnxruntime"]) == 0
     state = torch.load(bundle / "models" / "model.pt", weights_only=True)
     generator = torch.Generator().manual_seed(0)
     noisy = {key: value + value.float().std() * torch.randn(value.shape, generator=generator)
              if value.is_floating_point() and value.numel() > 1 else value for key, value in state.items()}  # fmt: skip
     torch.save(noisy, bundle / "models" / "model.pt")
     capsys.readouterr()
-    assert medseg_main(["infer", "--bundle", str(bundle), "--verify"]) == 1
+    assert medseg_main(["infer", "--model-dir", str(bundle), "--verify"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", sorted(SETUPS))
+def test_inference_json_runs_alone_on_a_model_file(bundle, trained, run_here, tmp_path):
+    """A fresh copy of the bundle with nothing but the trained ``models/model.pt`` (no ``settings.json``, no
+    training outputs): ``configs/inference.json`` alone segments an image, and ``verify_net_in_out`` passes on it,
+    with the network the checkpoint's record names."""
+    _, out, _ = trained(bundle)
+    folder = copied_alone(bundle, tmp_path)
+    (folder / "models").mkdir()
+    shutil.copy(out / "models" / "model.pt", folder / "models" / "model.pt")
+    image = sorted(json.loads((out / "datalist.json").read_text())["training"], key=lambda e: e["case"])[0]["image"]
+    run_here(folder, "inference", input_dir=image, output_dir=str(tmp_path / "masks"))
+    [mask] = (tmp_path / "masks").glob("*_seg.nii.gz")
+    written = sitk.ReadImage(str(mask))
+    assert written.GetSize() == sitk.ReadImage(image).GetSize()[: written.GetDimension()]
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(folder / "configs" / "metadata.json"),
+        config_file=str(folder / "configs" / "inference.json"),
+        bundle_root=str(folder),
+    )

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 from support import REPO_ROOT
 
-from medseg.apps.compare import Comparison, write_results
+from medseg.apps.compare import Comparison, Run, write_results
 from medseg.cli import main
 from medseg.tasks import prepare_datalist
 
@@ -34,7 +34,7 @@ def datalist(synthetic, tmp_path_factory):
 def _command(datalist: Path, out: Path, jobs: int = 1) -> list[str]:
     return [
         sys.executable, "-m", "medseg", "compare-losses", "--bundle", str(BUNDLE), "--datalist", str(datalist),
-        "--losses", "bce,iou", "--folds", "2", "--epochs", "1", "--image-size", "32", "--batch-size", "4",
+        "--losses", "bce,iou", "--folds", "2", "--epochs", "1", "--spatial-size", "32", "32", "--batch-size", "4",
         "--out", str(out), "--jobs", str(jobs),
     ]  # fmt: skip
 
@@ -249,3 +249,17 @@ def test_seeds_and_backend_usage_errors(datalist, tmp_path, capsys):
             code = exit.code
         assert code == 2 and message in capsys.readouterr().err, flags
     assert not (tmp_path / "comparison").exists()
+
+
+def test_a_network_or_loss_other_than_the_bundles_gets_its_own_defaults(tmp_path):
+    """The face bundle's arguments are BFCN-32s's and none of the soft IoU loss's: a comparison that swaps in
+    another network or loss passes empty arguments for it (its registry defaults) unless told otherwise."""
+    bundle = REPO_ROOT / "bundles" / "lfw_face_fcn"
+    comparison = Comparison(bundle=bundle, datalist=tmp_path / "unused.json", losses=["iou", "bce"], out=tmp_path,
+                            networks=["default", "unet"])  # fmt: skip
+    own = comparison.settings(Run("default", "iou", 0))
+    assert "network_kwargs" not in own and "loss_kwargs" not in own  # the bundle's own, as its train.json has them
+    other = comparison.settings(Run("unet", "bce", 0))
+    assert (other["network_name"], other["network_kwargs"], other["loss_kwargs"]) == ("unet", {}, {})
+    comparison.overrides = {"network_kwargs": {"channels": [8, 16], "strides": [2]}}
+    assert comparison.settings(Run("unet", "bce", 0))["network_kwargs"] == {"channels": [8, 16], "strides": [2]}

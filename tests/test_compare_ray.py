@@ -31,7 +31,7 @@ BUNDLE = REPO_ROOT / "bundles" / "cxr_lung_unet"
 #: Ray on this machine only, no usage report, no dashboard (the tests talk to 127.0.0.1 and nothing else).
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
-GRID = ["--losses", "bce,iou", "--folds", "2", "--epochs", "1", "--image-size", "32", "--batch-size", "4"]
+GRID = ["--losses", "bce,iou", "--folds", "2", "--epochs", "1", "--spatial-size", "32", "32", "--batch-size", "4"]
 
 
 def _wait_for(condition: Callable[[], object], what: str, timeout: float = 240.0, process=None) -> object:
@@ -108,7 +108,7 @@ def test_ray_grid_survives_a_killed_node_and_driver_and_matches_the_local_backen
     local = tmp_path / "local"
     comparison = Comparison(bundle=BUNDLE, datalist=datalist, losses=["bce", "iou"], folds=2, seeds=[0, 1],
                             out=local, epochs=1, jobs=2, cpus_per_run=1,
-                            overrides={"image_size": 32, "batch_size": 4})  # fmt: skip
+                            overrides={"spatial_size": [32, 32], "batch_size": 4})  # fmt: skip
     assert all(record["status"] == "ok" for record in run_comparison(comparison, print_fn=lambda line: None))
 
     out = tmp_path / "ray"

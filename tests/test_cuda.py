@@ -96,7 +96,7 @@ def test_bundle_trains_evaluates_and_infers_on_cuda_with_amp(bundle, synthetic, 
     masks = {}
     for device, extra in (("cpu", []), ("cuda", ["--amp"])):
         where = tmp_path / device
-        arguments = ["infer", "--bundle", str(trained), "--input", image, "--output", str(where), "--device", device]
+        arguments = ["infer", "--model-dir", str(trained), "--input", image, "--output", str(where), "--device", device]
         assert medseg_main([*arguments, *extra]) == 0
         [mask] = where.glob("*_seg.nii.gz")
         masks[device] = sitk.GetArrayFromImage(sitk.ReadImage(str(mask)))

@@ -86,7 +86,7 @@ def test_montgomery_missing_mask_raises_or_is_skipped(synthetic, tmp_path):
 
 
 def test_shenzhen_pairs_mask_suffix(synthetic, tmp_path):
-    root = synthetic("shenzhen", n=3)
+    root = synthetic("cxr", n=3, layout="shenzhen")
     datalist = shenzhen_datalist(root)
     assert len(datalist) == 3
     for entry in datalist:
@@ -100,7 +100,7 @@ def test_shenzhen_pairs_mask_suffix(synthetic, tmp_path):
 
 
 def test_cxr_folder_pair_with_dicom_images(synthetic):
-    root = synthetic("cxr-dicom", n=2)
+    root = synthetic("cxr", n=2, layout="dicom")
     datalist = cxr_datalist(root)
     assert [Path(e["image"]).suffix for e in datalist] == [".dcm", ".dcm"]
     assert [Path(e["label"]).parent.name for e in datalist] == ["masks", "masks"]
@@ -154,7 +154,7 @@ def test_luna16_scan_without_mask_is_reported_and_skipped(synthetic, tmp_path):
 
 
 def test_ct_detects_dicom_series_folders_and_labels(synthetic):
-    root = synthetic("dicom-ct", n=2)
+    root = synthetic("ct", n=2, layout="dicom")
     datalist = ct_datalist(root)
     assert [e["case"] for e in datalist] == ["case000", "case001"]
     for entry in datalist:
@@ -246,7 +246,7 @@ def test_helen_lists_eleven_label_images(synthetic, tmp_path):
 @pytest.mark.parametrize("suffix", ["@", "_mask", "-mask", "_seg"])
 def test_masks_beside_their_images_are_detected(synthetic, tmp_path, suffix):
     """OpenIST's NAME.jpg + NAME@.png (and the other common sibling names) need no mask-name rule."""
-    source = synthetic("shenzhen", n=3)
+    source = synthetic("cxr", n=3, layout="shenzhen")
     for image in sorted((source / "CXR_png").glob("*.png")):
         shutil.copy(image, tmp_path / image.name)
         shutil.copy(source / "masks" / f"{image.stem}_mask.png", tmp_path / f"{image.stem}{suffix}.png")

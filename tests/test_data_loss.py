@@ -214,11 +214,11 @@ def test_only_temporaries_of_dead_processes_are_stale(tmp_path):
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
         live = tmp_path / f".mask.nii.gz.{sleeper.pid}_{uuid.uuid4().hex[:8]}.tmp.nii.gz"
         gone = tmp_path / f".mask.nii.gz.{int(dead.stdout)}_{uuid.uuid4().hex[:8]}.tmp.nii.gz"
-        legacy = tmp_path / ".mask.nii.gz.abc123.tmp.nii.gz"  # written by medseg before the process id was in the name
-        for path in (live, gone, legacy):
+        foreign = tmp_path / ".mask.nii.gz.abc123.tmp.nii.gz"  # no process id: not a temporary medseg writes
+        for path in (live, gone, foreign):
             path.write_bytes(b"partial")
-        assert remove_stale_temporaries(target) == sorted([gone, legacy])
-        assert live.exists()
+        assert remove_stale_temporaries(target) == [gone]
+        assert live.exists() and foreign.exists()
         with atomic_path(target) as temporary:  # a write of the target leaves the live writer's file alone too
             assert temporary.name.startswith(f".mask.nii.gz.{os.getpid()}_")
             with gzip.open(temporary, "wb") as stream:

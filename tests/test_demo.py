@@ -12,11 +12,11 @@ from medseg.apps.demo import DemoConfig, run_demo
 
 @pytest.mark.slow
 def test_demo_trains_and_evaluates_the_bundle(tmp_path, capfd):
-    config = DemoConfig(out_dir=str(tmp_path), cases=32, image_size=64, epochs=14, batch_size=4)
+    config = DemoConfig(out_dir=str(tmp_path), cases=32, spatial_size=(64, 64), epochs=14, batch_size=4)
     config.extra = {"learning_rate": 0.003}
     result = run_demo(config)
     printed = capfd.readouterr().out
-    assert "python -m monai.bundle run --config_file \"['configs/common.json','configs/train.json']\"" in printed
+    assert "python -m monai.bundle run --config_file configs/train.json" in printed
     assert printed.count("(trivial ") == 14  # one line per epoch, beside the all-lung predictor's Dice
     history = json.loads((tmp_path / "history.json").read_text())
     trivial = float(printed.split("every pixel foreground): ")[1].split()[0])

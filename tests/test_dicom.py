@@ -206,7 +206,7 @@ def test_a_file_pydicom_reads_but_itk_cannot_is_named(series):
 
 def test_a_radiograph_file_is_checked_on_its_own(synthetic, tmp_path):
     path = tmp_path / "radiograph.dcm"  # a copy: the synthetic data set is shared by the session
-    shutil.copyfile(next((synthetic("cxr-dicom", n=1) / "images").glob("*.dcm")), path)
+    shutil.copyfile(next((synthetic("cxr", n=1, layout="dicom") / "images").glob("*.dcm")), path)
     assert check_dicom_file(path).Modality == pydicom.dcmread(path).Modality
     data = path.read_bytes()
     path.write_bytes(data[:-10])

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from medseg.bundle import SettingsError, check_settings
+from medseg.bundle import check_training
 from medseg.engines import WeightAverageSaver, average_state_dicts
+from medseg.pipeline import SettingsError
 
 
 def _network() -> torch.nn.Module:
@@ -115,6 +116,7 @@ def test_bad_arguments(tmp_path):
         WeightAverageSaver(_network(), ".", select="final")
     with pytest.raises(ValueError, match="k must be a positive integer"):
         WeightAverageSaver(_network(), ".", k=0)
-    settings = {"task": "cxr", "loss_name": "dice", "network_name": "unet", "dataset_dir": str(tmp_path)}
+    training = {"epochs": 1, "minutes": None, "batch_size": 4, "val_interval": 1, "lr_schedule": "plateau",
+                "model_selection": "best", "model_average": 1}  # fmt: skip
     with pytest.raises(SettingsError, match="--model_average must be a whole number of at least 1, got 0"):
-        check_settings(**settings, datalist=None, model_average=0)
+        check_training(**{**training, "model_average": 0})

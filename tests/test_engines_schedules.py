@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
-from medseg.bundle import SettingsError, check_settings, lr_scheduler
+from medseg.bundle import check_training, lr_scheduler
 from medseg.engines import BudgetCosineLR, WallClockBudget
+from medseg.pipeline import SettingsError
 
 # the schedulers are stepped alone here, without an optimizer step
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of .lr_scheduler.step")
@@ -67,6 +68,7 @@ def test_bundle_schedule_names(tmp_path):
     with pytest.raises(ValueError, match=r"unknown schedule 'step'.*plateau.*cosine"):
         lr_scheduler(schedule="step", **common)
     # a bundle refuses the name before anything is built
-    settings = {"task": "cxr", "loss_name": "dice", "network_name": "unet", "dataset_dir": str(tmp_path)}
+    training = {"epochs": 1, "minutes": None, "batch_size": 4, "val_interval": 1, "lr_schedule": "plateau",
+                "model_selection": "best", "model_average": 1}  # fmt: skip
     with pytest.raises(SettingsError, match=r"unknown --lr_schedule 'step'; valid: cosine, plateau"):
-        check_settings(**settings, datalist=None, lr_schedule="step")
+        check_training(**{**training, "lr_schedule": "step"})

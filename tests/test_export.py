@@ -1,4 +1,4 @@
-"""``medseg export --format onnx`` and ``medseg infer --backend onnxruntime``: the masks of ONNX Runtime against
+"""``medseg export --format onnx`` and ``medseg infer --runtime onnxruntime``: the masks of ONNX Runtime against
 PyTorch's on the shared radiographs and CT (Dice by scikit-learn's F1 score), the bundles' ``inference_onnx.json``,
 SegCaps' export, and the refusals (a network torch.export cannot trace, stale and foreign exports, bad flags)."""
 
@@ -59,7 +59,7 @@ def exported(real_data, tmp_path_factory):
     train_tiny_model(bundles["cxr"], "cxr", radiographs)
     train_tiny_model(bundles["ct"], "ct", [(ct / "ct-64.nrrd", ct / "wholeLung-64.nrrd")])
     for bundle in bundles.values():
-        assert medseg("export", "--bundle", bundle, "--format", "onnx") == 0
+        assert medseg("export", "--model-dir", bundle, "--format", "onnx") == 0
         assert (bundle / "models" / "model.onnx").is_file()
     return bundles
 
@@ -70,8 +70,8 @@ def _masks(folder: Path) -> dict[str, np.ndarray]:
 
 def _both_backends(bundle: Path, inputs: list[Path], out: Path) -> tuple[dict, dict]:
     for backend in ("pytorch", "onnxruntime"):
-        code = medseg("infer", "--bundle", bundle, "--input", *inputs, "--output", out / backend,
-                      "--backend", backend, "--probabilities")  # fmt: skip
+        code = medseg("infer", "--model-dir", bundle, "--input", *inputs, "--output", out / backend,
+                      "--runtime", backend, "--probabilities")  # fmt: skip
         assert code == 0
     return _masks(out / "pytorch"), _masks(out / "onnxruntime")
 
@@ -94,7 +94,7 @@ def test_onnx_runtime_masks_match_pytorch_on_shared_radiographs(exported, real_d
             nib.load(tmp_path / backend / prob).get_fdata() for backend in ("pytorch", "onnxruntime")
         )
         assert np.abs(torch_prob - onnx_prob).max() < 1e-4
-    assert '"backend": "onnxruntime"' in (tmp_path / "onnxruntime" / "summary.json").read_text()
+    assert '"runtime": "onnxruntime"' in (tmp_path / "onnxruntime" / "summary.json").read_text()
 
 
 @pytest.mark.slow
@@ -188,7 +188,7 @@ def test_a_network_that_cannot_be_traced_is_refused_and_nothing_written(tmp_path
     settings.save(tmp_path / "models")
     monkeypatch.setattr(onnx_export, "build_network", lambda settings: DataDependent())
     monkeypatch.setattr(onnx_export, "load_weights", lambda network, path, device, settings: None)
-    assert medseg("export", "--bundle", tmp_path) == 1
+    assert medseg("export", "--model-dir", tmp_path) == 1
     error = capsys.readouterr().err
     assert str(tmp_path / "models" / "model.pt") in error and "cannot be traced by torch.export" in error
     assert sorted(path.name for path in (tmp_path / "models").iterdir()) == ["model.pt", "settings.json"]
@@ -200,20 +200,20 @@ def test_stale_foreign_and_missing_exports_are_refused(exported, real_data, tmp_
 
     def refused(bundle: Path, *flags: str) -> str:
         capsys.readouterr()
-        code = medseg("infer", "--bundle", bundle, "--input", image, "--output", tmp_path / "out", *flags)
+        code = medseg("infer", "--model-dir", bundle, "--input", image, "--output", tmp_path / "out", *flags)
         assert code == 2
         return capsys.readouterr().err
 
     bundle = tmp_path / "bundle"
     shutil.copytree(exported["cxr"], bundle)
-    assert "mixed precision is PyTorch's" in refused(bundle, "--backend", "onnxruntime", "--amp")
+    assert "mixed precision is PyTorch's" in refused(bundle, "--runtime", "onnxruntime", "--amp")
     state = torch.load(bundle / "models" / "model.pt", weights_only=True)
     torch.save({key: value + 0.01 for key, value in state.items()}, bundle / "models" / "model.pt")  # retrained
-    assert "exported from other weights" in refused(bundle, "--backend", "onnxruntime")
+    assert "exported from other weights" in refused(bundle, "--runtime", "onnxruntime")
     shutil.copy(exported["ct"] / "models" / "model.onnx", bundle / "models" / "model.onnx")  # another model's
-    assert "trained as another model" in refused(bundle, "--backend", "onnxruntime")
+    assert "trained as another model" in refused(bundle, "--runtime", "onnxruntime")
     (bundle / "models" / "model.onnx").write_bytes(b"not a model")
-    assert "not an ONNX model ONNX Runtime can run" in refused(bundle, "--backend", "onnxruntime")
+    assert "model.onnx: not an ONNX model" in refused(bundle, "--runtime", "onnxruntime")
     (bundle / "models" / "model.onnx").unlink()
-    assert "medseg export --bundle" in refused(bundle, "--backend", "onnxruntime")
+    assert "medseg export --model-dir" in refused(bundle, "--runtime", "onnxruntime")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*_seg.nii.gz"))

@@ -43,7 +43,9 @@ def test_a_write_killed_before_its_rename_is_cleaned_by_the_next_run(synthetic, 
 
 
 def test_names_with_glob_characters_clean_only_their_own_temporaries(tmp_path):
-    ours, theirs = tmp_path / ".a[1].json.x1.tmp.json", tmp_path / ".a1.json.x2.tmp.json"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(gone.stdout)  # a process that has ended: its temporaries are stale
+    ours, theirs = tmp_path / f".a[1].json.{pid}_x1.tmp.json", tmp_path / f".a1.json.{pid}_x2.tmp.json"
     ours.write_text("")
     theirs.write_text("")  # ".a[1].json.*" read as a glob pattern would match this one
     with atomic_path(tmp_path / "a[1].json") as temporary:

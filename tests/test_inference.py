@@ -35,12 +35,12 @@ from medseg.transforms import CleanMaskd, MaskPostprocessing, fill_holes, keep_l
 TINY = {"unet2d": {"features": [4, 8, 16]}}
 
 
-def make_checkpoint(folder: Path, task: str, image_size: int = 32, seed: int = 0) -> Path:
+def make_checkpoint(folder: Path, task: str, size: int = 32, seed: int = 0) -> Path:
     """An untrained U-Net checkpoint with the settings.json training writes beside it (geometry tests need no
     trained weights: every input gets the same deterministic network)."""
     torch.manual_seed(seed)
     settings = ModelSettings(task=task, network_name="unet2d", network_kwargs=TINY["unet2d"],
-                             spatial_size=(image_size, image_size))  # fmt: skip
+                             spatial_size=(size, size))  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(build_network(settings).state_dict(), folder / "model.pt")
     settings.save(folder)
@@ -191,7 +191,7 @@ def test_a_folder_of_dicom_radiographs_is_one_case_per_file(synthetic, tmp_path)
     """A 2D bundle takes each DICOM file of a folder (with or without ``.dcm``) as a case, as it takes PNGs;
     for a volume task the same folder is one series."""
     folder = tmp_path / "xrays"
-    shutil.copytree(synthetic("cxr-dicom", n=3) / "images", folder)
+    shutil.copytree(synthetic("cxr", n=3, layout="dicom") / "images", folder)
     (folder / "CXR_0002.dcm").rename(folder / "CXR_0002")  # PACS exports often have no extension
     assert [(case.name, case.kind) for case in find_cases([folder], volumetric=False)] == [
         ("CXR_0000", "dicom-file"),
@@ -295,21 +295,21 @@ def test_usage_errors_exit_2(ct_checkpoint, real_data, tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
     bundle = tmp_path / "bundle"
     shutil.copytree(REPO_ROOT / "bundles" / "luna16_segcaps" / "configs", bundle / "configs")
-    assert infer("--bundle", str(bundle), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
+    assert infer("--model-dir", str(bundle), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
     error = capsys.readouterr().err
     assert "no trained weights" in error and "train.json" in error
     # the model flags contradict the record (the checkpoint's own settings)
-    contradicting = ["--checkpoint", str(ct_checkpoint), "--network-name", "unet", "--image-size", "64"]
+    contradicting = ["--checkpoint", str(ct_checkpoint), "--network-name", "unet", "--spatial-size", "64", "64"]
     assert infer(*contradicting, "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
     error = capsys.readouterr().err
     assert "argument --checkpoint" in error and "network_name 'unet' (trained with 'unet2d')" in error
-    assert "image_size 64 (trained with 32)" in error
+    assert "spatial_size [64, 64] (trained with [32, 32])" in error
     # a checkpoint without its record needs the flags that describe it
     bare = tmp_path / "bare" / "model.pt"
     bare.parent.mkdir()
     shutil.copy(ct_checkpoint, bare)
     assert infer("--checkpoint", str(bare), "--input", str(ct / "ct-64.nrrd"), "--output", str(tmp_path / "o")) == 2
-    assert "no settings.json beside it; give --task, --network-name, --image-size" in capsys.readouterr().err
+    assert "no settings recorded; give --task, --network-name, --spatial-size" in capsys.readouterr().err
 
 
 def test_a_folder_of_several_series_takes_the_largest_or_the_one_asked(real_data, ct_checkpoint, tmp_path):
@@ -351,7 +351,7 @@ def test_a_stopped_run_leaves_no_partial_file(real_data, ct_checkpoint, tmp_path
     ]
     one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on two cores: one thread each
     outputs = {stop: tmp_path / f"out-{stop.name}" for stop in (signal.SIGTERM, signal.SIGKILL)}
-    script, logs = [sys.executable, str(REPO_ROOT / "scripts" / "infer.py")], tmp_path / "logs"
+    script, logs = [sys.executable, "-m", "medseg", "infer"], tmp_path / "logs"
     logs.mkdir()
     processes = {}
     for stop, out in outputs.items():

@@ -67,7 +67,7 @@ def checkpoints(shared_data, tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("models")
     images = sorted((shared_data / "cxr_openist").glob("*.jpg"))[10:22]
     pairs = [(image, image.with_name(f"{image.stem}@.png")) for image in images]
-    return tuple(train_tiny_model(root / name, "cxr", pairs, image_size=32, steps=60, seed=seed)
+    return tuple(train_tiny_model(root / name, "cxr", pairs, size=32, steps=60, seed=seed)
                  for name, seed in (("a", 0), ("b", 1)))  # fmt: skip
 
 
@@ -198,18 +198,18 @@ def test_a_comparison_is_not_resumed_with_another_budget_or_size(datalist, tmp_p
     """Runs finished (or begun: a last state, no record) at 1 epoch and 32 px are neither reused nor continued by
     a comparison that asks 2 epochs at 48 px: it stops before any run, naming the folder and both values."""
     out = tmp_path / "comparison"
-    earlier = _comparison(BUNDLE, datalist, out, epochs=1, overrides={"image_size": 32})
+    earlier = _comparison(BUNDLE, datalist, out, epochs=1, overrides={"spatial_size": [32, 32]})
     run = earlier.runs()[0]
     folder = run.folder(out)
     folder.mkdir(parents=True)
     write_json(folder / IDENTITY_FILE, earlier.identity(run))  # what execute_run writes before it trains
     (folder / ("record.json" if state == "finished" else "last_state.pt")).write_text("{}")
     before = sorted(path.name for path in folder.iterdir())
-    assert compare(datalist, out, "--epochs", "2", "--image-size", "48") == 2
+    assert compare(datalist, out, "--epochs", "2", "--spatial-size", "48", "48") == 2
     error = capsys.readouterr().err
-    assert f"{folder}: run with epochs 1 (now 2), image_size 32 (now 48)" in error
+    assert f"{folder}: run with epochs 1 (now 2), spatial_size [32, 32] (now [48, 48])" in error
     assert sorted(path.name for path in folder.iterdir()) == before and not (out / "results.csv").exists()
-    same = _comparison(BUNDLE, datalist, out, epochs=1, overrides={"image_size": 32})
+    same = _comparison(BUNDLE, datalist, out, epochs=1, overrides={"spatial_size": [32, 32]})
     check_resumable(same, same.runs())  # the same settings resume
 
 

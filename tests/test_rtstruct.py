@@ -71,7 +71,16 @@ def test_infer_writes_the_contours_of_its_mask_for_a_series_only(real_data, tmp_
     ct = real_data("ct_cip")
     train_tiny_model(tmp_path / "model", "ct", [(ct / "ct-64.nrrd", ct / "wholeLung-64.nrrd")])
     out = tmp_path / "out"
-    argv = ["infer", "--bundle", tmp_path / "model", "--input", ct / "ct-64Dicom", ct / "ct-64.nrrd", "--output", out]
+    argv = [
+        "infer",
+        "--model-dir",
+        tmp_path / "model",
+        "--input",
+        ct / "ct-64Dicom",
+        ct / "ct-64.nrrd",
+        "--output",
+        out,
+    ]
     assert main([str(arg) for arg in argv] + ["--rtstruct"]) == 0
     records = {record["case"]: record for record in json.loads((out / "summary.json").read_text())["cases"]}
     assert records["ct-64"]["warnings"] == ["no RT Structure Set: the input is not a DICOM series"]

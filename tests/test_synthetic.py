@@ -14,7 +14,7 @@ from PIL import Image
 
 from medseg.cli import main
 from medseg.data.synthetic import LUNA16_UID_PREFIX
-from medseg.tasks import synthesize, synthetic_names
+from medseg.tasks import get_task, synthesize, synthetic_names
 from medseg.transforms import HELEN_CLASSES
 
 
@@ -106,7 +106,7 @@ def test_cxr_montgomery_layout(synthetic):
 
 
 def test_shenzhen_layout(synthetic):
-    root = synthetic("shenzhen", n=4)
+    root = synthetic("cxr", n=4, layout="shenzhen")
     images = sorted((root / "CXR_png").iterdir())
     assert all(re.fullmatch(r"CHNCXR_\d{4}_[01]\.png", p.name) for p in images)
     for image in images:
@@ -116,7 +116,7 @@ def test_shenzhen_layout(synthetic):
 
 
 def test_dicom_radiographs_are_12_bit_and_match_their_masks(synthetic):
-    root = synthetic("cxr-dicom", n=2)
+    root = synthetic("cxr", n=2, layout="dicom")
     for path in sorted((root / "images").glob("*.dcm")):
         ds = pydicom.dcmread(path)
         assert ds.Modality == "DX" and ds.BitsStored == 12 and ds.PhotometricInterpretation == "MONOCHROME2"
@@ -182,7 +182,7 @@ def test_helen_layout_and_soft_labels(synthetic):
 
 @pytest.fixture(scope="module")
 def dicom_ct(synthetic):
-    return synthetic("dicom-ct", n=1)
+    return synthetic("ct", n=1, layout="dicom")
 
 
 def test_dicom_series_is_consistent(dicom_ct):
@@ -228,10 +228,12 @@ def _digest(root) -> str:
     return h.hexdigest()
 
 
-@pytest.mark.parametrize("name", synthetic_names())
-def test_seed_determines_the_data(tmp_path, name):
+@pytest.mark.parametrize(
+    "name, layout", [(name, layout) for name in synthetic_names() for layout in get_task(name).synthetic]
+)
+def test_seed_determines_the_data(tmp_path, name, layout):
     for folder, seed in (("a", 3), ("b", 3), ("c", 4)):
-        synthesize(name, tmp_path / folder, n=2, seed=seed)
+        synthesize(name, tmp_path / folder, n=2, seed=seed, layout=layout)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
 
 

@@ -183,7 +183,7 @@ def test_png_and_dicom_readers_agree_on_axes(tmp_path):
 @pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")  # radiographs have no patient orientation
 def test_dicom_radiograph_scaled_by_its_own_range(synthetic):
     """A 12-bit radiograph through the chest X-ray pipeline (the bundles' and ``medseg infer``'s) is not clipped."""
-    entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
+    entry = cxr_datalist(synthetic("cxr", n=1, layout="dicom"))[0]
     pixels = pydicom.dcmread(entry["image"]).pixel_array.astype(float)
     assert pixels.max() > 255  # 12-bit
     expected = (pixels - pixels.min()) / (pixels.max() - pixels.min())
@@ -237,7 +237,7 @@ def test_grey_levels_8_bit_by_the_full_range_deeper_by_their_own():
 
 @pytest.mark.filterwarnings("ignore:PydicomReader. ImageOrientationPatient")
 def test_monochrome1_radiograph_is_inverted(synthetic, tmp_path):
-    entry = cxr_datalist(synthetic("cxr-dicom", n=1))[0]
+    entry = cxr_datalist(synthetic("cxr", n=1, layout="dicom"))[0]
     ds = pydicom.dcmread(entry["image"])
     stored = ds.pixel_array.astype(np.uint16)
     ds.PhotometricInterpretation = "MONOCHROME1"  # lowest value shown white

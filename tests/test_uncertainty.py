@@ -82,7 +82,9 @@ def test_uncertainty_outputs_and_review_exit_status(model, real_data, tmp_path, 
     images = sorted(real_data("cxr_openist").glob("*.jpg"))[:2]
     out = tmp_path / "out"
     flags = ["--uncertainty", "--probabilities", "--threshold", "otsu"]  # a mask with a border, from noise
-    assert medseg("infer", "--bundle", model, "--input", *images, "--output", out, *flags, "--review-threshold", 0) == 3
+    assert (
+        medseg("infer", "--model-dir", model, "--input", *images, "--output", out, *flags, "--review-threshold", 0) == 3
+    )
     assert "2 to review" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["review"] == 2 and summary["review_threshold"] == 0
@@ -98,16 +100,16 @@ def test_uncertainty_outputs_and_review_exit_status(model, real_data, tmp_path, 
         assert low <= record["foreground_mm2"] <= high
     # an entropy never exceeds 1 bit: nothing to review, exit 0
     again = ["--output", tmp_path / "again", "--review-threshold", 1]
-    assert medseg("infer", "--bundle", model, "--input", *images, *again) == 0
+    assert medseg("infer", "--model-dir", model, "--input", *images, *again) == 0
     assert not list((tmp_path / "again").glob("*_entropy.nii.gz"))  # the map only with --uncertainty
     # a failed case outweighs a review: exit 1
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
-    assert medseg("infer", "--bundle", model, "--input", images[0], bad, "--output", tmp_path / "mixed",
+    assert medseg("infer", "--model-dir", model, "--input", images[0], bad, "--output", tmp_path / "mixed",
                   "--review-threshold", 0) == 1  # fmt: skip
     capsys.readouterr()
     assert (
-        medseg("infer", "--bundle", model, "--input", images[0], "--output", tmp_path / "x", "--review-threshold", 2)
+        medseg("infer", "--model-dir", model, "--input", images[0], "--output", tmp_path / "x", "--review-threshold", 2)
         == 2
     )
     assert "an entropy in bits of a binary outcome lies in [0, 1]" in capsys.readouterr().err

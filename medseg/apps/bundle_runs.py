@@ -33,7 +33,7 @@ class RunsStopped(RuntimeError):
 
 
 def bundle_command(workflow: str, overrides: Mapping[str, Any]) -> list[str]:
-    """``[python, -m, monai.bundle, run, --config_file, "['configs/common.json',...]", --key, value, ...]`` for a
+    """``[python, -m, monai.bundle, run, --config_file, configs/train.json, --key, value, ...]`` for a
     bundle ``workflow`` (``train``, ``evaluate``, ... of :data:`medseg.bundle.WORKFLOWS`)."""
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_list(workflow)]
     for key, value in overrides.items():

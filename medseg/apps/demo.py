@@ -33,7 +33,7 @@ class DemoConfig:
     out_dir: str = "outputs/demo"
     bundle: str | None = None
     cases: int = 50
-    image_size: int = 128
+    spatial_size: tuple[int, int] = (128, 128)
     epochs: int = 20
     batch_size: int = 8
     seed: int = 0
@@ -45,8 +45,8 @@ def run_demo(config: DemoConfig | None = None) -> dict:
     """Run the demo; return the evaluation summary and the output folder."""
     config = config or DemoConfig()
     bundle = Path(config.bundle) if config.bundle else default_bundle()
-    if not (bundle / "configs" / "common.json").is_file():
-        raise FileNotFoundError(f"{bundle}: not a bundle folder (no configs/common.json); pass --bundle")
+    if not (bundle / "configs" / "train.json").is_file():
+        raise FileNotFoundError(f"{bundle}: not a bundle folder (no configs/train.json); pass --bundle")
     out = Path(config.out_dir).resolve()
     data = out / "data"
     print(f"synthesising {config.cases} chest radiographs (Montgomery layout) in {data}")
@@ -54,7 +54,7 @@ def run_demo(config: DemoConfig | None = None) -> dict:
     settings = {
         "dataset_dir": data,
         "output_dir": out,
-        "image_size": config.image_size,
+        "spatial_size": list(config.spatial_size),
         "batch_size": config.batch_size,
         "seed": config.seed,
         "loss_name": config.loss_name,

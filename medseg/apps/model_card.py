@@ -1,6 +1,6 @@
 """A model card per trained model, and golden cases that check on another machine that it still gives its masks.
 
-``medseg card --bundle DIR`` (:func:`write_model_card`) writes ``DIR/docs/model_card.md`` from the bundle's own
+``medseg card --model-dir DIR`` (:func:`write_model_card`) writes ``DIR/docs/model_card.md`` from the bundle's own
 outputs, nothing typed by hand: the record (``models/settings.json``: task, network, pre- and post-processing), the
 training history (``history.json``), the data (``datalist.json``: sources and counts, when training wrote it) and
 the evaluation (``eval/summary.json`` and the per-case ``eval/test_mean_dice_raw.csv``), with the limits that
@@ -8,7 +8,7 @@ follow from them. It also keeps a few **golden cases**: test cases of the lowest
 into ``DIR/golden/inputs/`` with the masks the model gives them on this machine (``DIR/golden/expected/``) and
 ``DIR/golden/golden.json``.
 
-``medseg infer --bundle DIR --verify`` (:func:`verify_golden`) segments the golden inputs again, on the machine at
+``medseg infer --model-dir DIR --verify`` (:func:`verify_golden`) segments the golden inputs again, on the machine at
 hand and with the backend asked (PyTorch, or the ONNX export), and fails when any mask's Dice against its expected
 mask is below :data:`VERIFY_DICE`: a changed library, a damaged or replaced checkpoint, another runtime that computes
 something else.
@@ -28,7 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from medseg.files import atomic_path, content_digest, write_json
-from medseg.inference import InferenceOptions, Predictor, find_cases, run_inference
+from medseg.inference import InferenceOptions, Predictor, find_cases, model_settings, run_inference
 from medseg.pipeline import ModelSettings, mask_postprocessing
 
 __all__ = [
@@ -142,8 +142,8 @@ def verify_golden(bundle: str | Path, model_file: str | Path | None = None, devi
     """
     bundle = Path(bundle)
     cases = [GoldenCase(**case) for case in _read_json(bundle / GOLDEN_FILE, "golden cases (run medseg card first)")]
-    settings = ModelSettings.load(bundle / "models")
-    predictor = Predictor(settings, model_file or bundle / "models" / "model.pt", device=device)
+    model_file = Path(model_file or bundle / "models" / "model.pt")
+    predictor = Predictor(model_settings(model_file), model_file, device=device)
     with tempfile.TemporaryDirectory() as out:
         records = _segment(predictor, [bundle / case.input for case in cases], Path(out))
         results = []
@@ -220,7 +220,7 @@ def _card(bundle: Path, settings: ModelSettings, dice: dict[str, float], golden:
         "",
         "## Golden cases",
         "",
-        f"`medseg infer --bundle {bundle.name} --verify` segments these again and fails (exit 1) when a mask's Dice "
+        f"`medseg infer --model-dir {bundle.name} --verify` segments these again and fails (exit 1) when a mask's Dice "
         f"against the expected one falls below {VERIFY_DICE}:",
         "",
         "| case | input | expected mask | test Dice |",
@@ -249,7 +249,7 @@ def write_model_card(bundle: str | Path, golden: int = 3) -> Path:
         SettingsFileError, CheckpointError: for a bundle whose record or weights cannot be read.
     """
     bundle = Path(bundle)
-    settings = ModelSettings.load(bundle / "models")
+    settings = model_settings(bundle / "models" / "model.pt")
     dice = _test_dice(bundle)
     predictor = Predictor(settings, bundle / "models" / "model.pt")
     cases = _make_golden(bundle, predictor, dice, golden)

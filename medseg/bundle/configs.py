@@ -1,10 +1,9 @@
-"""Which config files each workflow of a medseg bundle merges, in MONAI's order (later files override earlier ones).
+"""Which config files each workflow of a medseg bundle runs, in MONAI's order (later files override earlier ones).
 
-Every medseg bundle is the one template in ``bundles/template/`` with its own parameters: ``configs/common.json``
-(the template's definitions: defaults, network, data, engines, handlers) comes first, then the bundle's own
-``configs/train.json`` (what differs: task, network, loss, sizes, defaults), then the workflow's overlay. These are
-the lists a user passes as ``--config_file`` in the bundle folder (its ``docs/README.md``); medseg's own callers
-(the demo, the loss comparison, the benchmarks) take them from here.
+As in every MONAI model-zoo bundle, ``configs/train.json`` runs training and ``configs/inference.json`` inference,
+each alone; evaluation and multi-GPU runs are overlays given after ``train.json`` (and ONNX Runtime inference
+after ``inference.json``). These are the ``--config_file`` values a user types in the bundle folder (its
+``docs/README.md``); medseg's own callers (the demo, the loss comparison, the benchmarks) take them from here.
 """
 
 from __future__ import annotations
@@ -18,17 +17,12 @@ __all__ = ["WORKFLOWS", "config_files", "config_list", "read_config"]
 
 #: Workflow -> the config files it merges, relative to the bundle folder.
 WORKFLOWS: dict[str, tuple[str, ...]] = {
-    "train": ("configs/common.json", "configs/train.json"),
-    "evaluate": ("configs/common.json", "configs/train.json", "configs/evaluate.json"),
-    "inference": ("configs/common.json", "configs/inference.json"),
-    "multi_gpu_train": ("configs/common.json", "configs/train.json", "configs/multi_gpu_train.json"),
-    "multi_gpu_evaluate": (
-        "configs/common.json",
-        "configs/train.json",
-        "configs/evaluate.json",
-        "configs/multi_gpu_evaluate.json",
-    ),
-    "inference_onnx": ("configs/common.json", "configs/inference.json", "configs/inference_onnx.json"),
+    "train": ("configs/train.json",),
+    "evaluate": ("configs/train.json", "configs/evaluate.json"),
+    "inference": ("configs/inference.json",),
+    "inference_onnx": ("configs/inference.json", "configs/inference_onnx.json"),
+    "multi_gpu_train": ("configs/train.json", "configs/multi_gpu_train.json"),
+    "multi_gpu_evaluate": ("configs/train.json", "configs/evaluate.json", "configs/multi_gpu_evaluate.json"),
 }
 
 
@@ -40,11 +34,12 @@ def config_files(bundle: str | Path, workflow: str) -> list[str]:
 
 
 def config_list(workflow: str) -> str:
-    """``--config_file``'s value for ``workflow`` as a user types it in the bundle folder:
-    ``"['configs/common.json','configs/train.json']"``."""
+    """``--config_file``'s value for ``workflow`` as a user types it in the bundle folder: ``configs/train.json``,
+    or a list, ``"['configs/train.json','configs/evaluate.json']"``."""
     if workflow not in WORKFLOWS:
         raise ValueError(f"unknown bundle workflow {workflow!r}; valid: {', '.join(WORKFLOWS)}")
-    return str(list(WORKFLOWS[workflow])).replace(" ", "")
+    files = WORKFLOWS[workflow]
+    return files[0] if len(files) == 1 else str(list(files)).replace(" ", "")
 
 
 def read_config(bundle: str | Path, workflow: str, **overrides: Any) -> ConfigParser:

@@ -39,9 +39,9 @@ def training_pos_weight(settings: ModelSettings, entries: Sequence[Mapping]) -> 
     The masks are read with the task's label path at native size (slice by slice for volumes), so that neither
     augmentation nor resizing changes the ratio.
     """
-    record = get_task(settings.task)
-    load = record.label_transforms(None, **settings.task_options)
-    return compute_pos_weight(_planes((load({"label": e["label"]})["label"] for e in entries), record.volumetric))
+    task = get_task(settings.task)
+    load = task.label_transforms(None, **settings.task_options)
+    return compute_pos_weight(_planes((load({"label": e["label"]})["label"] for e in entries), task.volumetric))
 
 
 def build_loss(

@@ -22,9 +22,8 @@ import torch.distributed as dist
 
 from medseg.data import SUBSETS, LayoutError, MissingFileError, fold_datalists, official_subsets
 from medseg.inference import InputError, find_cases, unique_names
-from medseg.tasks import format_report, get_task, prepare_datalist
-
-from .checks import SettingsError
+from medseg.pipeline import SettingsError
+from medseg.tasks import check_sources, format_report, get_task, prepare_datalist
 
 __all__ = ["case_name_formatter", "inference_entries", "load_subsets", "prepared_datalist"]
 
@@ -94,10 +93,12 @@ def load_subsets(
     ``dataset_dir`` a list of folders) tests on that source and trains on the others.
 
     Raises:
-        SettingsError: for a datalist without entries, without the fold, or (``require_training``) with an
-            empty training or validation subset, and for a dataset folder that cannot be prepared.
+        SettingsError: for a datalist or dataset folder that does not exist, a test source that is none of the
+            folders, a datalist without entries, without the fold, or (``require_training``) with an empty training
+            or validation subset, and for a dataset folder that cannot be prepared.
     """
     options = dict(task_options or {})
+    _check_data(task, dataset_dir, datalist, test_source)
     if datalist is None:
         datalist = _main_process_first(
             lambda: prepared_datalist(task, dataset_dir, output_dir, seed, test_source=test_source, **options)
@@ -122,6 +123,29 @@ def load_subsets(
         if not subsets[subset]:
             raise SettingsError(f"--datalist {datalist}: the {subset} subset of fold {fold} is empty")
     return {**subsets, "all": entries}
+
+
+def _check_data(
+    task: str, dataset_dir: str | Path | list | None, datalist: str | Path | None, test_source: str | None
+) -> None:
+    """Raise :class:`SettingsError` for a datalist or dataset folder that does not exist, or a test source that is
+    none of the folders, before anything is read."""
+    if datalist is not None:
+        if not Path(datalist).is_file():
+            raise SettingsError(f"--datalist {datalist}: no such file (write one with `medseg prepare --task {task}`)")
+        return
+    folders = [dataset_dir] if dataset_dir is None or isinstance(dataset_dir, (str, Path)) else list(dataset_dir)
+    for folder in folders:
+        if folder is None or not Path(folder).is_dir():
+            raise SettingsError(
+                f"--dataset_dir {folder}: no such folder; give the {task} dataset folder in its published layout "
+                f"(`medseg synth --task {task}` writes a synthetic one), or --datalist from `medseg prepare`"
+            )
+    if test_source is not None:
+        try:
+            check_sources(folders, test_source)
+        except ValueError as error:
+            raise SettingsError(f"--test_source {test_source}: {error}") from None
 
 
 def inference_entries(

@@ -114,6 +114,14 @@ def folder(text: str) -> str:
     return text
 
 
+def add_model_dir(parser: Any, required: bool = True, what: str = "trained") -> None:
+    """``--model-dir DIR`` (``--model_dir`` too): a trained model's folder with its ``models/model.pt``."""
+    parser.add_argument(
+        "--model-dir", "--model_dir", dest="model_dir", type=folder, required=required,
+        help=f"a {what} model's folder (a bundle run's --output_dir, or a bundle trained there) with models/model.pt",
+    )  # fmt: skip
+
+
 def entropy_bits(text: str) -> float:
     """An argparse type: an entropy of a binary outcome in bits, in [0, 1]."""
     try:

@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_folder(args.out)
     except OutputPathError as error:
         raise UsageError(f"argument --out: {error}") from error
-    if not (Path(args.bundle) / "configs" / "common.json").is_file():
-        raise UsageError(f"argument --bundle: {args.bundle} is not a medseg bundle (no configs/common.json)")
+    if not (Path(args.bundle) / "configs" / "train.json").is_file():
+        raise UsageError(f"argument --bundle: {args.bundle} is not a bundle (no configs/train.json)")
     overrides = dict(args.set or [])
-    for key in ("image_size", "batch_size"):
+    for key in ("spatial_size", "batch_size"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     comparison = Comparison(
@@ -120,7 +120,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--gpus-per-run", type=non_negative, default=0.0, help="ray backend: GPUs of each run (0.25: four per GPU)"
     )
     compare.add_argument(
-        "--image-size", "--image_size", dest="image_size", type=integer(1), help="the bundle's image_size for every run"
+        "--spatial-size",
+        "--spatial_size",
+        dest="spatial_size",
+        type=integer(1),
+        nargs=2,
+        metavar=("H", "W"),
+        help="the bundle's spatial_size for every run",
     )
     compare.add_argument(
         "--batch-size", "--batch_size", dest="batch_size", type=integer(1), help="the bundle's batch_size for every run"

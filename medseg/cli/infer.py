@@ -1,9 +1,9 @@
 """``medseg infer``: segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained model.
 
-The model is applied with its record (``models/settings.json``, :class:`medseg.pipeline.ModelSettings`), as a
-bundle's ``inference.json`` applies it. Flags that describe how it is applied (threshold, mask cleaning, test-time
-shift) override the record; flags that describe the model (``--task``, ``--network-name``, ``--image-size``) are
-needed only for a checkpoint without a record, and contradicting the record is a usage error.
+The model is applied with the record its model file carries (:func:`medseg.inference.model_settings`), as a bundle's
+``inference.json`` applies it. Flags that describe how it is applied (threshold, mask cleaning, test-time shift)
+override the record; flags that describe the model (``--task``, ``--network-name``, ``--spatial-size``) are needed
+only for a checkpoint without a record, and contradicting the record is a usage error.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import UsageError, boolean, entropy_bits, folder, integer, probability_or_otsu
+from .arguments import UsageError, add_model_dir, boolean, entropy_bits, integer, probability_or_otsu
 
 if TYPE_CHECKING:
     from medseg.inference import Case, Predictor
@@ -30,7 +30,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "task": args.task,
         "network_name": args.network_name,
-        "image_size": args.image_size,
+        "spatial_size": args.spatial_size,
         "threshold": args.threshold,
         "keep_largest": args.keep_largest,
         "fill_holes": args.fill_holes,
@@ -38,32 +38,33 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _settings(args: argparse.Namespace, checkpoint: Path) -> ModelSettings:
-    """The checkpoint's record with the flags given, or (no record beside it) the model the flags describe."""
-    from medseg.pipeline import SETTINGS_FILE, ModelSettings, SettingsFileError
+def _source(args: argparse.Namespace) -> str:
+    return "--model-dir" if args.model_dir else "--checkpoint"
 
-    source = "--bundle" if args.bundle else "--checkpoint"
+
+def _settings(args: argparse.Namespace, model_file: Path) -> ModelSettings:
+    """The model file's record with the flags given, or (no record) the model the flags describe."""
+    from medseg.inference import CheckpointError, recorded_settings
+    from medseg.pipeline import ModelSettings, SettingsError
+
     given = _given(args)
     try:
-        if (checkpoint.parent / SETTINGS_FILE).is_file():
-            return ModelSettings.load(checkpoint.parent, **given)
+        recorded = recorded_settings(model_file)
+        if recorded is not None:
+            return recorded.with_given(model_file, **given)
         missing = [flag for flag, name in (("--task", "task"), ("--network-name", "network_name"),
-                                           ("--image-size", "image_size")) if given[name] is None]  # fmt: skip
+                                           ("--spatial-size", "spatial_size")) if given[name] is None]  # fmt: skip
         if missing:
-            flags = ", ".join(missing)
-            raise UsageError(f"argument {source}: {checkpoint}: no {SETTINGS_FILE} beside it; give {flags}")
-        size = given.pop("image_size")
-        applied = {name: value for name, value in given.items() if value is not None}
-        return ModelSettings(spatial_size=(size, size), **applied)
-    except (SettingsFileError, ValueError) as error:
-        raise UsageError(f"argument {source}: {error}") from error
+            raise UsageError(f"argument {_source(args)}: {model_file}: no settings recorded; give {', '.join(missing)}")
+        return ModelSettings(**{name: value for name, value in given.items() if value is not None})
+    except (SettingsError, CheckpointError) as error:
+        raise UsageError(f"argument {_source(args)}: {error}") from error
 
 
 def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
     """The predictor and cases of ``medseg infer``; any problem with the arguments is a usage error."""
     import torch
 
-    from medseg.bundle import check_checkpoint
     from medseg.export import ExportError, check_exported_from
     from medseg.files import OutputPathError, check_output_folder
     from medseg.inference import CheckpointError, InputError, Predictor, find_cases
@@ -72,20 +73,20 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
         raise UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
     if args.rtstruct and importlib.util.find_spec("rt_utils") is None:
         raise UsageError("argument --rtstruct: rt-utils is not installed: pip install -e '.[rtstruct]'")
-    onnx = args.backend == "onnxruntime"
+    onnx = args.runtime == "onnxruntime"
     if onnx and args.amp:
-        raise UsageError("argument --amp: mixed precision is PyTorch's (--backend pytorch)")
+        raise UsageError("argument --amp: mixed precision is PyTorch's (--runtime pytorch)")
     try:
         output = check_output_folder(args.output)
     except OutputPathError as error:
         raise UsageError(f"argument --output: {error}") from error
-    checkpoint = Path(args.checkpoint) if args.checkpoint else Path(args.bundle) / "models" / "model.pt"
+    checkpoint = _checkpoint(args)
     model_file = _model_file(args, checkpoint) if onnx else checkpoint
-    if not onnx:
-        try:
-            check_checkpoint(checkpoint, args.bundle or ".")
-        except SystemExit as error:
-            raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+    if not model_file.is_file():
+        raise UsageError(
+            f"argument {_source(args)}: {model_file}: no trained weights there; train them with a bundle's "
+            "configs/train.json (its --output_dir is the model folder)"
+        )
     settings = _settings(args, model_file)
     try:
         cases = find_cases(args.input, args.series_uid, volumetric=settings.volumetric)
@@ -100,46 +101,51 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
         if onnx:
             check_exported_from(predictor.network, checkpoint)
     except (CheckpointError, ExportError) as error:
-        raise UsageError(f"argument {'--bundle' if args.bundle else '--checkpoint'}: {error}") from error
+        raise UsageError(f"argument {_source(args)}: {error}") from error
     except ImportError as error:
-        raise UsageError(f"argument --backend: {error}") from error
+        raise UsageError(f"argument --runtime: {error}") from error
     return predictor, cases, output
 
 
+def _checkpoint(args: argparse.Namespace) -> Path:
+    return Path(args.checkpoint) if args.checkpoint else Path(args.model_dir) / "models" / "model.pt"
+
+
 def _model_file(args: argparse.Namespace, checkpoint: Path) -> Path:
-    """The ONNX file ``--backend onnxruntime`` runs: the bundle's ``models/model.onnx``, or ``--checkpoint``'s
+    """The ONNX file ``--runtime onnxruntime`` runs: the model folder's ``models/model.onnx``, or ``--checkpoint``'s
     ``.onnx`` file (a ``.pt`` given there names the exported file beside it)."""
     from medseg.inference import ONNX_FILE
 
     model_file = checkpoint if checkpoint.suffix == ".onnx" else checkpoint.parent / ONNX_FILE
     if not model_file.is_file():
-        source = "--bundle" if args.bundle else "--checkpoint"
-        bundle = args.bundle or checkpoint.parent.parent
+        folder = args.model_dir or checkpoint.parent.parent
         raise UsageError(
-            f"argument {source}: {model_file}: no exported model for --backend onnxruntime; export it first with "
-            f"`medseg export --bundle {bundle} --format onnx`"
+            f"argument {_source(args)}: {model_file}: no exported model for --runtime onnxruntime; export it first "
+            f"with `medseg export --model-dir {folder} --format onnx`"
         )
     return model_file
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """``--verify``: the golden cases of the bundle segmented again; exit 1 when any differs from its expected mask."""
+    """``--verify``: the golden cases of the model folder segmented again; exit 1 when any differs from its expected
+    mask."""
     from medseg.apps.model_card import VERIFY_DICE, ModelCardError, verify_golden
     from medseg.inference import CheckpointError
+    from medseg.pipeline import SettingsError
 
-    if not args.bundle:
-        raise UsageError("argument --verify: checks a bundle's golden cases; give --bundle")
-    checkpoint = Path(args.bundle) / "models" / "model.pt"
-    model_file = _model_file(args, checkpoint) if args.backend == "onnxruntime" else checkpoint
+    if not args.model_dir:
+        raise UsageError("argument --verify: checks a trained model's golden cases; give --model-dir")
+    checkpoint = _checkpoint(args)
+    model_file = _model_file(args, checkpoint) if args.runtime == "onnxruntime" else checkpoint
     try:
-        results = verify_golden(args.bundle, model_file, device=args.device)
-    except (ModelCardError, CheckpointError) as error:
-        raise UsageError(f"argument --bundle: {error}") from error
+        results = verify_golden(args.model_dir, model_file, device=args.device)
+    except (ModelCardError, CheckpointError, SettingsError) as error:
+        raise UsageError(f"argument --model-dir: {error}") from error
     for result in results:
         detail = result["error"] or f"Dice {result['dice']:.4f} against the expected mask (at least {VERIFY_DICE})"
         print(f"{'ok' if result['ok'] else 'FAILED':>7s}  {result['case']}: {detail}")
     failed = sum(not result["ok"] for result in results)
-    print(f"{len(results) - failed} of {len(results)} golden cases as recorded ({args.backend} on {args.device})")
+    print(f"{len(results) - failed} of {len(results)} golden cases as recorded ({args.runtime} on {args.device})")
     return 1 if failed else 0
 
 
@@ -191,28 +197,31 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     infer = commands.add_parser(
         "infer",
-        help="segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained bundle",
+        help="segment DICOM series, NIfTI/NRRD/MHA volumes, radiographs or photos with a trained model",
         description="Segment each input with a trained model and its pre-processing, as recorded beside its "
         "checkpoint; write <case>_seg.nii.gz on the input's grid (and, if asked, probabilities, DICOM SEG, an overlay "
         "PNG, the entropy map) and summary.json. A bad input is reported with its reason and the others go on. Exit "
         "status: 0 all segmented, 1 any failed, 2 bad arguments, 3 all segmented but some need review.",
     )
     source = infer.add_mutually_exclusive_group(required=True)
-    source.add_argument("--bundle", type=folder, help="a bundle (or run) folder with its trained models/model.pt")
-    source.add_argument("--checkpoint", help="a state dict, with the settings.json training writes beside it")
-    model = infer.add_argument_group("the model, for a checkpoint without settings.json (else taken from it)")
+    add_model_dir(source, required=False)
+    source.add_argument("--checkpoint", help="a model file: a state dict (.pt) or an ONNX export (.onnx)")
+    model = infer.add_argument_group("the model, for a checkpoint without a record (else taken from it)")
     model.add_argument("--task", help="the task (luna16, ct, cxr, lfw, helen)")
     model.add_argument("--network-name", "--network_name", dest="network_name", help="the network's registry name")
-    model.add_argument("--image-size", "--image_size", dest="image_size", type=integer(1), help="the spatial size")
+    model.add_argument(
+        "--spatial-size", "--spatial_size", dest="spatial_size", type=integer(1), nargs=2, metavar=("H", "W"),
+        help="the spatial size the network saw",
+    )  # fmt: skip
     infer.add_argument("--input", nargs="+", help="files, folders, DICOM series folders or globs")
     infer.add_argument("--output", help="the output folder (not an input folder)")
     infer.add_argument(
-        "--verify", action="store_true", help="instead: segment the bundle's golden cases (written by medseg card) "
-        "again and exit 1 if any mask's Dice against the expected one is below 0.99",
+        "--verify", action="store_true", help="instead: segment the model folder's golden cases (written by medseg "
+        "card) again and exit 1 if any mask's Dice against the expected one is below 0.99",
     )  # fmt: skip
     infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     infer.add_argument(
-        "--backend", choices=("pytorch", "onnxruntime"), default="pytorch",
+        "--runtime", choices=("pytorch", "onnxruntime"), default="pytorch",
         help="what runs the network: PyTorch on models/model.pt, or ONNX Runtime on models/model.onnx (written by "
         "medseg export); the pre- and post-processing are the same",
     )  # fmt: skip

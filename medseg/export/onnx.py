@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from medseg.files import atomic_path, content_digest
-from medseg.inference import ONNX_FILE, CheckpointError, OnnxNetwork, load_weights
+from medseg.inference import ONNX_FILE, CheckpointError, OnnxNetwork, load_weights, model_settings
 from medseg.pipeline import SETTINGS_FILE, STAMP_KEY, ModelSettings, build_network
 
 __all__ = ["WEIGHTS_KEY", "ExportError", "OnnxExport", "check_exported_from", "export_onnx"]
@@ -70,7 +70,7 @@ def check_exported_from(network: OnnxNetwork, checkpoint: str | Path) -> None:
     if recorded and Path(checkpoint).is_file() and recorded != content_digest(checkpoint):
         raise ExportError(
             f"{network.path}: exported from other weights than {checkpoint} (retrained since?); export it again "
-            f"with `medseg export --bundle BUNDLE --format onnx --out BUNDLE`"
+            f"with `medseg export --model-dir DIR --format onnx`"
         )
 
 
@@ -164,22 +164,23 @@ def _check_same_outputs(
     return difference
 
 
-def export_onnx(bundle: str | Path, out: str | Path | None = None) -> OnnxExport:
-    """Export the trained network of ``bundle`` (its ``models/model.pt`` and ``models/settings.json``) to
-    ``<out>/models/model.onnx`` beside a copy of its settings (``out`` defaults to the bundle itself).
+def export_onnx(model_dir: str | Path, out: str | Path | None = None) -> OnnxExport:
+    """Export the trained network of ``model_dir`` (its ``models/model.pt`` and the record it carries) to
+    ``<out>/models/model.onnx``, which carries the record too, beside a copy of the settings (``out`` defaults to
+    ``model_dir`` itself).
 
     Raises:
-        SettingsFileError: for a bundle without a readable ``models/settings.json``.
+        SettingsFileError: for a checkpoint without a readable record.
         CheckpointError: for a missing checkpoint, or one that is not the weights the settings describe.
         ExportError: for a network ``torch.export`` cannot trace, or an export whose outputs differ from PyTorch's;
             nothing is written then.
     """
     start = time.perf_counter()
-    models = Path(bundle) / "models"
-    settings = ModelSettings.load(models)
+    models = Path(model_dir) / "models"
     checkpoint = models / "model.pt"
     if not checkpoint.is_file():
-        raise CheckpointError(f"{checkpoint}: no trained weights to export (train the bundle first)")
+        raise CheckpointError(f"{checkpoint}: no trained weights to export (train the model first)")
+    settings = model_settings(checkpoint)
     network = build_network(settings).eval()
     load_weights(network, checkpoint, "cpu", settings)
     example = torch.randn(EXAMPLE_BATCH, settings.in_channels, *settings.spatial_size)
@@ -189,7 +190,7 @@ def export_onnx(bundle: str | Path, out: str | Path | None = None) -> OnnxExport
         raise ExportError(f"{checkpoint}: the network {settings.network_name!r} {error}") from None
     program.model.metadata_props[STAMP_KEY] = json.dumps(settings.stamp())
     program.model.metadata_props[WEIGHTS_KEY] = content_digest(checkpoint)
-    target = Path(out or bundle) / "models" / ONNX_FILE
+    target = Path(out or model_dir) / "models" / ONNX_FILE
     difference = 0.0
 
     def verify(temporary: Path) -> None:

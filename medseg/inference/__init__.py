@@ -1,21 +1,28 @@
 """Inference on real scans: DICOM series, NIfTI/NRRD/MHA volumes, radiographs and photos in; masks out.
 
-``medseg infer`` and ``scripts/infer.py`` run :func:`run_inference` with a :class:`Predictor`, whose network and
-pipeline come from the checkpoint's record (:class:`medseg.pipeline.ModelSettings`), as a bundle's
+``medseg infer`` runs :func:`run_inference` with a :class:`Predictor`, whose network and pipeline come from the
+record its model file carries (:func:`model_settings`, :class:`medseg.pipeline.ModelSettings`), as a bundle's
 ``inference.json`` builds them.
 """
 
 from .cases import Case, InputError, dicom_series_groups, find_cases, unique_names
-from .checkpoint import CheckpointError, load_weights
+from .checkpoint import (
+    CheckpointError,
+    load_weights,
+    model_settings,
+    read_stamp,
+    read_state_dict,
+    recorded_settings,
+)
 from .onnx_network import ONNX_FILE, OnnxModelError, OnnxNetwork
 from .outputs import Geometry, write_dicom_seg, write_image, write_overlay, write_rtstruct
-from .predictor import BACKENDS, Predictor, load_network
+from .predictor import RUNTIMES, Predictor, load_network
 from .runner import InferenceOptions, run_inference
 from .uncertainty import UncertaintySummary, binary_entropy, border_band, uncertainty_summary
 
 __all__ = [
-    "BACKENDS",
     "ONNX_FILE",
+    "RUNTIMES",
     "Case",
     "CheckpointError",
     "Geometry",
@@ -31,6 +38,10 @@ __all__ = [
     "find_cases",
     "load_network",
     "load_weights",
+    "model_settings",
+    "read_stamp",
+    "read_state_dict",
+    "recorded_settings",
     "run_inference",
     "uncertainty_summary",
     "unique_names",

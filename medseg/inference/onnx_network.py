@@ -37,7 +37,7 @@ class OnnxNetwork(nn.Module):
     Args:
         path: the ``.onnx`` file written by :func:`medseg.export.export_onnx`.
         settings: the model's record; when given, a file stamped as another model is refused.
-        threads: ONNX Runtime's intra-op threads (default: PyTorch's, so that both backends use the same cores).
+        threads: ONNX Runtime's intra-op threads (default: PyTorch's, so that both runtimes use the same cores).
         providers: ONNX Runtime execution providers (default: the CPU's).
 
     Raises:

@@ -23,10 +23,10 @@ from medseg.transforms import ImageFileError
 
 from .checkpoint import load_weights
 
-__all__ = ["BACKENDS", "Predictor", "load_network"]
+__all__ = ["RUNTIMES", "Predictor", "load_network"]
 
 #: What runs the forward pass, by the suffix of the model file.
-BACKENDS = {".pt": "pytorch", ".onnx": "onnxruntime"}
+RUNTIMES = {".pt": "pytorch", ".onnx": "onnxruntime"}
 
 
 def load_network(
@@ -76,7 +76,7 @@ class Predictor:
         self.preprocessing = preprocessing(settings)
         self.network = load_network(settings, checkpoint, self.device)
         self.model_file = Path(checkpoint)
-        self.backend = BACKENDS.get(self.model_file.suffix, "pytorch")
+        self.runtime = RUNTIMES.get(self.model_file.suffix, "pytorch")
         self.batch_size = batch_size
         self._invert = Invertd("pred", transform=self.preprocessing, orig_keys="image", nearest_interp=False)
 
@@ -98,8 +98,8 @@ class Predictor:
 
     def native_image(self, path: str | Path) -> torch.Tensor:
         """The image of ``path`` with the task's intensity pre-processing but its own size (for overlays)."""
-        record = get_task(self.settings.task)
-        return record.image_transforms(None, **self.settings.task_options)({"image": str(path)})["image"]
+        task = get_task(self.settings.task)
+        return task.image_transforms(None, **self.settings.task_options)({"image": str(path)})["image"]
 
     def predict(self, item: Mapping, progress: bool = False) -> torch.Tensor:
         """The foreground probability ``(1, *spatial)`` of a pre-processed item, on the input's voxel grid."""

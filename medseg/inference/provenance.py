@@ -62,7 +62,7 @@ class Provenance:
     Args:
         input_sha256: :func:`input_digest` of the case.
         model: the model's identity: ``fingerprint`` (its settings, :meth:`ModelSettings.fingerprint`),
-            ``weights_sha256`` (the file run) and ``backend``.
+            ``weights_sha256`` (the file run) and ``runtime``.
         settings: how it was applied: threshold, cleaning, test-time flips and shifts, device, mixed precision.
     """
 

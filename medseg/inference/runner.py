@@ -74,7 +74,7 @@ class InferenceOptions:
 
 class RunIdentity:
     """The model and settings of a run, which with a case's input make its :class:`Provenance`: the model's
-    settings fingerprint, the SHA-256 of the file run and the backend; the threshold, mask cleaning, test-time
+    settings fingerprint, the SHA-256 of the file run and the runtime; the threshold, mask cleaning, test-time
     flips and shifts, device and precision it is applied with."""
 
     def __init__(self, predictor: Predictor, options: InferenceOptions) -> None:
@@ -82,7 +82,7 @@ class RunIdentity:
         self.model = {
             "fingerprint": settings.fingerprint(),
             "weights_sha256": content_digest(predictor.model_file),
-            "backend": predictor.backend,
+            "runtime": predictor.runtime,
         }
         self.settings = {
             **asdict(options.postprocessing),
@@ -362,7 +362,7 @@ def run_inference(
         OutputLockedError: when another run is writing into ``output_dir`` (nothing is written then).
         OSError: when ``summary.json`` cannot be written at the end (a full disk); every case's outputs are complete.
 
-    The summary records the model's settings, the backend of its forward pass (``pytorch`` or ``onnxruntime``)
+    The summary records the model's settings, the runtime of its forward pass (``pytorch`` or ``onnxruntime``)
     and the post-processing, and lists, per case: the input, its kind, the outputs, ``status`` (:data:`STATUSES`),
     the error (naming the file), the foreground volume in mL (3D) or area in mm² and pixels (2D), the threshold
     applied and the seconds taken; with ``uncertainty`` or ``review_threshold``, the border band's mean entropy,
@@ -373,7 +373,7 @@ def run_inference(
     output_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {
         "settings": predictor.settings.to_dict(),
-        "backend": predictor.backend,
+        "runtime": predictor.runtime,
         "postprocessing": asdict(options.postprocessing),
         "cases": [],
     }

@@ -10,9 +10,9 @@ from .registry import (
     PaddedAttentionUnet,
     PaddedBasicUNet,
     PaddedUNet,
-    build_network,
     get_network,
     network_output,
+    unknown_arguments,
 )
 from .segcaps import SegCapsBasic, SegCapsR1, SegCapsR3
 from .unet import UNet2D
@@ -37,7 +37,6 @@ __all__ = [
     "UNet2D",
     "VGG16Encoder",
     "bilinear_kernel",
-    "build_network",
     "check_spatial_multiple",
     "count_parameters",
     "dynamic_routing",
@@ -45,4 +44,5 @@ __all__ = [
     "network_output",
     "pad_to_multiple",
     "squash",
+    "unknown_arguments",
 ]

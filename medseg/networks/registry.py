@@ -48,9 +48,9 @@ __all__ = [
     "PaddedAttentionUnet",
     "PaddedBasicUNet",
     "PaddedUNet",
-    "build_network",
     "get_network",
     "network_output",
+    "unknown_arguments",
 ]
 
 
@@ -156,7 +156,23 @@ def network_output(name: str) -> str:
     return NETWORKS[name].output
 
 
-def build_network(name: str, in_channels: int, pad_input: bool = True, **kwargs: Any) -> nn.Module:
-    """The registered network for ``in_channels`` that takes any input size (``pad_input``), other keyword
-    arguments overriding its defaults: what the bundles and the inference script build."""
-    return get_network(name, in_channels=in_channels, pad_input=pad_input, **kwargs)
+def unknown_arguments(name: str, **kwargs: Any) -> list[str]:
+    """The keyword arguments of ``kwargs`` that the network registered as ``name`` does not take, found from the
+    signatures of its classes (without building it: a network's initialisation draws from the random generator).
+
+    Raises:
+        ValueError: when ``name`` is not registered.
+    """
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; valid names: {', '.join(sorted(NETWORKS))}")
+    factory = NETWORKS[name].factory
+    target = factory.func if isinstance(factory, partial) else factory
+    accepted: set[str] = set()
+    for cls in inspect.getmro(target):  # up to the first constructor without **kwargs
+        if "__init__" not in vars(cls):
+            continue
+        parameters = list(inspect.signature(vars(cls)["__init__"]).parameters.values())[1:]
+        accepted |= {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break
+    return sorted(set(kwargs) - accepted)

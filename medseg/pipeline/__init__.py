@@ -1,6 +1,6 @@
 """A trained model's settings and the network and pipeline built from them, for every path that trains or applies it.
 
-- :mod:`medseg.pipeline.settings`: :class:`ModelSettings`, what a trained model records (``models/settings.json``);
+- :mod:`medseg.pipeline.settings`: :class:`ModelSettings`, what a trained model records (in its model file);
 - :mod:`medseg.pipeline.builders`: the network, pre-processing, inferer and post-processing of those settings.
 """
 
@@ -11,6 +11,7 @@ from .settings import (
     SETTINGS_FILE,
     STAMP_KEY,
     ModelSettings,
+    SettingsError,
     SettingsFileError,
     checkpoint_stamp,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "SETTINGS_FILE",
     "STAMP_KEY",
     "ModelSettings",
+    "SettingsError",
     "SettingsFileError",
     "build_network",
     "checkpoint_stamp",

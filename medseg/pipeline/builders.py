@@ -22,7 +22,7 @@ from monai.transforms import Compose
 from torch import nn
 
 from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
-from medseg.networks import build_network as build_registered_network
+from medseg.networks import get_network
 from medseg.tasks import get_task
 from medseg.transforms import CleanMaskd, MaskPostprocessing, UntrackedCompose, binary_postprocessing
 
@@ -36,7 +36,9 @@ WINDOW_OVERLAP = 0.25
 
 def build_network(settings: ModelSettings) -> nn.Module:
     """The registered network of ``settings`` for its input channels, taking any input size."""
-    return build_registered_network(settings.network_name, settings.in_channels, **settings.network_kwargs)
+    return get_network(
+        settings.network_name, in_channels=settings.in_channels, pad_input=True, **settings.network_kwargs
+    )
 
 
 def preprocessing(settings: ModelSettings, with_label: bool = False, augmentation: Any = None) -> Compose:
@@ -50,9 +52,9 @@ def preprocessing(settings: ModelSettings, with_label: bool = False, augmentatio
     metadata, which only validation and inference need. The pipeline is flat: ``CacheDataset`` takes a nested
     ``Compose`` (randomizable as a whole) for a random transform and would cache nothing.
     """
-    record = get_task(settings.task)
-    size = None if record.volumetric else settings.spatial_size
-    build = record.pair_transforms if with_label else record.image_transforms
+    task = get_task(settings.task)
+    size = None if task.volumetric else settings.spatial_size
+    build = task.pair_transforms if with_label else task.image_transforms
     steps = [build(size, **settings.task_options)]
     if augmentation:  # a list of transforms, or one (a Compose)
         steps.append(UntrackedCompose([Compose(augmentation) if isinstance(augmentation, list) else augmentation]))

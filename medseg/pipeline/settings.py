@@ -1,17 +1,19 @@
-"""What a trained model records, in one place: :class:`ModelSettings` and its file ``models/settings.json``.
+"""What a trained model records, in one place: :class:`ModelSettings`, carried by every model file medseg writes.
 
 A checkpoint (a state dict) is only usable with the settings it was trained with: the task and its options (which
 fix the image pre-processing and the number of input channels), the network and its arguments, the spatial size
 the network saw, and the intensity pre-processing. Beside these, a trained model carries the defaults it is applied
 with: the threshold, the mask cleaning (``keep_largest``, ``fill_holes``) and the test-time flips and shifts.
 
-Training writes the record beside its checkpoints (``ModelSettings.save``); evaluation checks that the bundle's
-settings still match it (:meth:`ModelSettings.differences`); inference, through a bundle's ``inference.json`` or
-``medseg infer``, and the loss comparison read it (:meth:`ModelSettings.load`), so that every path builds the same
-network and pipeline (:mod:`medseg.pipeline.builders`).
+Training writes the record into each checkpoint it saves (:meth:`ModelSettings.stamp`, a key of the state dict's
+metadata) and beside it as ``models/settings.json`` for people to read; the ONNX export carries it too. A model
+file alone is thus enough to apply the model (:func:`medseg.inference.model_settings` reads it); evaluation checks
+that the bundle's settings still match it (:meth:`ModelSettings.differences`), and every path builds the same
+network and pipeline from it (:mod:`medseg.pipeline.builders`).
 
-``spatial_size`` is MONAI's name for it along the whole path: the size 2D images are resized to, the region of
-interest of the sliding-window inferer, and the size of the axial slices a 2D network sees in a volume.
+``spatial_size`` is MONAI's name for it along the whole path, from the bundles' override to the inferers: the size
+2D images are resized to, the region of interest of the sliding-window inferer, and the size of the axial slices a
+2D network sees in a volume.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from medseg.files import write_json
 from medseg.losses import LOSSES
-from medseg.networks import NETWORKS, network_output
+from medseg.networks import NETWORKS, network_output, unknown_arguments
 from medseg.tasks import get_task
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "SETTINGS_FILE",
     "STAMP_KEY",
     "ModelSettings",
+    "SettingsError",
     "SettingsFileError",
     "checkpoint_stamp",
 ]
@@ -43,16 +46,23 @@ SETTINGS_FILE = "settings.json"
 
 #: Fields a checkpoint depends on: they must match to use it.
 MODEL_FIELDS = ("task", "task_options", "network_name", "network_kwargs", "in_channels", "spatial_size", "intensity")
-#: Where a checkpoint carries the fingerprint of the settings it was trained with: a key of the state dict's
-#: ``_metadata`` (which ``torch.save`` keeps, ``load_state_dict`` ignores for a name no module can have, and
-#: ``torch.load(..., weights_only=True)`` reads back), so that the checkpoint stays a plain state dict.
+#: Where a checkpoint carries the settings it was trained with (:meth:`ModelSettings.stamp`): a key of the state
+#: dict's ``_metadata`` (which ``torch.save`` keeps, ``load_state_dict`` ignores for a name no module can have, and
+#: ``torch.load(..., weights_only=True)`` reads back), so that the checkpoint stays a plain state dict; an ONNX
+#: export's metadata property of the same name.
 STAMP_KEY = "medseg:settings"
 #: Fields of how a trained model is applied: inference may override them.
 APPLICATION_FIELDS = ("threshold", "keep_largest", "fill_holes", "test_time_flip_axes", "test_time_shift")
 
 
-class SettingsFileError(ValueError):
-    """A ``settings.json`` that is missing, unreadable, or at odds with what is asked; the message names the file."""
+class SettingsError(ValueError):
+    """A setting that cannot work: the message names it (as the bundles' override of that name is named), the value
+    and what is valid."""
+
+
+class SettingsFileError(SettingsError):
+    """A settings record (``settings.json``, or the one a model file carries) that is missing, unreadable, or at odds
+    with what is asked; the message names the file."""
 
 
 def _plain(value: Any) -> Any:
@@ -67,7 +77,7 @@ class ModelSettings:
     Args:
         task: a task of :mod:`medseg.tasks`; its options go in ``task_options``.
         network_name: a network of :data:`medseg.networks.NETWORKS`, built with ``network_kwargs``.
-        spatial_size: ``(height, width)`` the network sees (``image_size`` in the bundles: ``[s, s]``).
+        spatial_size: ``(height, width)`` the network sees.
         loss_name: the training loss (a record of how the model was made; no effect on its use).
         threshold: the probability above which a pixel is foreground.
         keep_largest: keep the largest ``n`` connected components of a mask (``None``: all).
@@ -77,8 +87,8 @@ class ModelSettings:
         in_channels, intensity: derived from the task and its options; given (from a record), they must agree.
 
     Raises:
-        ValueError: for an unknown task, network or loss, a bad size or threshold, or an ``in_channels`` or
-            ``intensity`` that the task would not give (a record from another pre-processing).
+        SettingsError: for an unknown task, task option, network or loss, a bad size or threshold, or an
+            ``in_channels`` or ``intensity`` that the task would not give (a record from another pre-processing).
     """
 
     task: str
@@ -96,25 +106,35 @@ class ModelSettings:
     intensity: dict | None = None
 
     def __post_init__(self) -> None:
-        record = get_task(self.task)  # raises for an unknown task, listing the valid ones
-        record.resolve_options(**self.task_options)  # raises for an option the task does not take
-        if self.network_name not in NETWORKS:
-            raise ValueError(f"unknown network {self.network_name!r}; valid: {', '.join(sorted(NETWORKS))}")
-        if self.loss_name is not None and self.loss_name not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss_name!r}; valid: {', '.join(sorted(LOSSES))}")
+        try:
+            task = get_task(self.task)
+            task.resolve_options(**self.task_options)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+        for name, value, registry in (
+            ("network_name", self.network_name, NETWORKS),
+            ("loss_name", self.loss_name, LOSSES),
+        ):
+            if value is not None and value not in registry:
+                raise SettingsError(f"unknown {name} {value!r}; valid: {', '.join(sorted(registry))}")
+        if self.network_kwargs and (unknown := unknown_arguments(self.network_name, **self.network_kwargs)):
+            raise SettingsError(
+                f"network_kwargs {self.network_kwargs} hold arguments network_name {self.network_name!r} does not take "
+                f"({', '.join(unknown)}): another network's? Give its own (--network_kwargs {{}} for its defaults)"
+            )
         size = tuple(self.spatial_size)
         if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
-            raise ValueError(f"spatial_size must be two positive integers, got {self.spatial_size!r}")
+            raise SettingsError(f"spatial_size must be two positive integers, got {self.spatial_size!r}")
         if self.threshold != "otsu" and not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
-            raise ValueError(f"threshold must be a probability in (0, 1) or 'otsu', got {self.threshold!r}")
+            raise SettingsError(f"threshold must be a probability in (0, 1) or 'otsu', got {self.threshold!r}")
         object.__setattr__(self, "spatial_size", size)
         object.__setattr__(self, "test_time_flip_axes", tuple(int(axis) for axis in self.test_time_flip_axes))
         object.__setattr__(self, "keep_largest", self.keep_largest or None)
-        for name, derived in (("in_channels", record.channels(**self.task_options)),
-                              ("intensity", record.intensity(**self.task_options))):  # fmt: skip
+        for name, derived in (("in_channels", task.channels(**self.task_options)),
+                              ("intensity", task.intensity(**self.task_options))):  # fmt: skip
             given = getattr(self, name)
             if given is not None and _plain(given) != _plain(derived):
-                raise ValueError(
+                raise SettingsError(
                     f"{name} {given!r} is not what task {self.task!r} gives ({derived!r}): "
                     "the model was trained with another pre-processing"
                 )
@@ -148,30 +168,46 @@ class ModelSettings:
     def check_recorded_stamp(self, stamp: Mapping[str, Any] | None, path: str | Path) -> None:
         """:meth:`check_stamp` of a stamp read from a file (a checkpoint's, or an exported model's metadata)."""
         if stamp is not None and stamp.get("sha256") != self.fingerprint():
-            raise ValueError(
+            raise SettingsFileError(
                 f"{path}: trained as another model (task {stamp.get('task')!r}, network {stamp.get('network_name')!r}, "
                 f"fingerprint {str(stamp.get('sha256'))[:12]}) than its settings.json describes (task {self.task!r}, "
                 f"network {self.network_name!r}, fingerprint {self.fingerprint()[:12]}): a checkpoint and its record "
                 "belong together"
             )
 
-    def stamp(self) -> dict[str, str]:
-        """What a checkpoint of this model carries (:data:`STAMP_KEY`): the fingerprint, and the task and network
-        for the message when it is found beside another model's record."""
-        return {"sha256": self.fingerprint(), "task": self.task, "network_name": self.network_name}
+    def stamp(self) -> dict[str, Any]:
+        """What a model file carries (:data:`STAMP_KEY`): the record, its fingerprint, and the task and network for
+        the message when it is found beside another model's record."""
+        return {
+            "sha256": self.fingerprint(),
+            "task": self.task,
+            "network_name": self.network_name,
+            "settings": self.to_dict(),
+        }
+
+    @classmethod
+    def from_stamp(cls, stamp: Mapping[str, Any], path: str | Path) -> ModelSettings | None:
+        """The record a model file's stamp carries (``None`` for a stamp without one).
+
+        Raises:
+            SettingsFileError: naming ``path``, for a record that is not valid or not the one its fingerprint says.
+        """
+        if not isinstance(stamp.get("settings"), Mapping):
+            return None
+        try:
+            settings = cls.from_dict(stamp["settings"])
+        except (TypeError, ValueError) as error:
+            raise SettingsFileError(f"{path}: the settings it carries are not valid ({error})") from None
+        if settings.fingerprint() != stamp.get("sha256"):
+            raise SettingsFileError(f"{path}: the settings it carries do not match their fingerprint (altered?)")
+        return settings
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> ModelSettings:
-        """A record written by :meth:`to_dict`; unknown keys raise a ``ValueError``. Records of medseg before the
-        settings contract (``image_size``, no ``spatial_size``) are read too."""
-        record = dict(record)
-        if "image_size" in record and "spatial_size" not in record:
-            size = record.pop("image_size")
-            record["spatial_size"] = [size, size]
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(record) - known)
+        """A record written by :meth:`to_dict`; unknown keys raise a :class:`SettingsError`."""
+        unknown = sorted(set(record) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"not a setting of a trained model: {', '.join(unknown)}")
+            raise SettingsError(f"not a setting of a trained model: {', '.join(unknown)}")
         return cls(**record)
 
     def replace(self, **changes: Any) -> ModelSettings:
@@ -215,43 +251,37 @@ class ModelSettings:
         except (TypeError, ValueError) as error:
             raise SettingsFileError(f"{path}: {error}") from None
 
-    @classmethod
-    def load(cls, folder: str | Path, **given: Any) -> ModelSettings:
-        """The record of ``folder/settings.json`` with what is ``given`` (``None`` values: not given).
+    def with_given(self, source: str | Path, **given: Any) -> ModelSettings:
+        """These settings with what is ``given`` (``None`` values: not given), for the model of ``source``.
 
         A given field of how the model is applied (:data:`APPLICATION_FIELDS`: threshold, cleaning, test-time
-        flips and shifts) replaces the recorded one; a given field the checkpoint depends on (:data:`MODEL_FIELDS`,
-        and ``image_size`` for ``spatial_size``) must equal the recorded one.
+        flips and shifts) replaces the recorded one; a given field the checkpoint depends on (:data:`MODEL_FIELDS`)
+        must equal the recorded one.
 
         Raises:
-            SettingsFileError: for a bad record, or a given model field that contradicts it (the message names the
-                file, the field, both values).
+            SettingsError: for a name that is not a setting; :class:`SettingsFileError` naming ``source``, the
+                field and both values, for a given model field that contradicts the record.
         """
-        settings = cls.read(folder)
         given = {name: value for name, value in given.items() if value is not None}
-        unknown = sorted(set(given) - set(MODEL_FIELDS) - set(APPLICATION_FIELDS) - {"loss_name", "image_size"})
+        unknown = sorted(set(given) - set(MODEL_FIELDS) - set(APPLICATION_FIELDS) - {"loss_name"})
         if unknown:
-            raise ValueError(f"not a setting of a trained model: {', '.join(unknown)}")
-        recorded = settings.to_dict()
-        if "image_size" in given:  # the bundles' name for a square spatial size
-            height, width = recorded["spatial_size"]
-            recorded["image_size"] = height if height == width else recorded["spatial_size"]
+            raise SettingsError(f"not a setting of a trained model: {', '.join(unknown)}")
+        recorded = self.to_dict()
         conflicts = [
             f"{name} {_plain(value)!r} (trained with {recorded[name]!r})"
             for name, value in given.items()
-            if (name in MODEL_FIELDS or name == "image_size") and _plain(value) != recorded[name]
+            if name in MODEL_FIELDS and _plain(value) != recorded[name]
         ]
         if conflicts:
             raise SettingsFileError(
-                f"{Path(folder) / SETTINGS_FILE}: the checkpoint was trained with other settings than those given: "
-                + "; ".join(conflicts)
-                + ". Leave them out: a trained model is applied with its own"
+                f"{source}: the model was trained with other settings than those given: {'; '.join(conflicts)}. "
+                "Leave them out: a trained model is applied with its own"
             )
         applied = {name: value for name, value in given.items() if name in APPLICATION_FIELDS}
-        return settings.replace(**applied) if applied else settings
+        return self.replace(**applied) if applied else self
 
 
-def checkpoint_stamp(state_dict: Mapping[str, Any]) -> dict[str, str] | None:
+def checkpoint_stamp(state_dict: Mapping[str, Any]) -> dict[str, Any] | None:
     """The settings stamp a checkpoint carries (:meth:`ModelSettings.stamp`), or ``None`` (from elsewhere)."""
     metadata = getattr(state_dict, "_metadata", None) or {}
     stamp = metadata.get(STAMP_KEY)

@@ -12,7 +12,6 @@ from .base import (
     TaskOption,
     get_task,
     register_task,
-    resolve_synthetic,
     synthesize,
     synthetic_names,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "get_task",
     "prepare_datalist",
     "register_task",
-    "resolve_synthetic",
     "same_grid",
     "synthesize",
     "synthetic_names",

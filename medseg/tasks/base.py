@@ -23,7 +23,6 @@ __all__ = [
     "TaskOption",
     "get_task",
     "register_task",
-    "resolve_synthetic",
     "synthesize",
     "synthetic_names",
 ]
@@ -170,17 +169,12 @@ class Task:
 #: Registered tasks by name.
 TASKS: dict[str, Task] = {}
 
-#: Earlier ``medseg synth --task`` names: name -> (task, synthetic layout).
-_SYNTHETIC_ALIASES: dict[str, tuple[str, str]] = {}
 
-
-def register_task(task: Task, synthetic_aliases: Mapping[str, str] | None = None) -> Task:
-    """Add ``task`` to :data:`TASKS`; ``synthetic_aliases`` maps extra ``medseg synth`` names to its layouts."""
+def register_task(task: Task) -> Task:
+    """Add ``task`` to :data:`TASKS`."""
     if task.name in TASKS:
         raise ValueError(f"task {task.name!r} is already registered")
     TASKS[task.name] = task
-    for alias, layout in (synthetic_aliases or {}).items():
-        _SYNTHETIC_ALIASES[alias] = (task.name, layout)
     return task
 
 
@@ -191,23 +185,14 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def resolve_synthetic(name: str) -> tuple[Task, str | None]:
-    """``(task, layout)`` for a ``medseg synth --task`` name: a task (default layout) or an alias of a layout."""
-    if name in _SYNTHETIC_ALIASES:
-        task, layout = _SYNTHETIC_ALIASES[name]
-        return TASKS[task], layout
-    return get_task(name), None
-
-
 def synthesize(
     name: str, out_dir: str | Path, n: int, seed: int = 0, layout: str | None = None, **options: Any
 ) -> list[Path]:
-    """Write ``n`` synthetic cases for a ``medseg synth --task`` name (a task or a layout alias); ``options`` go to
-    the generator."""
-    task, alias_layout = resolve_synthetic(name)
-    return task.synthesize(out_dir, n=n, seed=seed, layout=layout or alias_layout, **options)
+    """Write ``n`` synthetic cases of task ``name`` in ``layout`` (default: its first); ``options`` go to the
+    generator."""
+    return get_task(name).synthesize(out_dir, n=n, seed=seed, layout=layout, **options)
 
 
 def synthetic_names() -> list[str]:
-    """Every name ``medseg synth --task`` accepts."""
-    return [name for name, task in TASKS.items() if task.synthetic] + list(_SYNTHETIC_ALIASES)
+    """The tasks ``medseg synth --task`` writes."""
+    return [name for name, task in TASKS.items() if task.synthetic]

@@ -82,5 +82,4 @@ CT = register_task(
         options=NAME_RULE_OPTIONS,
         synthetic={"dicom": make_dicom_ct},
     ),
-    synthetic_aliases={"dicom-ct": "dicom"},
 )

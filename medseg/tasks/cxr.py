@@ -44,5 +44,4 @@ CXR = register_task(
         synthetic={"montgomery": make_cxr, "shenzhen": make_shenzhen, "dicom": make_cxr_dicom},
         image_intensity=_intensity,
     ),
-    synthetic_aliases={"shenzhen": "shenzhen", "cxr-dicom": "dicom"},
 )

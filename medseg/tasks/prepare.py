@@ -187,17 +187,17 @@ def prepare_datalist(
             the folds cannot be made (``n_folds`` 1 or negative, more folds than patients, ``val_fraction``
             outside [0, 1), a negative ``seed``).
     """
-    task_record = get_task(task)
-    recorded = task_record.resolve_options(("pairs", "label"), **options)
+    dataset_task = get_task(task)
+    recorded = dataset_task.resolve_options(("pairs", "label"), **options)
     _check_split_arguments(n_folds, val_fraction, seed)
     roots = [Path(data_root)] if isinstance(data_root, (str, Path)) else [Path(r) for r in data_root]
     names = check_sources(roots, test_source)
     if out is not None:
         check_output_file(out)
     skipped: list[BadPair] = []
-    pairs = _find_pairs(task_record, roots, names, skipped, options)
+    pairs = _find_pairs(dataset_task, roots, names, skipped, options)
     root: str | list[str] = str(roots[0].resolve()) if len(roots) == 1 else [str(r.resolve()) for r in roots]
-    checker, pos_weight = _validate(task_record, pairs, options)
+    checker, pos_weight = _validate(dataset_task, pairs, options)
     bad = skipped + checker.bad
     if not checker.valid:
         reasons = "; ".join(str(b) for b in bad[:3])

@@ -36,7 +36,7 @@ def train_tiny_model(
     folder: Path,
     task: str,
     pairs: Sequence[tuple[Path, Path]],
-    image_size: int = 64,
+    size: int = 64,
     steps: int = 150,
     seed: int = 0,
     learning_rate: float = 5e-3,
@@ -47,7 +47,7 @@ def train_tiny_model(
 
     torch.manual_seed(seed)
     settings = ModelSettings(task=task, network_name="unet2d", network_kwargs=TINY_UNET,
-                             spatial_size=(image_size, image_size))  # fmt: skip
+                             spatial_size=(size, size))  # fmt: skip
     images, labels = _training_batch(settings, pairs)
     network = build_network(settings).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)

@@ -77,15 +77,14 @@ def _plane(array: np.ndarray) -> np.ndarray:
 
 
 def _cases(comparison: Comparison, network: str, cases: int = 3) -> None:
-    from medseg.inference import Predictor
-    from medseg.pipeline import ModelSettings
+    from medseg.inference import Predictor, model_settings
     from medseg.tasks import get_task
 
     models = {}
     for loss in comparison.losses:
         checkpoint = Run(network, loss, 0, comparison.seeds[0]).folder(comparison.out) / "models" / "model.pt"
         if checkpoint.is_file():
-            models[loss] = Predictor(ModelSettings.read(checkpoint.parent), checkpoint)
+            models[loss] = Predictor(model_settings(checkpoint), checkpoint)
     if not models:
         return
     settings = next(iter(models.values())).settings

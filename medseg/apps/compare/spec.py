@@ -69,7 +69,7 @@ class Comparison:
         epochs, minutes: the training budget of each run (``minutes``: wall clock, stops cleanly).
         device: ``cpu`` or ``cuda``; with ``jobs`` > 1 on CUDA, job ``i`` runs on GPU ``i`` modulo the GPUs.
         jobs: runs at a time on the local backend, each pinned to one device (CPU: the cores shared out).
-        overrides: more bundle settings for every run (e.g. ``{"image_size": 128}``).
+        overrides: more bundle settings for every run (e.g. ``{"spatial_size": [128, 128]}``).
         backend: one of :data:`BACKENDS`.
         address: the Ray cluster to join (``HOST:PORT`` or ``auto``); ``None`` starts a Ray instance on this
             machine for the comparison's lifetime.
@@ -114,6 +114,13 @@ class Comparison:
         return f"{self.epochs} epoch(s)" if self.epochs else "the bundle's epochs"
 
     @cached_property
+    def _bundle_loss(self) -> str:
+        """The loss the bundle trains with by default (its ``loss_kwargs`` are that loss's)."""
+        from medseg.bundle import read_config
+
+        return read_config(self.bundle, "train").get("loss_name")
+
+    @cached_property
     def _inputs(self) -> dict[str, str]:
         """The digests of what every run reads besides its settings: the bundle's configs and the datalist."""
         return {"bundle_configs": content_digest(self.bundle / "configs"), "datalist": content_digest(self.datalist)}
@@ -126,7 +133,9 @@ class Comparison:
 
     def settings(self, run: Run, folder: Path | None = None) -> dict[str, Any]:
         """The bundle overrides of ``run`` (its outputs in ``folder``, by default :meth:`Run.folder`): the same
-        settings for every run but its loss, network, fold and seed."""
+        settings for every run but its loss, network, fold and seed. A network or loss other than the bundle's own
+        is built with its registry defaults (the bundle's ``network_kwargs`` and ``loss_kwargs`` are its own
+        network's and loss's), unless ``overrides`` give arguments."""
         settings = {
             "datalist": self.datalist.resolve(),
             "fold": run.fold,
@@ -138,8 +147,9 @@ class Comparison:
             "device": self.device,
             "epochs": self.epochs,
             "minutes": self.minutes,
-            **self.overrides,
         }
-        if run.network != "default":
-            settings["network_name"] = run.network
-        return settings
+        if run.network != "default":  # another network: its registry defaults, not the bundle network's arguments
+            settings["network_name"], settings["network_kwargs"] = run.network, {}
+        if run.loss != self._bundle_loss:  # likewise the bundle's loss arguments are its own loss's
+            settings["loss_kwargs"] = {}
+        return {**settings, **self.overrides}

@@ -22,14 +22,13 @@ class TrainingReport:
     """The training record: one line per epoch, ``history.json`` after each epoch, ``training_curves.png`` at the end.
 
     Each history row has the epoch, the mean training loss, the learning rate, the seconds since the start and
-    the evaluator's metrics of that epoch (when it ran). The printed line shows the key metric beside
+    the evaluator's metrics of that epoch (when it ran). The printed line shows the evaluator's key metric beside
     ``baseline`` (e.g. the Dice of calling every pixel foreground), so that a user sees what was learnt.
 
     Args:
         evaluator: the validation engine whose metrics are recorded.
         optimizer: its first parameter group's learning rate is recorded.
         output_dir: where ``history.json`` and ``training_curves.png`` go (main process only).
-        key_metric: the metric printed on each line.
         baseline: a reference value of the key metric, printed beside it.
         print_fn: where the lines go (default ``print``).
     """
@@ -39,16 +38,20 @@ class TrainingReport:
         evaluator: Engine,
         optimizer: torch.optim.Optimizer,
         output_dir: str | Path,
-        key_metric: str = "val_mean_dice",
         baseline: float | None = None,
         print_fn: Callable[[str], None] = print,
     ) -> None:
         self.evaluator, self.optimizer, self.output_dir = evaluator, optimizer, Path(output_dir)
-        self.key_metric, self.baseline, self.print_fn = key_metric, baseline, print_fn
+        self.baseline, self.print_fn = baseline, print_fn
         self.history: list[dict[str, float]] = []
         self.seconds_before = 0.0
         self._losses: list[float] = []
         self._start = time.perf_counter()
+
+    @property
+    def key_metric(self) -> str:
+        """The evaluator's key metric (``val_mean_dice``), printed on each line."""
+        return self.evaluator.state.key_metric_name
 
     @property
     def history_path(self) -> Path:
