@@ -22,7 +22,7 @@ from medseg.data import (
     montgomery_datalist,
     shenzhen_datalist,
 )
-from medseg.data.cxr import detect_sibling_masks
+from medseg.data.layout import detect_sibling_masks
 
 
 def _copy(root: Path, tmp_path: Path) -> Path:
@@ -163,7 +163,7 @@ def test_ct_detects_dicom_series_folders_and_labels(synthetic):
 
 def test_ct_without_rule_or_match_names_the_folder(tmp_path):
     (tmp_path / "x.nrrd").touch()
-    with pytest.raises(LayoutError, match=f"{tmp_path}: no images/ and labels/ folders; give a mask-name rule"):
+    with pytest.raises(LayoutError, match=f"{tmp_path}: no images/ and labels/ folders, no masks beside the volumes"):
         ct_datalist(tmp_path)
     with pytest.raises(MissingFileError, match=r"x.nrrd: no mask 'x_mask.nii.gz'"):
         ct_datalist(tmp_path, mask_pattern="{stem}_mask.nii.gz")

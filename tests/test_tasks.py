@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from medseg.cli import main
-from medseg.data import cxr_folder_datalist
+from medseg.data import folder_datalist
 from medseg.data.synthetic import make_shenzhen
 from medseg.tasks import TASKS, Task, TaskOption, get_task, prepare_datalist, register_task
 from medseg.transforms import cxr_image_transforms, cxr_label_transforms
@@ -28,7 +28,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def _toy_pairs(root, skipped=None, mask_suffix="_mask"):
-    return cxr_folder_datalist(root, f"masks/{{stem}}{mask_suffix}.png", image_dir="CXR_png", skipped=skipped)
+    return folder_datalist(root, f"masks/{{stem}}{mask_suffix}.png", image_dir="CXR_png", skipped=skipped)
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ from .ct import ct_datalist
 from .cxr import (
     CXR_LAYOUTS,
     cxr_datalist,
-    cxr_folder_datalist,
     detect_cxr_layout,
     montgomery_datalist,
     shenzhen_datalist,
 )
 from .faces import HELEN_SPLIT_FILES, helen_datalist, lfw_datalist
-from .layout import BadPair, LayoutError, MissingFileError, NameRule, match_pairs
+from .layout import BadPair, LayoutError, MissingFileError, NameRule, folder_datalist, match_pairs
 from .luna16 import LUNA16_MASK_DIR, luna16_datalist
+from .skin import SKIN_LAYOUTS, detect_skin_layout, isic_datalist, ph2_datalist, skin_datalist
 from .slices import SliceDataset, SliceSampler, foreground_slices
 from .splits import (
     SUBSETS,
@@ -28,6 +28,7 @@ __all__ = [
     "CXR_LAYOUTS",
     "HELEN_SPLIT_FILES",
     "LUNA16_MASK_DIR",
+    "SKIN_LAYOUTS",
     "SUBSETS",
     "BadPair",
     "Fold",
@@ -40,17 +41,21 @@ __all__ = [
     "carve_validation",
     "ct_datalist",
     "cxr_datalist",
-    "cxr_folder_datalist",
     "detect_cxr_layout",
+    "detect_skin_layout",
     "fold_datalists",
+    "folder_datalist",
     "foreground_slices",
     "helen_datalist",
+    "isic_datalist",
     "kfold_splits",
     "lfw_datalist",
     "luna16_datalist",
     "match_pairs",
     "montgomery_datalist",
     "official_subsets",
+    "ph2_datalist",
     "shenzhen_datalist",
+    "skin_datalist",
     "source_split",
 ]

@@ -10,8 +10,7 @@ Layouts:
   ``masks/CHNCXR_NNNN_D_mask.png`` (or ``mask/``).
 - **Any folder**: images (PNG, JPEG or single-frame DICOM) with masks named by a rule, in the same
   folder (``"{stem}@.png"``, as in the OpenIST set, or ``"{stem}_mask.png"``) or in another one
-  (``"masks/{stem}.png"``). Detected without a rule: ``images/`` + ``masks/``, and PNG masks beside their
-  images named ``NAME@``, ``NAME_mask``, ``NAME-mask`` or ``NAME_seg`` (:func:`detect_sibling_masks`).
+  (``"masks/{stem}.png"``); see :func:`medseg.data.layout.folder_datalist`.
 
 Masks are binarised at half their maximum by the chest X-ray pre-processing
 (:func:`medseg.transforms.cxr_transforms`).
@@ -22,15 +21,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .layout import IMAGE_SUFFIXES_2D, BadPair, LayoutError, NameRule, match_pairs, reject_pair, split_suffix
+from .layout import (
+    IMAGE_SUFFIXES_2D,
+    BadPair,
+    LayoutError,
+    detect_sibling_masks,
+    folder_datalist,
+    reject_pair,
+    split_suffix,
+)
 
 __all__ = [
     "CXR_LAYOUTS",
-    "SIBLING_MASK_SUFFIXES",
     "cxr_datalist",
-    "cxr_folder_datalist",
     "detect_cxr_layout",
-    "detect_sibling_masks",
     "montgomery_datalist",
     "shenzhen_datalist",
 ]
@@ -101,42 +105,6 @@ def shenzhen_datalist(root: str | Path, skipped: list[BadPair] | None = None) ->
     return datalist
 
 
-def cxr_folder_datalist(
-    root: str | Path,
-    mask_pattern: str,
-    image_pattern: str = "*",
-    image_dir: str | None = None,
-    skipped: list[BadPair] | None = None,
-) -> list[dict]:
-    """Images in ``root/image_dir`` (default ``root``) paired with masks by a :class:`~medseg.data.layout.NameRule`.
-
-    Example: ``cxr_folder_datalist("cxr_openist", "{stem}@.png")`` pairs ``NAME.jpg`` with ``NAME@.png``.
-
-    Raises:
-        LayoutError: when the folder has no image matching ``image_pattern``.
-        MissingFileError: when an image has no mask and ``skipped`` is ``None``.
-    """
-    return match_pairs(root, NameRule(mask_pattern, image_pattern), image_dir, IMAGE_SUFFIXES_2D, skipped=skipped)
-
-
-#: Mask names beside their images that :func:`detect_sibling_masks` recognises (OpenIST's ``@``, and common ones).
-SIBLING_MASK_SUFFIXES = ("@", "_mask", "-mask", "_seg")
-
-
-def detect_sibling_masks(root: str | Path) -> str | None:
-    """The mask-name rule of masks stored beside their images (``NAME.jpg`` + ``NAME@.png``), or ``None``.
-
-    The first suffix of :data:`SIBLING_MASK_SUFFIXES` for which some image of ``root`` has a PNG mask wins.
-    """
-    root = Path(root)
-    names = {p.name for p in root.iterdir() if p.is_file()} if root.is_dir() else set()
-    stems = {split_suffix(name, IMAGE_SUFFIXES_2D)[0] for name in names if split_suffix(name, IMAGE_SUFFIXES_2D)[1]}
-    for suffix in SIBLING_MASK_SUFFIXES:
-        if any(f"{stem}{suffix}.png" in names for stem in stems):
-            return f"{{stem}}{suffix}.png"
-    return None
-
-
 def detect_cxr_layout(root: str | Path) -> str:
     """``"montgomery"``, ``"shenzhen"`` or ``"folder"`` (``images/`` + ``masks/``, or masks beside their images).
 
@@ -187,13 +155,4 @@ def cxr_datalist(
         return shenzhen_datalist(root, skipped)
     if layout != "folder":
         raise ValueError(f"unknown chest X-ray layout {layout!r}; choose one of {('auto', *CXR_LAYOUTS)}")
-    if mask_pattern is None and image_dir is None:
-        mask_pattern = detect_sibling_masks(root)
-    if mask_pattern is None:
-        mask_dir = next((d for d in _MASK_DIRS if (root / d).is_dir()), None)
-        if mask_dir is None or not (root / (image_dir or "images")).is_dir():
-            raise LayoutError(
-                f"{root}: no images/ and masks/ folders; give a mask-name rule, e.g. mask_pattern='{{stem}}@.png'"
-            )
-        mask_pattern, image_dir = f"{mask_dir}/{{stem}}.*", image_dir or "images"
-    return cxr_folder_datalist(root, mask_pattern, image_pattern, image_dir, skipped)
+    return folder_datalist(root, mask_pattern, image_pattern, image_dir, skipped, what="chest X-ray")

@@ -31,11 +31,14 @@ from medseg.dicom import is_dicom_file
 
 __all__ = [
     "IMAGE_SUFFIXES_2D",
+    "SIBLING_MASK_SUFFIXES",
     "VOLUME_SUFFIXES",
     "BadPair",
     "LayoutError",
     "MissingFileError",
     "NameRule",
+    "detect_sibling_masks",
+    "folder_datalist",
     "is_dicom_series",
     "match_pairs",
     "reject_pair",
@@ -228,3 +231,61 @@ def match_pairs(
             f"{folder}: no image ({kinds}) matches the image pattern {rule.image_pattern!r} and is not a mask"
         )
     return datalist
+
+
+#: Mask names beside their images that :func:`detect_sibling_masks` recognises (OpenIST's ``@``, the ``-msk`` of
+#: the imlab lung CT demo, and common ones).
+SIBLING_MASK_SUFFIXES = ("@", "_mask", "-mask", "_seg", "-msk", "_msk")
+
+
+def detect_sibling_masks(
+    root: str | Path, image_suffixes: Iterable[str] = IMAGE_SUFFIXES_2D, mask_suffixes: Iterable[str] = (".png",)
+) -> str | None:
+    """The mask-name rule of masks stored beside their images (``NAME.jpg`` + ``NAME@.png``, ``NAME.nii.gz`` +
+    ``NAME-msk.nii.gz``), or ``None``: the first suffix of :data:`SIBLING_MASK_SUFFIXES` for which some image of
+    ``root`` (a file with one of ``image_suffixes``) has a mask with one of ``mask_suffixes``."""
+    root = Path(root)
+    names = {p.name for p in root.iterdir() if p.is_file()} if root.is_dir() else set()
+    stems = {split_suffix(name, image_suffixes)[0] for name in names if split_suffix(name, image_suffixes)[1]}
+    for suffix in SIBLING_MASK_SUFFIXES:
+        for extension in mask_suffixes:
+            if any(f"{stem}{suffix}{extension}" in names for stem in stems):
+                return f"{{stem}}{suffix}{extension}"
+    return None
+
+
+_MASK_DIRS = ("masks", "mask")
+
+
+def folder_datalist(
+    root: str | Path,
+    mask_pattern: str | None,
+    image_pattern: str = "*",
+    image_dir: str | None = None,
+    skipped: list[BadPair] | None = None,
+    what: str = "image",
+) -> list[dict]:
+    """A folder of 2D images (PNG, JPEG, BMP or single-frame DICOM) paired with their masks by a name rule
+    (:class:`NameRule`), as ``{"image", "label", "case"}``: the layout every 2D adapter accepts besides the
+    published ones (chest X-rays, skin lesions).
+
+    Without ``mask_pattern``, the rule is detected: masks beside their images (:func:`detect_sibling_masks`), or
+    an ``images/`` folder with a ``masks/`` (or ``mask/``) one (``masks/{stem}.*``).
+
+    Raises:
+        LayoutError: when no rule is given and none is detected, or no image matches ``image_pattern``; ``what``
+            names the kind of dataset in the message.
+        MissingFileError: when an image has no mask and ``skipped`` is ``None``.
+    """
+    root = Path(root)
+    if mask_pattern is None and image_dir is None:
+        mask_pattern = detect_sibling_masks(root)
+    if mask_pattern is None:
+        mask_dir = next((d for d in _MASK_DIRS if (root / d).is_dir()), None)
+        if mask_dir is None or not (root / (image_dir or "images")).is_dir():
+            raise LayoutError(
+                f"{root}: no {what} images/ and masks/ folders, no masks beside the images; give a mask-name rule, "
+                "e.g. mask_pattern='{stem}_mask.png'"
+            )
+        mask_pattern, image_dir = f"{mask_dir}/{{stem}}.*", image_dir or "images"
+    return match_pairs(root, NameRule(mask_pattern, image_pattern), image_dir, IMAGE_SUFFIXES_2D, skipped=skipped)

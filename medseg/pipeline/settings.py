@@ -77,7 +77,8 @@ class ModelSettings:
     Args:
         task: a task of :mod:`medseg.tasks`; its options go in ``task_options``.
         network_name: a network of :data:`medseg.networks.NETWORKS`, built with ``network_kwargs``.
-        spatial_size: ``(height, width)`` the network sees.
+        spatial_size: the size the network sees, in medseg's (x, y) axis order: ``(width, height)`` of a 2D
+            image (``[256, 192]`` for 256×192 dermoscopy photos), the in-plane size of a volume's slices.
         loss_name: the training loss (a record of how the model was made; no effect on its use).
         threshold: the probability above which a pixel is foreground.
         keep_largest: keep the largest ``n`` connected components of a mask (``None``: all).

@@ -1,10 +1,10 @@
 """Task records: one per dataset family (adapter, pre-processing, label decoding, options, synthetic data).
 
 See :mod:`medseg.tasks.base`; :mod:`medseg.tasks.prepare` turns a dataset folder into a datalist.
-The built-in tasks are ``luna16``, ``ct``, ``cxr``, ``lfw`` and ``helen``.
+The built-in tasks are ``luna16``, ``ct``, ``cxr``, ``lfw``, ``helen`` and ``skin``.
 """
 
-from . import ct, cxr, faces  # noqa: F401 (registers the built-in tasks)
+from . import ct, cxr, faces, skin  # noqa: F401 (registers the built-in tasks)
 from .base import (
     STAGES,
     TASKS,

@@ -8,11 +8,18 @@ from monai.transforms import Compose
 
 from medseg.data import ct_datalist, luna16_datalist
 from medseg.data.synthetic import make_dicom_ct, make_luna16
-from medseg.transforms import HU_RANGE, LUNA16_FOREGROUND, ct_image_transforms, ct_label_transforms, luna16_label_map
+from medseg.transforms import (
+    HU_RANGE,
+    LUNA16_FOREGROUND,
+    MASK_THRESHOLDS,
+    ct_image_transforms,
+    ct_label_transforms,
+    luna16_label_map,
+)
 
 from .base import Task, TaskOption, register_task
 
-__all__ = ["CT", "LUNA16", "NAME_RULE_OPTIONS"]
+__all__ = ["CT", "CT_OPTIONS", "LUNA16", "NAME_RULE_OPTIONS"]
 
 #: The image-to-mask name rule of folder layouts (see :class:`medseg.data.NameRule`), shared with chest X-rays.
 NAME_RULE_OPTIONS = (
@@ -31,20 +38,51 @@ NAME_RULE_OPTIONS = (
 )
 
 
-def _ct_image(spatial_size: Sequence[int] | None) -> Compose:
-    return ct_image_transforms()
+def mask_threshold(text: str) -> float | str:
+    """A ``mask_threshold`` from the command line: a number, ``levels`` or ``half_max``."""
+    if text in MASK_THRESHOLDS:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number or one of {', '.join(MASK_THRESHOLDS)}, got {text!r}") from None
+
+
+#: CT options: the Hounsfield window of the image pre-processing and how a mask is binarised.
+CT_OPTIONS = (
+    TaskOption(
+        "hu_window",
+        "image",
+        f"the Hounsfield units clipped and scaled to [0, 1] (default {HU_RANGE[0]:g} {HU_RANGE[1]:g}, SegCaps')",
+        default=HU_RANGE,
+        type=float,
+        nargs=2,
+    ),
+    TaskOption(
+        "mask_threshold",
+        "label",
+        "a mask is foreground above this value, or above the midpoint of its two levels (levels, default: 127.5 "
+        "for 0/255 masks resampled by their source, 0.5 for 0/1), or above half its maximum (half_max)",
+        default="levels",
+        type=mask_threshold,
+    ),
+)
+
+
+def _ct_image(spatial_size: Sequence[int] | None, hu_window: Sequence[float] = HU_RANGE) -> Compose:
+    return ct_image_transforms(tuple(hu_window))
 
 
 def _luna16_label(spatial_size: Sequence[int] | None, foreground: Sequence[int] = LUNA16_FOREGROUND) -> Compose:
     return ct_label_transforms(luna16_label_map(foreground))
 
 
-def _ct_label(spatial_size: Sequence[int] | None) -> Compose:
-    return ct_label_transforms()
+def _ct_label(spatial_size: Sequence[int] | None, mask_threshold: float | str = "levels") -> Compose:
+    return ct_label_transforms(threshold=mask_threshold)
 
 
-def _ct_intensity() -> dict:
-    return {"window_hu": list(HU_RANGE), "range": [0, 1]}
+def _ct_intensity(hu_window: Sequence[float] = HU_RANGE) -> dict:
+    return {"window_hu": [float(v) for v in hu_window], "range": [0, 1]}
 
 
 LUNA16 = register_task(
@@ -79,7 +117,7 @@ CT = register_task(
         make_label_transforms=_ct_label,
         volumetric=True,
         image_intensity=_ct_intensity,
-        options=NAME_RULE_OPTIONS,
+        options=(*NAME_RULE_OPTIONS, *CT_OPTIONS),
         synthetic={"dicom": make_dicom_ct},
     ),
 )

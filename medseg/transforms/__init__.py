@@ -14,6 +14,7 @@ from .io import (
     CheckedLoadImaged,
     RadiographReader,
     VolumeReader,
+    grey_levels,
     image_readers_2d,
     load_imaged,
     mask_reader_2d,
@@ -24,6 +25,7 @@ from .masks import (
     LFW_CLASSES,
     LFW_COLOURS,
     LUNA16_LABELS,
+    MASK_THRESHOLDS,
     ArgmaxToMask,
     ArgmaxToMaskd,
     FaceMaskd,
@@ -31,6 +33,7 @@ from .masks import (
     LFWPartsToMaskd,
     MergeMasks,
     MergeMasksd,
+    mask_levels_threshold,
 )
 from .postprocess import (
     CleanMaskd,
@@ -50,6 +53,7 @@ from .presets import (
     face_image_transforms,
     face_label_transforms,
     luna16_label_map,
+    skin_label_transforms,
 )
 from .resize import AreaResize, AreaResized
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
@@ -63,6 +67,7 @@ __all__ = [
     "LFW_COLOURS",
     "LUNA16_FOREGROUND",
     "LUNA16_LABELS",
+    "MASK_THRESHOLDS",
     "SEGCAPS_AUGMENTATION",
     "AreaResize",
     "AreaResized",
@@ -103,11 +108,14 @@ __all__ = [
     "face_image_transforms",
     "face_label_transforms",
     "fill_holes",
+    "grey_levels",
     "image_readers_2d",
     "keep_largest_components",
     "load_imaged",
     "luna16_label_map",
+    "mask_levels_threshold",
     "mask_reader_2d",
     "segcaps_augmentation",
+    "skin_label_transforms",
     "volume_reader",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "CheckedLoadImaged",
     "RadiographReader",
     "VolumeReader",
+    "grey_levels",
     "image_readers_2d",
     "load_imaged",
     "mask_reader_2d",
@@ -200,6 +201,12 @@ def colours(image: Image.Image) -> Image.Image:
     return image
 
 
+def grey_levels(image: Image.Image) -> Image.Image:
+    """A Pillow image of a mask as 8-bit grey levels: a 1-bit image (0/1) as 0/255, colour or palette images by their
+    luminance, so that PNG, JPEG and 1- or 24-bit BMP masks of one drawing read alike (16-bit images unchanged)."""
+    return image if image.mode in ("L", "I", "I;16", "F") else image.convert("L")
+
+
 def image_readers_2d() -> tuple[ImageReader, ...]:
     """Readers for 2D images: Pillow (PNG, JPEG, PPM; palette images in their colours, :func:`colours`), then
     pydicom (single-frame DICOM, ``MONOCHROME1`` inverted).
@@ -211,9 +218,10 @@ def image_readers_2d() -> tuple[ImageReader, ...]:
     return (RadiographReader(), PILReader(converter=colours))
 
 
-def mask_reader_2d() -> ImageReader:
-    """Reader for 2D masks and label images (PNG, PPM): Pillow."""
-    return PILReader()
+def mask_reader_2d(grey: bool = False) -> ImageReader:
+    """Reader for 2D masks and label images (PNG, PPM, BMP, JPEG): Pillow; ``grey``: as 8-bit grey levels
+    (:func:`grey_levels`), for binary masks stored in any of these formats."""
+    return PILReader(converter=grey_levels) if grey else PILReader()
 
 
 def volume_reader() -> ImageReader:

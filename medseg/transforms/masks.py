@@ -26,6 +26,7 @@ __all__ = [
     "LFW_CLASSES",
     "LFW_COLOURS",
     "LUNA16_LABELS",
+    "MASK_THRESHOLDS",
     "ArgmaxToMask",
     "ArgmaxToMaskd",
     "FaceMaskd",
@@ -33,6 +34,7 @@ __all__ = [
     "LFWPartsToMaskd",
     "MergeMasks",
     "MergeMasksd",
+    "mask_levels_threshold",
 ]
 
 #: Label values of the LUNA16 ``seg-lungs-LUNA16`` masks.
@@ -60,19 +62,55 @@ HELEN_CLASSES = (
 )
 
 
+#: The rules :class:`MergeMasks` binarises a mask by, besides a fixed threshold.
+MASK_THRESHOLDS = ("half_max", "levels")
+
+
+def mask_levels_threshold(mask: torch.Tensor) -> float:
+    """The midpoint of a binary mask's two levels: its most frequent value in the lower half of its range (the
+    background) and in the upper half (the foreground). A mask resampled with interpolation (ringing around the
+    border, values beyond both levels) keeps its two levels in most voxels, so this gives the threshold its source
+    drew it with: 127.5 for a 0/255 mask, 0.5 for a 0/1 mask."""
+    values = mask.flatten()
+    middle = (float(values.min()) + float(values.max())) / 2
+    low, high = values[values <= middle], values[values > middle]
+    if high.numel() == 0:
+        return middle
+    levels = [float(torch.mode(part).values) for part in (low, high)]
+    return sum(levels) / 2
+
+
 class MergeMasks(Transform):
     """Merge the channels of a channel-first mask into one binary channel.
 
-    A pixel is foreground where any channel exceeds half of the mask's maximum, so masks stored as
-    0/255, 0/1 or anti-aliased grey levels all binarise the same way, and the Montgomery left and
-    right lung masks (loaded as two channels) become one lung mask. An all-zero mask stays zero.
+    A pixel is foreground where any channel exceeds the threshold:
+
+    - ``"half_max"`` (default): half of the mask's maximum, so masks stored as 0/255, 0/1 or anti-aliased grey levels
+      all binarise the same way, and the Montgomery left and right lung masks (loaded as two channels) become one
+      lung mask;
+    - ``"levels"``: the midpoint of the mask's two levels (:func:`mask_levels_threshold`), for masks resampled by
+      their source (ringing beyond both levels moves the maximum, not the levels);
+    - a number: that value.
+
+    An all-zero mask stays zero.
     """
 
     backend = [TransformBackends.TORCH]
 
+    def __init__(self, threshold: float | str = "half_max") -> None:
+        if isinstance(threshold, str) and threshold not in MASK_THRESHOLDS:
+            raise ValueError(f"unknown mask threshold {threshold!r}; a number or one of {MASK_THRESHOLDS}")
+        self.threshold = threshold
+
     def __call__(self, mask: NdarrayOrTensor) -> torch.Tensor:
         mask = convert_to_tensor(mask, track_meta=get_track_meta())
-        return (mask > mask.max() / 2).any(dim=0, keepdim=True).to(torch.float32)
+        if self.threshold == "half_max":
+            level = mask.max() / 2
+        elif self.threshold == "levels":
+            level = mask_levels_threshold(convert_to_tensor(mask, track_meta=False))
+        else:
+            level = float(self.threshold)
+        return (mask > level).any(dim=0, keepdim=True).to(torch.float32)
 
 
 class MergeMasksd(MapTransform):
@@ -80,9 +118,11 @@ class MergeMasksd(MapTransform):
 
     backend = MergeMasks.backend
 
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self, keys: KeysCollection, threshold: float | str = "half_max", allow_missing_keys: bool = False
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.merger = MergeMasks()
+        self.merger = MergeMasks(threshold)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)

@@ -51,6 +51,7 @@ __all__ = [
     "face_image_transforms",
     "face_label_transforms",
     "luna16_label_map",
+    "skin_label_transforms",
 ]
 
 #: SegCaps' Hounsfield window: clipped to it, then scaled to [0, 1].
@@ -95,7 +96,7 @@ def luna16_label_map(foreground: Sequence[int] = LUNA16_FOREGROUND) -> dict[int,
     return {value: int(value in foreground) for value in LUNA16_LABELS.values()}
 
 
-def ct_image_transforms(hu_range: tuple[float, float] = HU_RANGE, image_key: str = "image") -> Compose:
+def ct_image_transforms(hu_range: Sequence[float] = HU_RANGE, image_key: str = "image") -> Compose:
     """CT volume: load with ITK, clip Hounsfield units to ``hu_range``, ``(x - a_min) / (a_max - a_min)``."""
     a_min, a_max = hu_range
     return Compose(
@@ -107,11 +108,14 @@ def ct_image_transforms(hu_range: tuple[float, float] = HU_RANGE, image_key: str
     )
 
 
-def ct_label_transforms(label_map: Mapping[int, int] | None = None, label_key: str = "label") -> Compose:
+def ct_label_transforms(
+    label_map: Mapping[int, int] | None = None, threshold: float | str = "levels", label_key: str = "label"
+) -> Compose:
     """CT mask: load with ITK; ``label_map`` (value -> 0/1, MONAI's ``MapLabelValued``) or, when ``None``,
-    binarised at half its maximum (0/1 or 0/255 masks)."""
+    binarised at ``threshold`` (:class:`~medseg.transforms.MergeMasks`: by default the midpoint of the mask's two
+    levels, which a mask resampled by its source keeps: 127.5 for the 0/255 masks of ``ct_imlab``, 0.5 for 0/1)."""
     if label_map is None:
-        decode = MergeMasksd(label_key)
+        decode = MergeMasksd(label_key, threshold)
     else:
         decode = MapLabelValued(label_key, orig_labels=list(label_map), target_labels=list(label_map.values()))
     return Compose([load_imaged(label_key, volume_reader()), decode, _float(label_key)])
@@ -179,6 +183,19 @@ def face_label_transforms(
         [
             load_imaged(label_key, mask_reader_2d()),
             decoder(label_key, include_hair),
+            *_label_resize(label_key, spatial_size),
+            _float(label_key),
+        ]
+    )
+
+
+def skin_label_transforms(spatial_size: Sequence[int] | None = (256, 192), label_key: str = "label") -> Compose:
+    """Lesion mask: PNG, JPEG or 1- or 24-bit BMP read as 8-bit grey levels (:func:`~medseg.transforms.io.grey_levels`),
+    lesion above 127 (a JPEG mask's compression noise at the edges, as the ISIC 2017 subset's, stays out), resized."""
+    return Compose(
+        [
+            load_imaged(label_key, mask_reader_2d(grey=True)),
+            AsDiscreted(label_key, threshold=127.5),
             *_label_resize(label_key, spatial_size),
             _float(label_key),
         ]
