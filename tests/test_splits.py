@@ -81,3 +81,14 @@ def test_folds_saved_in_the_datalist_and_read_back(tmp_path):
         assert all(e["fold"] != fold.fold for e in subsets["train"] + subsets["validation"])
     with pytest.raises(ValueError, match="fold 4 not in the datalist, which has 4 fold"):
         fold_datalists(path, 4)
+
+
+def test_one_fold_trains_on_every_group_but_the_validation_share():
+    """``n_folds=1``: a model to use rather than to measure: no test subset, a validation share of whole groups."""
+    from medseg.data import training_split
+
+    entries = [{"case": f"scan{k}-slice{s}", "patient": f"scan{k}"} for k in range(4) for s in range(3)]
+    fold = training_split(entries, val_fraction=0.1, seed=0)
+    assert fold.test == [] and len(fold.validation) == 3 and len(fold.train) == 9
+    assert len({case.split("-")[0] for case in fold.validation}) == 1  # one whole scan, never split
+    assert not {case.split("-")[0] for case in fold.validation} & {case.split("-")[0] for case in fold.train}

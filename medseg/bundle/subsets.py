@@ -48,16 +48,18 @@ def prepared_datalist(
     output_dir: str | Path,
     seed: int = 0,
     test_source: str | None = None,
+    folds: int = 4,
     **options: Any,
 ) -> Path:
     """``<output_dir>/datalist.json`` for ``dataset_dir`` (a folder, or a list of folders: several sources),
-    prepared unless it already matches (4 folds, or the one fold of ``test_source``)."""
+    prepared unless it already matches: ``folds`` grouped folds (1: one fold without a test subset), or the one fold
+    of ``test_source``."""
     path = Path(output_dir) / "datalist.json"
     roots = [dataset_dir] if isinstance(dataset_dir, (str, Path)) else list(dataset_dir)
     root = str(Path(roots[0]).resolve()) if len(roots) == 1 else [str(Path(r).resolve()) for r in roots]
     wanted = get_task(task).resolve_options(("pairs", "label"), **options)
     wanted = {name: list(value) if isinstance(value, tuple) else value for name, value in wanted.items()}
-    wanted["seed"], wanted["test_source"] = seed, test_source
+    wanted["seed"], wanted["test_source"], wanted["n_folds"] = seed, test_source, 1 if test_source else folds
     if path.is_file():
         earlier = json.loads(path.read_text())
         recorded = earlier.get("options", {})
@@ -65,7 +67,7 @@ def prepared_datalist(
             if all(recorded.get(name) == value for name, value in wanted.items()):
                 return path
     try:
-        report = prepare_datalist(task, root, path, seed=seed, test_source=test_source, **options)
+        report = prepare_datalist(task, root, path, n_folds=folds, seed=seed, test_source=test_source, **options)
     except (LayoutError, MissingFileError, ValueError) as error:
         raise SettingsError(f"--dataset_dir {dataset_dir}: {error}") from None
     print(format_report(report))
@@ -84,11 +86,13 @@ def load_subsets(
     official_splits: bool = True,
     require_training: bool = True,
     test_source: str | None = None,
+    folds: int = 4,
 ) -> dict[str, list[dict]]:
     """``{"train", "validation", "test", "all"}`` entries for a bundle run (see the module docstring).
 
-    ``require_training=False`` (evaluation) accepts a datalist without folds or splits: its entries are then all in
-    ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official splits
+    ``folds``: the number of folds of a dataset folder's datalist (1: one fold without a test subset, a model to
+    use). ``require_training=False`` (evaluation) accepts a datalist without folds or splits: its entries are then
+    all in ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official splits
     (cross-validation over all the data, as the loss comparisons of the papers do). ``test_source`` (with
     ``dataset_dir`` a list of folders) tests on that source and trains on the others.
 
@@ -101,7 +105,7 @@ def load_subsets(
     _check_data(task, dataset_dir, datalist, test_source)
     if datalist is None:
         datalist = _main_process_first(
-            lambda: prepared_datalist(task, dataset_dir, output_dir, seed, test_source=test_source, **options)
+            lambda: prepared_datalist(task, dataset_dir, output_dir, seed, test_source, folds, **options)
         )
     data = json.loads(Path(datalist).read_text())
     entries = data.get("training") or []

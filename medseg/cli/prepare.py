@@ -60,7 +60,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     prepare.add_argument("--out", required=True, help="the datalist JSON to write")
     prepare.add_argument(
-        "--folds", type=integer(2, also=0), default=4, help="k of the grouped k-fold splits (default 4; 0: none)"
+        "--folds",
+        type=integer(0),
+        default=4,
+        help="k of the grouped k-fold splits (default 4; 1: one fold that "
+        "trains on every case but the validation share, with no test subset; 0: none)",
     )
     prepare.add_argument(
         "--val-fraction", type=fraction, default=0.1, help="validation share of each training fold, in [0, 1)"

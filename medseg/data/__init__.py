@@ -22,6 +22,7 @@ from .splits import (
     kfold_splits,
     official_subsets,
     source_split,
+    training_split,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "shenzhen_datalist",
     "skin_datalist",
     "source_split",
+    "training_split",
 ]

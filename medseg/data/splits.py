@@ -32,6 +32,7 @@ __all__ = [
     "kfold_splits",
     "official_subsets",
     "source_split",
+    "training_split",
 ]
 
 #: The subsets of a training run.
@@ -121,6 +122,16 @@ def source_split(
     cases = np.array([str(entry["case"]) for entry in rest])
     keep, val = _carve(_groups(rest, group_key), val_fraction, seed)
     return Fold(0, sorted(cases[keep]), sorted(cases[val]), sorted(str(entry["case"]) for entry in test))
+
+
+def training_split(
+    datalist: Sequence[Mapping], val_fraction: float = 0.1, seed: int = 0, group_key: str = "patient"
+) -> Fold:
+    """One fold without a test subset: every case trains but ``val_fraction`` of the groups, which validate (a model
+    to use rather than to measure: with a handful of scans, cross-validation would train each fold on fewer)."""
+    cases = np.array([str(entry["case"]) for entry in datalist])
+    keep, val = _carve(_groups(datalist, group_key), val_fraction, seed)
+    return Fold(0, sorted(cases[keep]), sorted(cases[val]), [])
 
 
 def _carve(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from medseg.data import BadPair, Fold, assign_folds, foreground_slices, kfold_splits, source_split
+from medseg.data import (
+    BadPair,
+    Fold,
+    assign_folds,
+    foreground_slices,
+    kfold_splits,
+    source_split,
+    training_split,
+)
 from medseg.data.layout import LayoutError
 from medseg.dicom import DicomError
 from medseg.files import check_output_file, write_json
@@ -174,7 +182,8 @@ def prepare_datalist(
         test_source: one source's name: instead of k folds, one fold that tests on that source and trains on
             the others (:func:`medseg.data.source_split`).
         out: the datalist JSON to write; ``None`` writes nothing.
-        n_folds: k of the grouped k-fold splits, at least 2; 0: no folds (official splits only, if any).
+        n_folds: k of the grouped k-fold splits; 1: one fold that trains on every case but the validation share,
+            with no test subset (:func:`medseg.data.training_split`); 0: no folds (official splits only, if any).
         val_fraction, seed: the validation share carved from each training fold, and the seed.
         options: the task's options (e.g. ``include_hair`` for faces, ``foreground`` for LUNA16,
             ``mask_pattern`` for folders); those of the pairs and label stages are recorded in the JSON.
@@ -184,7 +193,7 @@ def prepare_datalist(
         LayoutError, MissingFileError: from the adapter, when the layout is not recognised or ``data_root`` is
             not a folder.
         ValueError: for an unknown task or option, when no pair is valid (nothing is written then), or when
-            the folds cannot be made (``n_folds`` 1 or negative, more folds than patients, ``val_fraction``
+            the folds cannot be made (``n_folds`` negative, more folds than patients, ``val_fraction``
             outside [0, 1), a negative ``seed``).
     """
     dataset_task = get_task(task)
@@ -204,6 +213,8 @@ def prepare_datalist(
         raise ValueError(f"{root}: no valid {task} pair among {len(pairs) + len(skipped)} found ({reasons})")
     if test_source is not None:
         folds = [source_split(checker.valid, test_source, val_fraction, seed)]
+    elif n_folds == 1:
+        folds = [training_split(checker.valid, val_fraction, seed)]
     else:
         folds = kfold_splits(checker.valid, n_folds, val_fraction, seed) if n_folds else []
     datalist = assign_folds(checker.valid, folds) if folds else checker.valid
@@ -223,8 +234,8 @@ def prepare_datalist(
 
 
 def _check_split_arguments(n_folds: int, val_fraction: float, seed: int) -> None:
-    if n_folds == 1 or n_folds < 0:
-        raise ValueError(f"n_folds must be 0 (no folds) or at least 2, got {n_folds}")
+    if n_folds < 0:
+        raise ValueError(f"n_folds must be 0 (no folds), 1 (one fold without a test subset) or more, got {n_folds}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if seed < 0:
@@ -329,9 +340,10 @@ def format_report(report: PrepareReport) -> str:
         )
     if report.folds:
         o = report.options
-        kind = (
-            f"test source {o['test_source']}, trained on the others" if o.get("test_source") else "grouped by patient"
-        )
+        if o.get("test_source"):
+            kind = f"test source {o['test_source']}, trained on the others"
+        else:
+            kind = "grouped by patient" + (", no test subset: a model to use" if not report.folds[0].test else "")
         lines.append(
             f"  folds                {len(report.folds)}, {kind}, validation {o['val_fraction']:.0%} "
             f"of each training fold, seed {o['seed']}"
