@@ -17,8 +17,9 @@ __all__ = ["ValidationOverlays"]
 class ValidationOverlays:
     """A PNG of validation cases with the ground truth (green) and prediction (red) outlines, for the best epoch.
 
-    Attach to the evaluator: it keeps the first ``n_cases`` items of each validation run and rewrites ``path``
-    whenever the key metric improves, so the figure always shows the best model's predictions.
+    Attach to the evaluator: it keeps the first ``n_cases`` items of each validation run (a volume by its axial slice
+    with the most foreground) and rewrites ``path`` whenever the key metric improves, so the figure always shows the
+    best model's predictions.
     """
 
     def __init__(self, path: str | Path, n_cases: int = 4) -> None:
@@ -35,6 +36,9 @@ class ValidationOverlays:
             if len(self._items) >= self.n_cases:
                 return
             image, label, pred = (convert_to_numpy(item[k]) for k in ("image", "label", "pred"))
+            if image.ndim == 4:  # a volume (channel, x, y, z): its axial slice of most foreground
+                z = int(np.argmax(label[0].sum(axis=(0, 1))))
+                image, label, pred = image[..., z], label[..., z], pred[..., z]
             self._items.append((image, label[0], pred[0]))
 
     def _write_if_best(self, engine: Engine) -> None:
