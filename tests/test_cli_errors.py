@@ -143,8 +143,7 @@ def _pair_and_datalist(tmp: Path) -> list[str]:
 
 ROWS = {
     # prepare: values checked by the parser, before anything is read
-    "--folds 1": Row(_prepare(_given, "--folds", "1"), 2, "argument --folds: must be at least 2 (or 0), got 1"),
-    "--folds -2": Row(_prepare(_given, "--folds", "-2"), 2, "argument --folds: must be at least 2 (or 0), got -2"),
+    "--folds -2": Row(_prepare(_given, "--folds", "-2"), 2, "argument --folds: must be at least 0, got -2"),
     "--val-fraction 1.5": Row(
         _prepare(_given, "--val-fraction", "1.5"), 2, "argument --val-fraction: must be in [0, 1), got 1.5"
     ),
@@ -236,7 +235,6 @@ def test_all_foreground_datalist_has_no_pos_weight(pairs, tmp_path):
 
 def test_the_library_refuses_what_the_parser_refuses(pairs, tmp_path):
     for kwargs, message in (
-        ({"n_folds": 1}, "n_folds must be 0"),
         ({"n_folds": -2}, "n_folds must be 0"),
         ({"val_fraction": 1.5}, "val_fraction must be in"),
         ({"n_folds": 0, "seed": -1}, "seed must be non-negative"),

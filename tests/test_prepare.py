@@ -109,11 +109,6 @@ def test_lfw_negative_positive_ratio_is_the_papers(lfw_parts):
     assert with_hair == pytest.approx(2.15, rel=0.05)
 
 
-def test_lfw_without_hair_has_less_face(real_data):
-    report = prepare_datalist("lfw", real_data("lfw_parts"), n_folds=0, include_hair=False)
-    assert report.summary["pos_weight"] > 3.0 and report.options["include_hair"] is False
-
-
 @pytest.mark.parametrize("image_pattern", ["ct-{id}.nrrd", "ct-{id}Dicom"])
 def test_ct_cip_one_case_on_one_grid(real_data, tmp_path, image_pattern):
     root = real_data("ct_cip")
@@ -252,19 +247,17 @@ def test_slice_indices_stay_on_one_line(synthetic, tmp_path):
 
 
 def test_options_that_do_not_apply_are_refused(tmp_path):
-    code, _, err = run("--task", "cxr", "--data-root", str(tmp_path), "--out", str(tmp_path / "x.json"), "--no-hair")
-    assert code == 2 and "--include-hair/--no-hair do(es) not apply to --task cxr" in err
+    code, _, err = run(
+        "--task", "lfw", "--data-root", str(tmp_path), "--out", str(tmp_path / "x.json"), "--layout", "ph2"
+    )
+    assert code == 2 and "--layout do(es) not apply to --task lfw" in err
+    code, _, err = run(
+        "--task", "cxr", "--data-root", str(tmp_path), "--out", str(tmp_path / "x.json"), "--layout", "ph2"
+    )
+    assert code == 2 and "argument --layout: 'ph2' is not a --task cxr choice: auto, montgomery" in err
     code, _, err = run("--task", "lfw", "--data-root", str(tmp_path), "--out", str(tmp_path / "x.json"))
     assert code == 1 and f"{tmp_path}: not an LFW Part Labels layout" in err
     assert not (tmp_path / "x.json").exists()
-
-
-def test_helen_hair_option(synthetic):
-    root = synthetic("helen", n=6)
-    with_hair = prepare_datalist("helen", root, n_folds=2)
-    without = prepare_datalist("helen", root, n_folds=2, include_hair=False)
-    assert with_hair.summary["splits"] == {"train": 4, "validation": 1, "test": 1}
-    assert without.summary["foreground_fraction"] < with_hair.summary["foreground_fraction"]
 
 
 def test_two_sources_and_a_held_out_source(real_data, tmp_path, capsys):

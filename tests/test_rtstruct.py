@@ -57,7 +57,7 @@ def test_the_shared_lung_mask_contoured_and_rasterised_back(real_data, tmp_path)
     sources = check_dicom_series(ct / "ct-64Dicom").files
     lungs = sitk.GetArrayFromImage(sitk.ReadImage(str(ct / "wholeLung-64.nrrd"))).transpose(2, 1, 0) > 0
     assert lungs.shape[-1] == len(sources)
-    path = write_rtstruct(lungs, sources, tmp_path / "lungs_rtstruct.dcm", label="lung")
+    path = write_rtstruct(lungs, sources, tmp_path / "lungs_rtstruct.dcm", labels=("lung",))
     structure = pydicom.dcmread(path)
     first = pydicom.dcmread(sources[0], stop_before_pixels=True)
     assert structure.Modality == "RTSTRUCT" and structure.StructureSetROISequence[0].ROIName == "lung"

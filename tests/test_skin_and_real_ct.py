@@ -88,7 +88,20 @@ def test_skin_folder_layout_and_unknown_layout(tmp_path):
 
 def test_medseg_synth_and_prepare_for_skin(tmp_path, capsys):
     assert medseg("synth", "--task", "skin", "--layout", "isic", "--out", tmp_path / "isic", "--n", "8") == 0
-    assert medseg("prepare", "--task", "skin", "--data-root", tmp_path / "isic", "--out", tmp_path / "d.json") == 0
+    assert (
+        medseg(
+            "prepare",
+            "--task",
+            "skin",
+            "--layout",
+            "isic",
+            "--data-root",
+            tmp_path / "isic",
+            "--out",
+            tmp_path / "d.json",
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert (
         "medseg prepare --task skin" in printed

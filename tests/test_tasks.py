@@ -91,10 +91,17 @@ def test_image_path_runs_without_a_label_and_matches_the_pair(name, synthetic):
 
 def test_options_are_checked_against_the_record():
     lfw = get_task("lfw")
-    with pytest.raises(ValueError, match=r"option 'mask_pattern' does not apply to task 'lfw' \(its options: include"):
+    with pytest.raises(
+        ValueError, match=r"option 'mask_pattern' does not apply to task 'lfw' \(its options: greyscale"
+    ):
         lfw.label_transforms(None, mask_pattern="x")
-    assert lfw.resolve_options() == {"include_hair": True, "greyscale": False}
-    assert lfw.resolve_options(("label",), include_hair=False) == {"include_hair": False}
+    assert lfw.resolve_options() == {"greyscale": False}
+    assert lfw.label_set.members(["face"]) == (("skin", "hair"),) and lfw.label_set.members() == (("skin", "hair"),)
+    assert lfw.label_set.members(["hair", "skin"]) == (("hair",), ("skin",))
+    with pytest.raises(ValueError, match="labels face, hair overlap"):
+        lfw.label_set.members(["face", "hair"])
+    with pytest.raises(ValueError, match="unknown label"):
+        lfw.label_set.members(["beard"])
     assert lfw.channels() == 3 and lfw.channels(greyscale=True) == 1
     with pytest.raises(ValueError, match="volumes, which keep their size"):
         get_task("luna16").image_transforms((64, 64))

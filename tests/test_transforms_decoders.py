@@ -14,7 +14,7 @@ from PIL import Image
 from medseg.data import cxr_datalist, helen_datalist, lfw_datalist, montgomery_datalist
 from medseg.tasks import get_task
 from medseg.transforms import (
-    ArgmaxToMask,
+    ArgmaxToLabels,
     ScaleGreyLevels,
     ToGreyscale,
     cxr_image_transforms,
@@ -61,14 +61,19 @@ def test_lfw_colour_counts_of_a_real_ppm(inga_hall):
         "skin": 14485,
         "background": 31290,
     }  # every one of the 250 x 250 pixels is a pure colour
-    with_hair = get_task("lfw").pair_transforms(None, include_hair=True)(dict(entry))["label"]
-    without = get_task("lfw").pair_transforms(None, include_hair=False)(dict(entry))["label"]
+    with_hair = get_task("lfw").pair_transforms(None, ["face"])(dict(entry))["label"]
+    without = get_task("lfw").pair_transforms(None, ["skin"])(dict(entry))["label"]
     assert with_hair.shape == without.shape == (1, 250, 250)
     assert int(with_hair.sum()) == counts["skin"] + counts["hair"]
     assert int(without.sum()) == counts["skin"]
     # MONAI's PILReader gives (x, y): the transpose of the (row, col) array
     np.testing.assert_array_equal(without[0].numpy().T, (rgb == (0, 255, 0)).all(axis=-1))
     np.testing.assert_array_equal((with_hair - without)[0].numpy().T, (rgb == (255, 0, 0)).all(axis=-1))
+    # hair and skin apart: one-hot, background first, in the order asked for
+    both = get_task("lfw").pair_transforms(None, ["hair", "skin"])(dict(entry))["label"]
+    assert both.shape == (3, 250, 250) and bool((both.sum(dim=0) == 1).all())
+    for channel, colour in enumerate([(0, 0, 255), (255, 0, 0), (0, 255, 0)]):
+        np.testing.assert_array_equal(both[channel].numpy().T, (rgb == colour).all(axis=-1))
 
 
 def test_lfw_image_is_rgb_or_grey_in_unit_range(inga_hall):
@@ -88,8 +93,8 @@ def test_hair_on_off_on_real_faces_with_and_without_hair(real_data):
         rgb = read_ppm(Path(entries[case]["label"]))
         hair = int((rgb == (255, 0, 0)).all(axis=-1).sum())
         assert (hair > 0) == has_hair
-        on = get_task("lfw").pair_transforms(None, include_hair=True)(dict(entries[case]))["label"]
-        off = get_task("lfw").pair_transforms(None, include_hair=False)(dict(entries[case]))["label"]
+        on = get_task("lfw").pair_transforms(None, ["face"])(dict(entries[case]))["label"]
+        off = get_task("lfw").pair_transforms(None, ["skin"])(dict(entries[case]))["label"]
         assert bool((off <= on).all()) and int((on - off).sum()) == hair
 
 
@@ -97,12 +102,16 @@ def test_argmax_decoder_ties_and_shape_checks():
     labels = torch.zeros(3, 2, 2)
     labels[1, 0, 0] = 1.0  # skin
     labels[0, 1, 1] = 1.0  # hair; (0, 1) and (1, 0) are all-zero: class 0
-    np.testing.assert_array_equal(ArgmaxToMask([1])(labels)[0].numpy(), [[1, 0], [0, 0]])
-    np.testing.assert_array_equal(ArgmaxToMask([0, 1])(labels)[0].numpy(), [[1, 1], [1, 1]])
+    np.testing.assert_array_equal(ArgmaxToLabels([[1]])(labels)[0].numpy(), [[1, 0], [0, 0]])
+    np.testing.assert_array_equal(ArgmaxToLabels([[0, 1]])(labels)[0].numpy(), [[1, 1], [1, 1]])
+    two = ArgmaxToLabels([[0], [1]])(labels)  # hair, skin: one-hot, background (class 2) first
+    np.testing.assert_array_equal(two.argmax(dim=0).numpy(), [[2, 1], [1, 1]])
     with pytest.raises(ValueError, match=r"expected 11 channels .* got shape \(3, 2, 2\)"):
-        ArgmaxToMask([1], num_classes=11)(labels)
+        ArgmaxToLabels([[1]], num_classes=11)(labels)
     with pytest.raises(ValueError, match="exceed the 3 channels"):
-        ArgmaxToMask([5])(labels)
+        ArgmaxToLabels([[5]])(labels)
+    with pytest.raises(ValueError, match="a class is in two labels"):
+        ArgmaxToLabels([[0, 1], [1]])
 
 
 def test_helen_decoder_matches_argmax_of_the_label_images(synthetic):
@@ -110,8 +119,8 @@ def test_helen_decoder_matches_argmax_of_the_label_images(synthetic):
     stack = np.stack([np.asarray(Image.open(p), float) for p in entry["label"]])  # (11, rows, cols)
     classes = stack.argmax(axis=0)
     assert len(np.unique(classes)) == 11  # every class is drawn
-    for include_hair, face in ((True, range(1, 11)), (False, range(1, 10))):
-        mask = get_task("helen").pair_transforms(None, include_hair=include_hair)(dict(entry))["label"]
+    for labels, face in ((["face"], range(1, 11)), (["skin"], range(1, 10))):
+        mask = get_task("helen").pair_transforms(None, labels)(dict(entry))["label"]
         np.testing.assert_array_equal(mask[0].numpy().T, np.isin(classes, list(face)))
     resized = get_task("helen").pair_transforms((250, 250))(dict(entry))
     assert resized["image"].shape == (3, 250, 250) and set(np.unique(resized["label"])) <= {0.0, 1.0}

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from medseg.engines import has_reconstruction
-from medseg.losses import LOSSES, SegCapsLoss, compute_pos_weight, get_loss
+from medseg.losses import LOSSES, SegCapsLoss, compute_class_weights, compute_pos_weight, get_loss
 from medseg.pipeline import ModelSettings
 from medseg.tasks import get_task
 
@@ -28,20 +28,26 @@ logger = logging.getLogger(__name__)
 
 
 def _planes(labels: Iterable[torch.Tensor], volumetric: bool) -> Iterator[np.ndarray]:
+    """Each mask (a binary channel, or one-hot labels as a label map) as 2D planes: slice by slice for volumes."""
     for label in labels:
-        mask = np.asarray(label)[0] > 0
+        values = np.asarray(label)
+        mask = values.argmax(axis=0) if values.shape[0] > 1 else values[0] > 0
         yield from (mask[..., k] for k in range(mask.shape[-1])) if volumetric else (mask,)
 
 
-def training_pos_weight(settings: ModelSettings, entries: Sequence[Mapping]) -> float:
-    """SegCaps' positive-class weight: the negative/positive pixel ratio of the training masks with foreground.
+def training_pos_weight(settings: ModelSettings, entries: Sequence[Mapping]) -> float | list[float]:
+    """SegCaps' positive-class weight: the negative/positive pixel ratio of the training masks with foreground; for
+    several labels, a weight per class (:func:`medseg.losses.compute_class_weights`).
 
     The masks are read with the task's label path at native size (slice by slice for volumes), so that neither
     augmentation nor resizing changes the ratio.
     """
     task = get_task(settings.task)
-    load = task.label_transforms(None, **settings.task_options)
-    return compute_pos_weight(_planes((load({"label": e["label"]})["label"] for e in entries), task.volumetric))
+    load = task.label_transforms(None, settings.labels, **settings.task_options)
+    planes = _planes((load({"label": e["label"]})["label"] for e in entries), task.volumetric)
+    if len(settings.labels) > 1:
+        return compute_class_weights(planes, len(settings.labels))
+    return compute_pos_weight(planes)
 
 
 def build_loss(
@@ -69,6 +75,6 @@ def build_loss(
         if not train_entries:
             raise ValueError(f"loss {name!r} needs pos_weight: give it, or the training entries")
         kwargs["pos_weight"] = training_pos_weight(settings, train_entries)
-        logger.info(f"{name}: pos_weight {kwargs['pos_weight']:.3f} from {len(train_entries)} training masks")
-    loss = get_loss(name, network_output=settings.network_output, **kwargs)
+        logger.info(f"{name}: pos_weight {kwargs['pos_weight']} from {len(train_entries)} training masks")
+    loss = get_loss(name, network_output=settings.network_output, labels=len(settings.labels), **kwargs)
     return SegCapsLoss(loss, recon_weight=recon_weight) if has_reconstruction(network) else loss

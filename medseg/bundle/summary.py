@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,33 +17,41 @@ __all__ = ["evaluation_summary", "print_outputs", "write_summary"]
 
 
 def _per_case(details: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Per-case values of a metric's details ``(cases, channels)``: the mean over channels."""
+    """Per-case values of a metric's details ``(cases, channels)``: ``(cases, channels)`` as float64."""
     values = convert_to_numpy(details, dtype=np.float64)
-    return values.reshape(len(values), -1).mean(axis=1)
+    return values.reshape(len(values), -1)
 
 
-def evaluation_summary(engine: Engine) -> dict[str, dict[str, float]]:
-    """``{metric: {"mean", "std", "n"}}`` over the cases the engine evaluated (NaN and infinite values left out)."""
+def _statistics(values: np.ndarray) -> dict[str, float]:
+    finite = values[np.isfinite(values)]
+    return {
+        "mean": float(finite.mean()) if finite.size else math.nan,
+        "std": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
+        "n": int(finite.size),
+        "n_not_finite": int(values.size - finite.size),
+    }
+
+
+def evaluation_summary(engine: Engine, labels: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """``{metric: {"mean", "std", "n"}}`` over the cases the engine evaluated (NaN and infinite values left out;
+    a case's value is its mean over the channels). With several ``labels`` (one channel of details each), also
+    ``<metric>_<label>`` per label: Dice, IoU and HD95 per label beside their mean over the labels."""
     summary = {}
     details = getattr(engine.state, "metric_details", {}) or {}
     for name, value in engine.state.metrics.items():
-        if name in details:
-            cases = _per_case(details[name])
-            finite = cases[np.isfinite(cases)]
-            summary[name] = {
-                "mean": float(finite.mean()) if finite.size else math.nan,
-                "std": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
-                "n": int(finite.size),
-                "n_not_finite": int(cases.size - finite.size),
-            }
-        else:
+        if name not in details:
             summary[name] = {"mean": float(value), "std": math.nan, "n": 0, "n_not_finite": 0}
+            continue
+        cases = _per_case(details[name])
+        summary[name] = _statistics(cases.mean(axis=1))
+        if len(labels) > 1 and cases.shape[1] == len(labels):
+            summary.update({f"{name}_{label}": _statistics(cases[:, k]) for k, label in enumerate(labels)})
     return summary
 
 
-def write_summary(engine: Engine, path: str | Path) -> Path:
+def write_summary(engine: Engine, path: str | Path, labels: Sequence[str] = ()) -> Path:
     """Write :func:`evaluation_summary` as JSON, atomically, and print it; return the path."""
-    summary = evaluation_summary(engine)
+    summary = evaluation_summary(engine, labels)
     path = write_json(path, summary)
     for name, row in summary.items():
         print(f"{name:>20s}  {row['mean']:.4f} ± {row['std']:.4f}  (n = {row['n']})")

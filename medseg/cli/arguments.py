@@ -207,8 +207,17 @@ def add_task_options(parser: argparse.ArgumentParser, stages: Sequence[str]) -> 
                     option.negative_flag, dest=name, action="store_false", help=f"{_users(name)}: not so"
                 )
             continue
-        kwargs = {"choices": option.choices} if option.choices else {}
+        kwargs = {"choices": _choices(name)} if option.choices else {}
         parser.add_argument(option.flag, dest=name, type=option.type, nargs=option.nargs, help=help_text, **kwargs)
+
+
+def _choices(name: str) -> list:
+    """Every task's choices of an option they share (``layout``: chest X-rays' and skin lesions'); the task's own are
+    checked when the options reach it (:meth:`medseg.tasks.Task.resolve_options`)."""
+    from medseg.tasks import TASKS
+
+    declared = [o.choices for task in TASKS.values() for o in task.options if o.name == name and o.choices]
+    return list(dict.fromkeys(choice for choices in declared for choice in choices))
 
 
 def task_options(args: argparse.Namespace, stages: Sequence[str]) -> dict[str, Any]:
@@ -221,4 +230,10 @@ def task_options(args: argparse.Namespace, stages: Sequence[str]) -> dict[str, A
     misplaced = [_flags(_declared(name)) for name in given if name not in accepted]
     if misplaced:
         raise UsageError(f"{', '.join(misplaced)} do(es) not apply to --task {args.task}")
+    for option in task.options:
+        if option.choices and option.name in given and given[option.name] not in option.choices:
+            valid = ", ".join(map(str, option.choices))
+            raise UsageError(
+                f"argument {option.flag}: {given[option.name]!r} is not a --task {args.task} choice: {valid}"
+            )
     return {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}

@@ -90,16 +90,24 @@ class ConfusionScoreMetric(CumulativeIterationMetric):
         return (value, not_nans) if self.get_not_nans else value
 
 
+class PixelAccuracyMetric(ConfusionScoreMetric):
+    """Pixel accuracy per image: ``(TP + TN) / N`` of each channel of binary masks (:func:`pixel_accuracy`); of
+    one-hot masks of several labels with ``include_background`` (the background channel first), the share of pixels
+    whose label is right, one value per image (the accuracy "over the classes" of face parsing)."""
+
+    score = staticmethod(pixel_accuracy)
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if y_pred.shape[1] == 1 or not self.include_background:
+            return super()._compute_tensor(y_pred, y)
+        right = (y_pred.argmax(dim=1) == y.argmax(dim=1)).flatten(1).float()
+        return right.mean(dim=1, keepdim=True)
+
+
 class CohenKappaMetric(ConfusionScoreMetric):
     """Cohen's kappa (:func:`cohen_kappa`) per image and channel."""
 
     score = staticmethod(cohen_kappa)
-
-
-class PixelAccuracyMetric(ConfusionScoreMetric):
-    """Pixel accuracy (:func:`pixel_accuracy`) per image and channel."""
-
-    score = staticmethod(pixel_accuracy)
 
 
 class _ConfusionScoreHandler(IgniteMetricHandler):
@@ -129,7 +137,11 @@ class PixelAccuracy(_ConfusionScoreHandler):
 
 
 def segmentation_metrics(
-    prefix: str = "val", include_hd95: bool = True, probability_key: str | None = None, num_bins: int = 20
+    prefix: str = "val",
+    include_hd95: bool = True,
+    probability_key: str | None = None,
+    num_bins: int = 20,
+    include_background: bool = True,
 ) -> dict[str, IgniteMetricHandler]:
     """IoU, Cohen's kappa, pixel accuracy and 95 % Hausdorff distance handlers, named ``<prefix>_<metric>``.
 
@@ -142,26 +154,32 @@ def segmentation_metrics(
     ``<prefix>_ece``: MONAI's ``CalibrationError``, the expected calibration error of Guo et al. (2017) per
     image, ``ECE = Σ_b (n_b / N) |acc_b − conf_b|`` over ``num_bins`` equal-width bins of the foreground
     probability, then averaged over the images.
+
+    ``include_background=False``: one-hot masks of several labels (background first), each metric per label (its
+    mean over the labels), but the pixel accuracy, which is over all the classes.
     """
     pairs = from_engine(["pred", "label"])
+    labels = {"include_background": include_background}
     metrics: dict[str, IgniteMetricHandler] = {
-        f"{prefix}_mean_iou": MeanIoUHandler(output_transform=pairs),
-        f"{prefix}_kappa": CohenKappa(output_transform=pairs),
+        f"{prefix}_mean_iou": MeanIoUHandler(output_transform=pairs, **labels),
+        f"{prefix}_kappa": CohenKappa(output_transform=pairs, **labels),
         f"{prefix}_accuracy": PixelAccuracy(output_transform=pairs),
     }
     if include_hd95:
-        metrics[f"{prefix}_hd95"] = HausdorffDistance(percentile=95, output_transform=pairs)
+        metrics[f"{prefix}_hd95"] = HausdorffDistance(percentile=95, output_transform=pairs, **labels)
     if probability_key:
         probabilities = from_engine([probability_key, "label"])
-        metrics[f"{prefix}_ece"] = CalibrationError(num_bins=num_bins, output_transform=probabilities)
+        metrics[f"{prefix}_ece"] = CalibrationError(num_bins=num_bins, output_transform=probabilities, **labels)
     return metrics
 
 
 def all_foreground_dice(dataset: Sequence[Mapping], label_key: str = "label") -> float:
-    """Mean Dice of the trivial predictor that calls every pixel foreground: ``2|G| / (N + |G|)`` per item."""
+    """Mean Dice of the trivial predictor that calls every pixel foreground: ``2|G| / (N + |G|)`` per item (one-hot
+    masks of several labels: per label, every pixel that label)."""
     scores = []
     for item in dataset:
         label = torch.as_tensor(item[label_key]) > 0
-        foreground = float(label.sum())
-        scores.append(2 * foreground / (label.numel() + foreground))
+        for channel in label[1:] if label.shape[0] > 1 else label:
+            foreground = float(channel.sum())
+            scores.append(2 * foreground / (channel.numel() + foreground))
     return float(np.mean(scores)) if scores else float("nan")

@@ -29,7 +29,16 @@ from medseg.dicom import SeriesInfo
 from medseg.files import IncompleteWriteError, atomic_path
 from medseg.transforms import ImageFileError, check_volume_file
 
-__all__ = ["DicomSegError", "Geometry", "write_dicom_seg", "write_image", "write_overlay", "write_rtstruct"]
+__all__ = [
+    "LABEL_COLOURS",
+    "DicomSegError",
+    "Geometry",
+    "segment_concept",
+    "write_dicom_seg",
+    "write_image",
+    "write_overlay",
+    "write_rtstruct",
+]
 
 #: Type 2 attributes of the patient and study modules a DICOM SEG copies from its sources: present, possibly empty.
 #: Sources often lack them (radiographs without a birth date, anonymised files); they are filled in empty.
@@ -82,14 +91,20 @@ class Geometry:
         """mm³ per voxel (mm² per pixel for a 2D image)."""
         return float(np.prod(self.spacing))
 
-    def image(self, array: np.ndarray) -> sitk.Image:
-        """``array`` in medseg's (x, y[, z]) order as a SimpleITK image on this grid."""
+    def image(self, array: np.ndarray, components: bool = False) -> sitk.Image:
+        """``array`` in medseg's (x, y[, z]) order as a SimpleITK image on this grid; with ``components``, an array
+        with one more, first, axis (the probabilities of several labels) as a vector image of as many components."""
         array = np.asarray(array)
-        if array.ndim == len(self.size) - 1 and self.size[-1] == 1:  # a 2D result for a one-slice 3D header
-            array = array[..., None]
-        if tuple(array.shape) != tuple(self.size):
+        values = np.moveaxis(array, 0, -1) if components else array[..., None]  # components last, as SimpleITK has
+        if values.ndim - 1 == len(self.size) - 1 and self.size[-1] == 1:  # a 2D result for a one-slice 3D header
+            values = values[..., None, :]
+        if tuple(values.shape[:-1]) != tuple(self.size):
             raise ValueError(f"result of shape {tuple(array.shape)} does not fit the input's grid {tuple(self.size)}")
-        image = sitk.GetImageFromArray(np.ascontiguousarray(array.T))
+        spatial = list(range(values.ndim - 1))[::-1]
+        values = values.transpose(*spatial, values.ndim - 1)
+        image = sitk.GetImageFromArray(
+            np.ascontiguousarray(values if components else values[..., 0]), isVector=components
+        )
         image.SetSpacing(self.spacing)
         image.SetOrigin(self.origin)
         image.SetDirection(self.direction)
@@ -108,20 +123,26 @@ def _written(path: Path, geometry: Geometry) -> None:
         raise IncompleteWriteError(f"the file written holds {written.size}, not {geometry.size} (is the disk full?)")
 
 
-def write_image(array: np.ndarray, geometry: Geometry, path: Path) -> Path:
+def write_image(array: np.ndarray, geometry: Geometry, path: Path, components: bool = False) -> Path:
     """``array`` on ``geometry`` to ``path`` (NIfTI, NRRD, ...), compressed, atomically, read back before it takes
-    its name."""
+    its name; ``components``: the first axis of ``array`` as the components of a vector image."""
     with atomic_path(path, verify=lambda temporary: _written(temporary, geometry)) as temporary:
-        sitk.WriteImage(geometry.image(array), str(temporary), useCompression=True)
+        sitk.WriteImage(geometry.image(array, components), str(temporary), useCompression=True)
     return path
 
 
 def write_dicom_seg(
-    mask: np.ndarray, sources: Sequence[Path], path: Path, label: str = "foreground", fractional: bool = False
+    mask: np.ndarray,
+    sources: Sequence[Path],
+    path: Path,
+    labels: Sequence[str] = ("foreground",),
+    fractional: bool = False,
 ) -> Path:
-    """A binary DICOM Segmentation of ``mask`` (medseg's (x, y[, z]) order) over the ``sources`` (slice order), or
-    with ``fractional`` a FRACTIONAL one (type PROBABILITY) of a probability map in [0, 1], which highdicom stores
-    in 255 steps.
+    """A binary DICOM Segmentation of ``mask`` (medseg's (x, y[, z]) order; a label map, values 1 to
+    ``len(labels)``) over the ``sources`` (slice order), one segment per label, named after it and coded by its
+    concept where SNOMED CT has one (:func:`segment_concept`: lung, left and right lung, lesion, hair, skin, face);
+    or with ``fractional`` a FRACTIONAL one (type PROBABILITY) of probabilities in [0, 1] (one map, or one per class
+    with the background first for several labels), which highdicom stores in 255 steps.
 
     The frames follow the source images one to one; highdicom copies the patient and study, and references
     each source image's SOP Instance UID and the Frame of Reference. Patient and study attributes of type 2 that a
@@ -136,23 +157,33 @@ def write_dicom_seg(
     from pydicom.sr.codedict import codes
 
     datasets = [_seg_source(pydicom.dcmread(source), source) for source in sources]
-    frames = np.clip(np.asarray(mask, dtype=np.float32), 0, 1) if fractional else np.asarray(mask, dtype=bool)
-    frames = frames[..., None] if frames.ndim == 2 else frames
-    frames = np.ascontiguousarray(np.moveaxis(frames, -1, 0).transpose(0, 2, 1))  # (slices, rows, columns)
+    values = np.asarray(mask)
+    if fractional:  # one probability map per segment, segments last
+        maps = values[1:] if len(labels) > 1 else values[None]
+        frames = np.clip(np.moveaxis(maps, 0, -1).astype(np.float32), 0, 1)
+    else:
+        frames = np.stack([values == value for value in range(1, len(labels) + 1)], axis=-1)
+    frames = frames[..., None, :] if frames.ndim == 3 else frames  # (x, y, z, segments)
+    frames = np.ascontiguousarray(frames.transpose(2, 1, 0, 3))  # (slices, rows, columns, segments)
     if frames.shape[0] != len(datasets):
         raise ValueError(f"mask of {frames.shape[0]} slice(s) for {len(datasets)} source image(s)")
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=label,
-        segmented_property_category=codes.SCT.Organ,
-        segmented_property_type=codes.SCT.Lung if label == "lung" else codes.SCT.Organ,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="medseg", version="0.1", family=codes.DCM.ArtificialIntelligence
-        ),
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="medseg", version="0.1", family=codes.DCM.ArtificialIntelligence
     )
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=label,
+            segmented_property_category=segment_concept(label)[0],
+            segmented_property_type=segment_concept(label)[1],
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+        )
+        for number, label in enumerate(labels, start=1)
+    ]
     try:
-        segmentation = _segmentation(hd, datasets, frames, description, fractional)
+        segmentation = _segmentation(hd, datasets, frames if fractional else frames.astype(np.uint8), descriptions,
+                                     fractional)  # fmt: skip
     except (AttributeError, KeyError, TypeError, ValueError) as error:  # highdicom's checks of the sources
         raise DicomSegError(f"{sources[0]}: no DICOM SEG: highdicom refused the sources ({error})") from None
     with atomic_path(path, verify=_readable_dicom) as temporary:
@@ -160,9 +191,31 @@ def write_dicom_seg(
     return path
 
 
-def write_rtstruct(mask: np.ndarray, sources: Sequence[Path], path: Path, label: str = "foreground") -> Path:
-    """An RT Structure Set of ``mask`` (medseg's (x, y, z) order, one slice per source in ``sources``' order) with
-    the contours of each slice on its source image, for planning systems that read contours, not SEGs.
+def segment_concept(label: str) -> tuple:
+    """The SNOMED CT (category, type) of a label's segment: its own concept where there is one (lung, left and right
+    lung, lesion, hair, skin, face), else a generic organ."""
+    from pydicom.sr.codedict import codes
+    from pydicom.sr.coding import Code
+
+    concepts = {
+        "lungs": (codes.SCT.Organ, codes.SCT.Lung),
+        "lung": (codes.SCT.Organ, codes.SCT.Lung),
+        "left_lung": (codes.SCT.Organ, Code("44029006", "SCT", "Left lung")),
+        "right_lung": (codes.SCT.Organ, Code("3341006", "SCT", "Right lung")),
+        "lesion": (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.SkinLesion),
+        "hair": (codes.SCT.AnatomicalStructure, codes.SCT.Hair),
+        "skin": (codes.SCT.AnatomicalStructure, codes.SCT.Skin),
+        "face": (codes.SCT.AnatomicalStructure, codes.SCT.Face),
+    }
+    return concepts.get(label, (codes.SCT.Organ, codes.SCT.Organ))
+
+
+def write_rtstruct(
+    mask: np.ndarray, sources: Sequence[Path], path: Path, labels: Sequence[str] = ("foreground",)
+) -> Path:
+    """An RT Structure Set of ``mask`` (medseg's (x, y, z) order, one slice per source in ``sources``' order; a label
+    map, values 1 to ``len(labels)``) with the contours of each slice on its source image, one ROI per label named
+    after it, for planning systems that read contours, not SEGs.
 
     rt-utils draws the contours (OpenCV's ``findContours``: the centres of the border pixels, holes as contours
     of their own) and fills the RT Structure Set's references to the study, the series and each image; it reads
@@ -175,7 +228,7 @@ def write_rtstruct(mask: np.ndarray, sources: Sequence[Path], path: Path, label:
     import pydicom
     from rt_utils import RTStructBuilder
 
-    frames = np.asarray(mask, dtype=bool)
+    frames = np.asarray(mask)
     if frames.ndim != 3 or len(sources) < 2:
         raise DicomSegError(f"{sources[0]}: no RT Structure Set: it contours a series of slices, not one image")
     if frames.shape[-1] != len(sources):
@@ -190,8 +243,9 @@ def write_rtstruct(mask: np.ndarray, sources: Sequence[Path], path: Path, label:
         try:
             structure = RTStructBuilder.create_new(dicom_series_path=folder)
             ordered = np.stack([by_uid[image.SOPInstanceUID] for image in structure.series_data], axis=-1)
-            if ordered.any():
-                structure.add_roi(mask=ordered, name=label, color=[255, 0, 0], approximate_contours=False)
+            for value, (label, colour) in enumerate(zip(labels, LABEL_COLOURS), start=1):
+                if (ordered == value).any():
+                    structure.add_roi(mask=ordered == value, name=label, color=_rgb(colour), approximate_contours=False)
         except Exception as error:  # rt-utils raises plain Exceptions for what it cannot use
             raise DicomSegError(f"{sources[0]}: no RT Structure Set: rt-utils refused the series ({error})") from None
     structure.ds.SeriesDescription = "medseg contours"
@@ -233,18 +287,18 @@ def _pixel_measures(hd, dataset):
     return hd.PixelMeasuresSequence(pixel_spacing=[float(s) for s in spacing], slice_thickness=1.0)
 
 
-def _segmentation(hd, datasets: list, frames: np.ndarray, description, fractional: bool = False):
-    """highdicom's binary (or fractional, probability) Segmentation of ``frames`` (slices, rows, columns) over
-    ``datasets``."""
+def _segmentation(hd, datasets: list, frames: np.ndarray, descriptions: list, fractional: bool = False):
+    """highdicom's binary (or fractional, probability) Segmentation of ``frames`` (slices, rows, columns, segments)
+    over ``datasets``."""
     kind = hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
     extra = {"fractional_type": hd.seg.SegmentationFractionalTypeValues.PROBABILITY} if fractional else {}
     return hd.seg.Segmentation(
         pixel_measures=_pixel_measures(hd, datasets[0]),
         source_images=datasets,
-        pixel_array=frames if fractional else frames.astype(np.uint8),
+        pixel_array=frames,
         segmentation_type=kind,
         **extra,
-        segment_descriptions=[description],
+        segment_descriptions=descriptions,
         series_instance_uid=hd.UID(),
         series_number=900,
         sop_instance_uid=hd.UID(),
@@ -256,18 +310,34 @@ def _segmentation(hd, datasets: list, frames: np.ndarray, description, fractiona
     )
 
 
-def _outline(axis, mask: np.ndarray) -> None:
-    if mask.any() and not mask.all():
-        axis.contour(mask, levels=[0.5], colors="red", linewidths=0.8)
+#: The colours of the labels' outlines (overlays) and contours (RT Structure Sets), in label order.
+LABEL_COLOURS = ("red", "deepskyblue", "yellow", "lime", "magenta", "orange", "cyan", "white")
 
 
-def write_overlay(image: np.ndarray, mask: np.ndarray, path: Path, title: str = "") -> Path:
-    """The image (grey, or RGB for three channels first) with the mask's outline, as a PNG; for a volume, its
-    three middle planes. ``image`` is channel-first in medseg's (x, y[, z]) order, ``mask`` (x, y[, z])."""
+def _rgb(colour: str) -> list[int]:
+    import matplotlib.colors
+
+    return [round(255 * channel) for channel in matplotlib.colors.to_rgb(colour)]
+
+
+def _outline(axis, mask: np.ndarray, labels: Sequence[str]) -> None:
+    for value, colour in zip(range(1, len(labels) + 1), LABEL_COLOURS):
+        label = mask == value
+        if label.any() and not label.all():
+            axis.contour(label, levels=[0.5], colors=colour, linewidths=0.8)
+
+
+def write_overlay(
+    image: np.ndarray, mask: np.ndarray, path: Path, title: str = "", labels: Sequence[str] = ("foreground",)
+) -> Path:
+    """The image (grey, or RGB for three channels first) with the outline of the mask (a label map: one colour per
+    label, :data:`LABEL_COLOURS`, with a legend when there are several), as a PNG; for a volume, its three middle
+    planes. ``image`` is channel-first in medseg's (x, y[, z]) order, ``mask`` (x, y[, z])."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     image = np.asarray(image, dtype=np.float32)
     planes = []
@@ -286,11 +356,14 @@ def write_overlay(image: np.ndarray, mask: np.ndarray, path: Path, title: str = 
     for axis, (name, picture, outline) in zip(axes[0], planes):
         low, high = np.percentile(picture, [1, 99]) if picture.ndim == 2 else (0.0, 1.0)
         axis.imshow(np.clip((picture - low) / max(high - low, 1e-6), 0, 1), cmap="gray")
-        _outline(axis, outline)
+        _outline(axis, outline, labels)
         axis.set_title(name)
         axis.set_axis_off()
+    if len(labels) > 1:
+        handles = [Line2D([0], [0], color=colour, lw=2) for colour in LABEL_COLOURS[: len(labels)]]
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 if len(labels) > 1 else 0, 1, 1))
     with atomic_path(path) as temporary:
         fig.savefig(temporary, dpi=100)
     plt.close(fig)

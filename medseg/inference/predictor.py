@@ -102,13 +102,19 @@ class Predictor:
         return task.image_transforms(None, **self.settings.task_options)({"image": str(path)})["image"]
 
     def predict(self, item: Mapping, progress: bool = False) -> torch.Tensor:
-        """The foreground probability ``(1, *spatial)`` of a pre-processed item, on the input's voxel grid."""
+        """The foreground probability ``(1, *spatial)`` of a pre-processed item, on the input's voxel grid; for a
+        model of several labels, the probability of each, ``(labels + 1, *spatial)``, background first."""
         image = item["image"]
         run = inferer(self.settings, sw_batch_size=self.batch_size, progress=progress)
         autocast = torch.autocast("cuda") if self.amp else contextlib.nullcontext()
         with torch.no_grad(), autocast:
             raw = run(image[None].to(self.device), self.network)[0].float().cpu()
-        probabilities = torch.sigmoid(raw) if self.settings.network_output == "logits" else raw.clamp(0, 1)
+        if self.settings.out_channels > 1:
+            probabilities = torch.softmax(raw, dim=0)
+        elif self.settings.network_output == "logits":
+            probabilities = torch.sigmoid(raw)
+        else:
+            probabilities = raw.clamp(0, 1)
         pred = MetaTensor(probabilities, meta=dict(image.meta))
         if self.volumetric:  # volumes keep their grid: nothing to invert
             return pred

@@ -245,8 +245,13 @@ def _segment(
     if notes:
         record.setdefault("warnings", []).extend(notes)
     slices = item["image"].shape[-1] if predictor.volumetric else 1
-    probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME)[0].numpy()
-    mask = options.postprocessing(probabilities)
+    labels = predictor.settings.labels
+    probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME).numpy()
+    if len(labels) > 1:  # the probability of each class, background first; the mask: the label map
+        mask = options.postprocessing.label_map(probabilities)
+    else:
+        probabilities = probabilities[0]
+        mask = options.postprocessing(probabilities)
     outputs = record["outputs"]
 
     def write(kind: str, writer: Callable[..., Path], content: Any, reference: Any, **options: Any) -> None:
@@ -258,7 +263,7 @@ def _segment(
     if "mask" in targets:
         write("mask", write_image, mask, geometry)
     if "probabilities" in targets:
-        write("probabilities", write_image, probabilities.astype(np.float32), geometry)
+        write("probabilities", write_image, probabilities.astype(np.float32), geometry, components=len(labels) > 1)
     if options.uncertainty or options.review_threshold is not None:
         band = _band_pixels(mask.shape, predictor.settings.spatial_size, predictor.volumetric)
         entropy = _add_uncertainty(record, probabilities, mask, geometry, band, options.review_threshold)
@@ -267,26 +272,36 @@ def _segment(
     failure = None
     for kind, values in (("dicom_seg", mask), ("dicom_seg_probabilities", probabilities)):
         if kind in targets:  # a SEG its sources cannot make fails alone: the case's other outputs are kept
+            fractional = kind == "dicom_seg_probabilities"
             try:
-                write(kind, write_dicom_seg, values, dicom_sources, fractional=kind == "dicom_seg_probabilities")
+                write(kind, write_dicom_seg, values, dicom_sources, labels=labels, fractional=fractional)
             except DicomSegError as error:
                 failure = str(error)
     if "rtstruct" in targets:
         try:
-            write("rtstruct", write_rtstruct, mask, dicom_sources)
+            write("rtstruct", write_rtstruct, mask, dicom_sources, labels=labels)
         except DicomSegError as error:
             failure = str(error)
     if "overlay" in targets:
         native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
-        write("overlay", write_overlay, np.asarray(native), mask, title=case.name)
-    foreground = int(mask.sum())
-    record["foreground_voxels" if mask.ndim == 3 else "foreground_pixels"] = foreground
-    if mask.ndim == 3:
-        record["foreground_ml"] = foreground * geometry.voxel_volume / 1000.0
-    else:
-        record["foreground_mm2"] = foreground * float(np.prod(geometry.spacing[:2]))
-    record["threshold"] = options.postprocessing.level(probabilities)
+        write("overlay", write_overlay, np.asarray(native), mask, title=case.name, labels=labels)
+    record.update(_measures(mask, geometry, labels))
+    record["threshold"] = options.postprocessing.level(probabilities) if len(labels) == 1 else None
     return {**record, "status": "partial" if failure else "ok", "error": failure}
+
+
+def _measures(mask: np.ndarray, geometry: Geometry, labels: tuple[str, ...]) -> dict[str, Any]:
+    """The foreground's size in voxels (pixels) and mL (mm²); with several labels, each label's too."""
+    volume = mask.ndim == 3
+    count, unit, scale = ("voxels", "ml", geometry.voxel_volume / 1000.0) if volume else (
+        "pixels", "mm2", float(np.prod(geometry.spacing[:2]))
+    )  # fmt: skip
+    foreground = int(np.count_nonzero(mask))
+    measures: dict[str, Any] = {f"foreground_{count}": foreground, f"foreground_{unit}": foreground * scale}
+    if len(labels) > 1:
+        sizes = {name: int((mask == value).sum()) for value, name in enumerate(labels, start=1)}
+        measures["labels"] = {name: {count: size, unit: size * scale} for name, size in sizes.items()}
+    return measures
 
 
 def _band_pixels(shape: tuple[int, ...], spatial_size: tuple[int, ...], volumetric: bool) -> int:

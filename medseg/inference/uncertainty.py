@@ -17,6 +17,10 @@ blurred over proportionally more of its own pixels), so that the figure does not
 empty mask has an empty band, and a border entropy of 0. The **volume interval** is the
 foreground volume at thresholds ``1 - alpha`` and ``alpha`` of the same probabilities (uncleaned): what is
 foreground for a confident reading, and what might be.
+
+For a model of several labels, the map is the entropy over the classes, ``-Σ_c p_c log2 p_c`` (from 0 up to
+``log2(labels + 1)`` bits), the band follows the border of every label, and the interval is of the foreground,
+``1 - p_background``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["UncertaintySummary", "binary_entropy", "border_band", "uncertainty_summary"]
+__all__ = ["UncertaintySummary", "binary_entropy", "border_band", "class_entropy", "uncertainty_summary"]
 
 #: Pixels either side of a mask's boundary that its border band covers.
 BAND = 3
@@ -42,9 +46,22 @@ def binary_entropy(probabilities: np.ndarray) -> np.ndarray:
     return np.nan_to_num(entropy, nan=0.0).astype(np.float32)
 
 
+def class_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """The entropy in bits over the classes (axis 0: background and labels) per voxel, as float32."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.nan_to_num(p * np.log2(p), nan=0.0)
+    return (-terms.sum(axis=0)).astype(np.float32)
+
+
 def border_band(mask: np.ndarray, band: int = BAND) -> np.ndarray:
     """The voxels within ``band`` pixels of ``mask``'s boundary: its dilation less its erosion, in the first two
-    axes only (medseg's (x, y[, z]) order: in-plane, slice by slice for a volume)."""
+    axes only (medseg's (x, y[, z]) order: in-plane, slice by slice for a volume). A label map (values above 1)
+    gives the union of each label's band."""
+    labels = np.unique(mask)
+    if labels.max(initial=0) > 1:
+        bands = [border_band(mask == value, band) for value in labels if value > 0]
+        return np.logical_or.reduce(bands)
     mask = np.asarray(mask, dtype=bool)
     structure = ndimage.generate_binary_structure(2, 1)
     if mask.ndim == 3:  # no connection between slices
@@ -79,15 +96,19 @@ def uncertainty_summary(
     """The summary of a case and its entropy map.
 
     Args:
-        probabilities: the foreground probability on the input's grid.
-        mask: the case's mask (after its post-processing), whose border the band follows.
+        probabilities: the foreground probability on the input's grid; for several labels, the probability of
+            each class, background first (``(labels + 1, ...)``).
+        mask: the case's mask or label map (after its post-processing), whose border the band follows.
         unit_size: the size of a voxel in the interval's unit (mL, or mm² for an image).
         band: the band's half-width in pixels.
         alpha: the interval's thresholds are ``1 - alpha`` and ``alpha``.
     """
-    if probabilities.shape != mask.shape:
+    several = probabilities.ndim == mask.ndim + 1
+    if probabilities.shape[several:] != mask.shape:
         raise ValueError(f"probabilities of shape {probabilities.shape} and a mask of shape {mask.shape}")
-    entropy = binary_entropy(probabilities)
+    entropy = class_entropy(probabilities) if several else binary_entropy(probabilities)
+    if several:
+        probabilities = 1.0 - probabilities[0]  # the foreground's, for the interval
     in_band = border_band(mask, band)
     border = float(entropy[in_band].mean()) if in_band.any() else 0.0
     interval = (

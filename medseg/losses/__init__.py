@@ -7,9 +7,9 @@ from .focal_tversky import FocalTverskyLoss
 from .kappa import KappaLoss
 from .margin import MarginLoss
 from .reconstruction import SegCapsLoss
-from .registry import LOSSES, NETWORK_OUTPUTS, LossSpec, ProbabilityInput, get_loss
+from .registry import LOSSES, NETWORK_OUTPUTS, LossSpec, ProbabilityInput, get_loss, multi_label_losses
 from .soft_iou import SoftIoULoss
-from .weights import compute_pos_weight
+from .weights import compute_class_weights, compute_pos_weight
 
 __all__ = [
     "EXACT_CHECK_CALLS",
@@ -27,6 +27,8 @@ __all__ = [
     "WeightedBCELoss",
     "add_input_checks",
     "check_loss_inputs",
+    "compute_class_weights",
     "compute_pos_weight",
     "get_loss",
+    "multi_label_losses",
 ]

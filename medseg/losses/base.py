@@ -77,8 +77,8 @@ class SegmentationLoss(_Loss):
         Half-precision inputs (float16, bfloat16, e.g. under ``torch.autocast``) are cast to float32
         so that the sums over many elements neither overflow nor lose precision.
 
-        With ``activate=False`` a sigmoid is left to the caller (which may use a log-sigmoid form);
-        softmax and ``other_act`` are always applied.
+        With ``activate=False`` a sigmoid or softmax is left to the caller (which may use a log-sigmoid or
+        log-softmax form); ``other_act`` is always applied.
 
         Raises:
             ValueError: when ``input`` is not ``(B, C, spatial...)`` or the shapes of ``input`` and ``target``
@@ -95,7 +95,7 @@ class SegmentationLoss(_Loss):
         if self.softmax:
             if n_pred_ch == 1:
                 warnings.warn("single channel prediction, `softmax=True` ignored.", stacklevel=3)
-            else:
+            elif activate:
                 input = torch.softmax(input, 1)
         if self.other_act is not None:
             input = self.other_act(input)

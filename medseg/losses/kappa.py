@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -35,8 +36,21 @@ class KappaLoss(RegionLoss):
     report's results be reproduced. The report's code fixed ``N`` at 256·256; here ``N`` is the
     number of elements summed (256·256 for one 256×256 image per item with ``batch=False``).
 
+    With ``softmax=True`` (``C`` mutually exclusive classes, background included), the loss is one minus the
+    multi-class Cohen's kappa of the soft confusion matrix ``M_ij = Σ g_i p_j`` over the ``N`` elements:
+
+    .. math::
+
+        p_o = \\frac{\\sum_i M_{ii}}{N}, \\quad p_c = \\frac{\\sum_i (\\sum_j M_{ij})(\\sum_j M_{ji})}{N^2}
+            = \\frac{\\sum_i \\sum g_i \\sum p_i}{N^2}, \\quad L = 1 - \\frac{p_o - p_c + \\mathrm{smooth\\_nr}}
+            {1 - p_c + \\mathrm{smooth\\_dr}},
+
+    which on hard one-hot masks equals ``1 − sklearn.metrics.cohen_kappa_score`` of the class maps, and for two
+    classes the binary kappa above (kappa does not depend on which class is called positive). ``reduction="none"``
+    then gives one value per item, ``(B, 1, ...)``.
+
     Args:
-        published_form: use the report's eq. 26 instead of the exact kappa.
+        published_form: use the report's eq. 26 instead of the exact kappa (one label only).
         other arguments: see :class:`medseg.losses.base.RegionLoss` (MONAI's Dice loss arguments).
     """
 
@@ -65,6 +79,21 @@ class KappaLoss(RegionLoss):
             batch=batch,
         )
         self.published_form = published_form
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if not (self.softmax and input.shape[1] > 1):
+            return super().forward(input, target)
+        if self.published_form or not self.include_background:
+            raise ValueError("the kappa of several classes is the exact one, over every class (include_background).")
+        input, target = self.prepare(input, target)
+        axes = [0, *range(2, input.dim())] if self.batch else list(range(2, input.dim()))
+        n = math.prod(input.shape[axis] for axis in axes)
+        agreement = (input * target).sum(dim=axes).sum(dim=-1) / n  # p_o
+        chance = (input.sum(dim=axes) * target.sum(dim=axes)).sum(dim=-1) / n**2  # p_c
+        loss = 1.0 - (agreement - chance + self.smooth_nr) / (1.0 - chance + self.smooth_dr)
+        if self.reduction == LossReduction.NONE.value:
+            return loss.view([-1, 1] + [1] * (input.dim() - 2))
+        return self.reduce(loss)
 
     def region_loss(self, tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor, n: int) -> torch.Tensor:
         sum_p, sum_g = tp + fp, tp + fn

@@ -37,12 +37,13 @@ from .kappa import KappaLoss
 from .margin import MarginLoss
 from .soft_iou import SoftIoULoss
 
-__all__ = ["LOSSES", "NETWORK_OUTPUTS", "LossSpec", "ProbabilityInput", "get_loss"]
+__all__ = ["LOSSES", "NETWORK_OUTPUTS", "LossSpec", "ProbabilityInput", "get_loss", "multi_label_losses"]
 
 #: What a network's raw output may be: ``"logits"`` (most networks) or ``"probabilities"`` (SegCaps).
 NETWORK_OUTPUTS = ("logits", "probabilities")
 
 _SIGMOID = MappingProxyType({"sigmoid": True})
+_SOFTMAX = MappingProxyType({"softmax": True})
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class LossSpec:
         needs_pos_weight: the loss needs ``pos_weight`` (the negative/positive pixel ratio).
         kind: ``"region"`` (a ratio of soft counts over the image: Dice, IoU, kappa, Tversky) or ``"pixel"`` (a
             mean of per-pixel terms: cross-entropies, focal, margin).
+        softmax_kwargs: the arguments that make the loss read the logits of several labels and a one-hot target
+            (background first); ``None``: the loss segments one label (SegCaps' margin loss).
     """
 
     factory: Callable[..., _Loss]
@@ -65,6 +68,7 @@ class LossSpec:
     logits_only: bool = False
     needs_pos_weight: bool = False
     kind: str = "region"
+    softmax_kwargs: Mapping[str, Any] | None = field(default_factory=lambda: _SOFTMAX)
 
 
 class ProbabilityInput(_Loss):
@@ -107,24 +111,36 @@ LOSSES: dict[str, LossSpec] = {
     "dice": LossSpec(DiceLoss, "soft Dice (MONAI DiceLoss)"),
     "gdl": LossSpec(GeneralizedDiceLoss, "generalised Dice (MONAI GeneralizedDiceLoss)"),
     "tversky": LossSpec(TverskyLoss, "Tversky (MONAI TverskyLoss)"),
-    "focal": LossSpec(FocalLoss, "focal (MONAI FocalLoss)", logits_kwargs={}, logits_only=True, kind="pixel"),
+    "focal": LossSpec(
+        FocalLoss,
+        "focal (MONAI FocalLoss)",
+        logits_kwargs={},
+        logits_only=True,
+        kind="pixel",
+        softmax_kwargs={"use_softmax": True},
+    ),
     "focal_tversky": LossSpec(FocalTverskyLoss, "focal-Tversky (Abraham & Khan 2019)"),
     "dice_bce": LossSpec(DiceCELoss, "Dice + BCE (MONAI DiceCELoss)", logits_only=True),
     "kappa": LossSpec(KappaLoss, "one minus soft Cohen's kappa (Zhang et al.)"),
     "kappa_published": LossSpec(
-        partial(KappaLoss, published_form=True), "the kappa report's published implementation (its eq. 26)"
+        partial(KappaLoss, published_form=True),
+        "the kappa report's published implementation (its eq. 26)",
+        softmax_kwargs=None,
     ),
-    "margin": LossSpec(MarginLoss, "margin loss (SegCaps code)", kind="pixel"),
+    "margin": LossSpec(MarginLoss, "margin loss (SegCaps code)", kind="pixel", softmax_kwargs=None),
 }
 
 
-def get_loss(name: str, network_output: str | None = None, **kwargs: Any) -> _Loss:
+def get_loss(name: str, network_output: str | None = None, labels: int = 1, **kwargs: Any) -> _Loss:
     """Build the loss registered as ``name``, e.g. ``get_loss("iou", network_output="logits")``.
 
     Args:
         name: a key of :data:`LOSSES`.
         network_output: what the loss will be given, one of :data:`NETWORK_OUTPUTS`; ``None`` passes
             ``kwargs`` unchanged (MONAI's convention).
+        labels: the labels the network segments: one (one output map) or several (``labels + 1`` maps of logits,
+            background first, and one-hot targets: the loss is built with its softmax arguments, MONAI's
+            ``softmax=True``).
         kwargs: the loss's own arguments; they override what ``network_output`` implies.
 
     The loss checks its inputs on every call (see the module docstring).
@@ -137,9 +153,20 @@ def get_loss(name: str, network_output: str | None = None, **kwargs: Any) -> _Lo
     if network_output is not None and network_output not in NETWORK_OUTPUTS:
         raise ValueError(f"network_output must be one of {NETWORK_OUTPUTS}, got {network_output!r}")
     spec = LOSSES[name]
+    if labels > 1:
+        if spec.softmax_kwargs is None:
+            raise ValueError(f"loss {name!r} segments one label; for several, choose one of {multi_label_losses()}")
+        if network_output == "probabilities":
+            raise ValueError("several labels need a network that outputs logits (a softmax over its maps)")
+        return _checked(spec.factory(**{**spec.softmax_kwargs, **kwargs}))
     if network_output is None:
         return _checked(spec.factory(**kwargs))
     if network_output == "logits" or spec.logits_only:
         loss = spec.factory(**{**spec.logits_kwargs, **kwargs})
         return _checked(ProbabilityInput(loss) if network_output == "probabilities" else loss)
     return _checked(spec.factory(**kwargs))
+
+
+def multi_label_losses() -> list[str]:
+    """The losses that segment several labels at once (a softmax over the labels)."""
+    return sorted(name for name, spec in LOSSES.items() if spec.softmax_kwargs is not None)

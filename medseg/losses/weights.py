@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 from monai.config import NdarrayOrTensor
 
-__all__ = ["compute_pos_weight"]
+__all__ = ["compute_class_weights", "compute_pos_weight"]
 
 
 def compute_pos_weight(masks: Iterable[NdarrayOrTensor]) -> float:
@@ -36,3 +36,25 @@ def compute_pos_weight(masks: Iterable[NdarrayOrTensor]) -> float:
             "so there is no negative/positive ratio to weigh the positive class by"
         )
     return negative / positive
+
+
+def compute_class_weights(masks: Iterable[NdarrayOrTensor], labels: int) -> list[float]:
+    """Class weights of several labels for the weighted cross-entropy: the background's 1, each label's the ratio of
+    background to that label's pixels, over the label maps (values 0 to ``labels``) or one-hot masks (background
+    first) that contain any label; SegCaps' :func:`compute_pos_weight` when ``labels`` is 1.
+
+    Raises:
+        ValueError: when a label has no pixel, or no mask has background.
+    """
+    counts = np.zeros(labels + 1, dtype=np.int64)
+    for mask in masks:
+        values = np.asarray(mask)
+        classes = values.argmax(axis=0) if values.ndim > 2 and values.shape[0] == labels + 1 else values
+        found = np.bincount(np.asarray(classes, dtype=np.int64).ravel(), minlength=labels + 1)[: labels + 1]
+        if found[1:].any():
+            counts += found
+    missing = [label for label in range(1, labels + 1) if counts[label] == 0]
+    if missing or counts[0] == 0:
+        what = f"label(s) {missing} have" if missing else "the background has"
+        raise ValueError(f"compute_class_weights: {what} no pixel in the masks, so no weight to give")
+    return [1.0, *(float(counts[0] / counts[label]) for label in range(1, labels + 1))]

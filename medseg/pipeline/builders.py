@@ -24,7 +24,13 @@ from torch import nn
 from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
 from medseg.networks import get_network
 from medseg.tasks import get_task
-from medseg.transforms import CleanMaskd, MaskPostprocessing, UntrackedCompose, binary_postprocessing
+from medseg.transforms import (
+    CleanMaskd,
+    MaskPostprocessing,
+    UntrackedCompose,
+    binary_postprocessing,
+    label_postprocessing,
+)
 
 from .settings import ModelSettings
 
@@ -36,8 +42,9 @@ WINDOW_OVERLAP = 0.25
 
 def build_network(settings: ModelSettings) -> nn.Module:
     """The registered network of ``settings`` for its input channels, taking any input size."""
+    outputs = {"out_channels": settings.out_channels} if settings.out_channels > 1 else {}
     return get_network(
-        settings.network_name, in_channels=settings.in_channels, pad_input=True, **settings.network_kwargs
+        settings.network_name, in_channels=settings.in_channels, pad_input=True, **outputs, **settings.network_kwargs
     )
 
 
@@ -54,8 +61,10 @@ def preprocessing(settings: ModelSettings, with_label: bool = False, augmentatio
     """
     task = get_task(settings.task)
     size = None if task.volumetric else settings.spatial_size
-    build = task.pair_transforms if with_label else task.image_transforms
-    steps = [build(size, **settings.task_options)]
+    if with_label:
+        steps = [task.pair_transforms(size, settings.labels, **settings.task_options)]
+    else:
+        steps = [task.image_transforms(size, **settings.task_options)]
     if augmentation:  # a list of transforms, or one (a Compose)
         steps.append(UntrackedCompose([Compose(augmentation) if isinstance(augmentation, list) else augmentation]))
     return Compose(steps).flatten()
@@ -92,15 +101,21 @@ def inferer(
 
 
 def postprocessing(settings: ModelSettings, probability_key: str | None = None) -> Compose:
-    """The engines' ``pred`` to the model's mask: sigmoid (for logits), threshold, then its cleaning
+    """The engines' ``pred`` to the model's mask: sigmoid (for logits), threshold (several labels: softmax, then
+    one-hot masks of the label of highest probability), then its cleaning
     (:class:`medseg.transforms.CleanMaskd`, what :func:`mask_postprocessing` does for ``medseg infer``);
     ``probability_key``: the probabilities also kept under this key (the evaluation's calibration error)."""
     if settings.threshold == "otsu":
         raise ValueError("the bundles threshold at a fixed probability; Otsu's threshold is medseg infer's")
-    binary = binary_postprocessing(settings.threshold, settings.network_output, probability_key)
+    several = settings.out_channels > 1
+    if several:
+        masks = label_postprocessing(len(settings.labels), probability_key)
+    else:
+        masks = binary_postprocessing(settings.threshold, settings.network_output, probability_key)
     if not settings.keep_largest and not settings.fill_holes:
-        return binary
-    return Compose([binary, CleanMaskd("pred", keep_largest=settings.keep_largest, fill_holes=settings.fill_holes)])
+        return masks
+    cleaning = CleanMaskd("pred", keep_largest=settings.keep_largest, fill_holes=settings.fill_holes, one_hot=several)
+    return Compose([masks, cleaning])
 
 
 def mask_postprocessing(

@@ -45,7 +45,9 @@ __all__ = [
 SETTINGS_FILE = "settings.json"
 
 #: Fields a checkpoint depends on: they must match to use it.
-MODEL_FIELDS = ("task", "task_options", "network_name", "network_kwargs", "in_channels", "spatial_size", "intensity")
+MODEL_FIELDS = (
+    "task", "task_options", "labels", "network_name", "network_kwargs", "in_channels", "spatial_size", "intensity",
+)  # fmt: skip
 #: Where a checkpoint carries the settings it was trained with (:meth:`ModelSettings.stamp`): a key of the state
 #: dict's ``_metadata`` (which ``torch.save`` keeps, ``load_state_dict`` ignores for a name no module can have, and
 #: ``torch.load(..., weights_only=True)`` reads back), so that the checkpoint stays a plain state dict; an ONNX
@@ -86,6 +88,9 @@ class ModelSettings:
         test_time_flip_axes: average the output over copies flipped along these spatial axes.
         test_time_shift: average the output over copies moved by this many pixels in-plane (0: off).
         in_channels, intensity: derived from the task and its options; given (from a record), they must agree.
+        labels: what the model segments, names of the task's labels (:class:`medseg.tasks.LabelSet`): one (a binary
+            mask, the default: the task's, e.g. ``("lungs",)``, ``("face",)``) or several (``("hair", "skin")``:
+            a label map, a softmax over ``len(labels) + 1`` output maps).
 
     Raises:
         SettingsError: for an unknown task, task option, network or loss, a bad size or threshold, or an
@@ -105,6 +110,7 @@ class ModelSettings:
     test_time_shift: int = 0
     in_channels: int | None = None
     intensity: dict | None = None
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -140,11 +146,30 @@ class ModelSettings:
                     "the model was trained with another pre-processing"
                 )
             object.__setattr__(self, name, derived)
+        labels = (
+            self.labels.split(",") if isinstance(self.labels, str) else self.labels
+        )  # "hair,skin" on a command line
+        try:
+            task.label_set.members(labels)
+        except ValueError as error:
+            raise SettingsError(f"labels: {error}") from None
+        object.__setattr__(self, "labels", tuple(labels or ()) or task.label_set.default)
+        if self.out_channels > 1 and unknown_arguments(self.network_name, out_channels=self.out_channels):
+            raise SettingsError(
+                f"network_name {self.network_name!r} segments one label; labels {', '.join(self.labels)} need a "
+                "network with one output map per label (unet, unet2d, basicunet, fcn32s, fcdensenet)"
+            )
 
     @property
     def volumetric(self) -> bool:
         """Whether the task's images are volumes (a 2D network segments their axial slices)."""
         return get_task(self.task).volumetric
+
+    @property
+    def out_channels(self) -> int:
+        """The network's output maps: one for one label (a sigmoid), one per label and one for the background for
+        several (a softmax)."""
+        return 1 if len(self.labels) == 1 else len(self.labels) + 1
 
     @property
     def network_output(self) -> str:

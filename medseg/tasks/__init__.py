@@ -8,6 +8,7 @@ from . import ct, cxr, faces, skin  # noqa: F401 (registers the built-in tasks)
 from .base import (
     STAGES,
     TASKS,
+    LabelSet,
     Task,
     TaskOption,
     get_task,
@@ -20,6 +21,7 @@ from .prepare import PrepareReport, check_sources, format_report, prepare_datali
 __all__ = [
     "STAGES",
     "TASKS",
+    "LabelSet",
     "PrepareReport",
     "Task",
     "TaskOption",

@@ -19,6 +19,7 @@ from monai.transforms import Compose
 __all__ = [
     "STAGES",
     "TASKS",
+    "LabelSet",
     "Task",
     "TaskOption",
     "get_task",
@@ -65,6 +66,50 @@ class TaskOption:
 
 
 @dataclass(frozen=True)
+class LabelSet:
+    """What a task's masks tell apart and the labels a model of it may segment.
+
+    A model segments one label (a binary mask, one output map: the papers' tasks) or several (a label map, one output
+    map per label and one for the background, with a softmax). Each label is one of the task's ``classes`` or a
+    ``merged`` label that covers several of them (LFW's ``face`` = hair + skin); no class may be in two labels.
+
+    Args:
+        classes: the foreground classes the task's masks tell apart, in the decoder's order.
+        merged: name -> the classes a merged label covers.
+        default: the labels a model segments unless told otherwise.
+    """
+
+    classes: tuple[str, ...]
+    merged: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.default:
+            object.__setattr__(self, "default", self.classes[:1] if len(self.classes) == 1 else tuple(self.merged)[:1])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every label name a model may ask for."""
+        return (*self.classes, *self.merged)
+
+    def members(self, labels: Sequence[str] | None = None) -> tuple[tuple[str, ...], ...]:
+        """For each of ``labels`` (default: :attr:`default`), the classes it covers.
+
+        Raises:
+            ValueError: for an unknown label, a label given twice, or two labels that share a class.
+        """
+        labels = tuple(labels or self.default)
+        unknown = [name for name in labels if name not in self.names]
+        if unknown:
+            raise ValueError(f"unknown label(s) {', '.join(map(repr, unknown))}; this task's: {', '.join(self.names)}")
+        groups = tuple(self.merged.get(name, (name,)) for name in labels)
+        flat = [name for group in groups for name in group]
+        if len(set(flat)) != len(flat):
+            raise ValueError(f"labels {', '.join(labels)} overlap: a class may be in one label only")
+        return groups
+
+
+@dataclass(frozen=True)
 class Task:
     """A dataset family (see the module docstring).
 
@@ -82,6 +127,8 @@ class Task:
             (a JSON-able description, e.g. ``{"window_hu": [-1024, 3072], "range": [0, 1]}``); a trained model records
             it (:class:`medseg.pipeline.ModelSettings`), so that a checkpoint is never run on images pre-processed
             otherwise.
+        label_set: the labels its masks tell apart and a model may segment; ``make_label_transforms`` takes the
+            classes of each label asked for as ``labels`` (:meth:`LabelSet.members`) when the task has several.
     """
 
     name: str
@@ -94,6 +141,7 @@ class Task:
     synthetic: Mapping[str, Callable[..., list[Path]]] = field(default_factory=dict)
     image_channels: Callable[..., int] = lambda **_: 1
     image_intensity: Callable[..., dict] = lambda **_: {}
+    label_set: LabelSet = field(default_factory=lambda: LabelSet(("foreground",)))
 
     def option(self, name: str) -> TaskOption:
         for option in self.options:
@@ -119,16 +167,25 @@ class Task:
             spatial_size, **self.resolve_options(("image",), **self._only(options, "image"))
         )
 
-    def label_transforms(self, spatial_size: Sequence[int] | None = None, **options: Any) -> Compose:
-        """Label loading and decoding to one float32 0/1 channel."""
+    def label_transforms(
+        self, spatial_size: Sequence[int] | None = None, labels: Sequence[str] | None = None, **options: Any
+    ) -> Compose:
+        """Label loading and decoding to the model's ``labels`` (default: the task's): one float32 0/1 channel for
+        one label, one-hot channels (background first) for several."""
         self._check_size(spatial_size)
-        return self.make_label_transforms(
-            spatial_size, **self.resolve_options(("label",), **self._only(options, "label"))
-        )
+        groups = self.label_set.members(labels)
+        resolved = self.resolve_options(("label",), **self._only(options, "label"))
+        if len(self.label_set.names) > 1:
+            resolved["labels"] = groups
+        return self.make_label_transforms(spatial_size, **resolved)
 
-    def pair_transforms(self, spatial_size: Sequence[int] | None = None, **options: Any) -> Compose:
+    def pair_transforms(
+        self, spatial_size: Sequence[int] | None = None, labels: Sequence[str] | None = None, **options: Any
+    ) -> Compose:
         """:meth:`image_transforms` then :meth:`label_transforms`: an image/mask pair, as training loads it."""
-        return Compose([self.image_transforms(spatial_size, **options), self.label_transforms(spatial_size, **options)])
+        return Compose(
+            [self.image_transforms(spatial_size, **options), self.label_transforms(spatial_size, labels, **options)]
+        )
 
     def channels(self, **options: Any) -> int:
         """Channels of the pre-processed image (the network's ``in_channels``)."""

@@ -17,7 +17,7 @@ from medseg.transforms import (
     luna16_label_map,
 )
 
-from .base import Task, TaskOption, register_task
+from .base import LabelSet, Task, TaskOption, register_task
 
 __all__ = ["CT", "CT_OPTIONS", "LUNA16", "NAME_RULE_OPTIONS"]
 
@@ -94,6 +94,7 @@ LUNA16 = register_task(
         make_label_transforms=_luna16_label,
         volumetric=True,
         image_intensity=_ct_intensity,
+        label_set=LabelSet(("lungs",)),
         options=(
             TaskOption(
                 "foreground",
@@ -117,6 +118,7 @@ CT = register_task(
         make_label_transforms=_ct_label,
         volumetric=True,
         image_intensity=_ct_intensity,
+        label_set=LabelSet(("lungs",)),
         options=(*NAME_RULE_OPTIONS, *CT_OPTIONS),
         synthetic={"dicom": make_dicom_ct},
     ),

@@ -10,7 +10,7 @@ from medseg.data import CXR_LAYOUTS, cxr_datalist
 from medseg.data.synthetic import make_cxr, make_cxr_dicom, make_shenzhen
 from medseg.transforms import cxr_image_transforms, cxr_label_transforms
 
-from .base import Task, TaskOption, register_task
+from .base import LabelSet, Task, TaskOption, register_task
 from .ct import NAME_RULE_OPTIONS
 
 __all__ = ["CXR"]
@@ -43,5 +43,6 @@ CXR = register_task(
         ),
         synthetic={"montgomery": make_cxr, "shenzhen": make_shenzhen, "dicom": make_cxr_dicom},
         image_intensity=_intensity,
+        label_set=LabelSet(("lungs",)),
     ),
 )

@@ -9,24 +9,29 @@ from monai.transforms import Compose
 
 from medseg.data import helen_datalist, lfw_datalist
 from medseg.data.synthetic import make_helen, make_lfw
-from medseg.transforms import HelenLabelsToMaskd, LFWPartsToMaskd, face_image_transforms, face_label_transforms
+from medseg.transforms import (
+    HELEN_CLASSES,
+    HelenLabelsToLabelsd,
+    LFWPartsToLabelsd,
+    face_image_transforms,
+    face_label_transforms,
+)
 
-from .base import Task, TaskOption, register_task
+from .base import LabelSet, Task, TaskOption, register_task
 
-__all__ = ["HELEN", "LFW"]
+__all__ = ["HELEN", "HELEN_LABELS", "LFW", "LFW_LABELS"]
 
 _OPTIONS = (
     TaskOption(
-        "include_hair",
-        "label",
-        "faces: face = skin + hair (default)",
-        default=True,
-        type=None,
-        negative_flag="--no-hair",
-    ),
-    TaskOption(
         "greyscale", "image", "faces: one grey channel (the capsule paper) instead of RGB", default=False, type=None
     ),
+)
+
+#: LFW Part Labels: hair and skin apart, the face (skin + hair, the capsule IoU paper's), or the skin alone.
+LFW_LABELS = LabelSet(classes=("hair", "skin"), merged={"face": ("skin", "hair")}, default=("face",))
+#: HELEN: its ten classes, the face (all of them) or the face without the hair (``skin``, as LFW's).
+HELEN_LABELS = LabelSet(
+    classes=HELEN_CLASSES[1:], merged={"face": HELEN_CLASSES[1:], "skin": HELEN_CLASSES[1:-1]}, default=("face",)
 )
 
 
@@ -34,8 +39,8 @@ def _image(spatial_size: Sequence[int] | None, greyscale: bool = False) -> Compo
     return face_image_transforms(spatial_size, greyscale)
 
 
-def _label(decoder: type, spatial_size: Sequence[int] | None, include_hair: bool = True) -> Compose:
-    return face_label_transforms(decoder, spatial_size, include_hair)
+def _label(decoder: type, spatial_size: Sequence[int] | None, labels: Sequence[Sequence[str]]) -> Compose:
+    return face_label_transforms(decoder, spatial_size, labels)
 
 
 def _channels(greyscale: bool = False) -> int:
@@ -52,11 +57,12 @@ LFW = register_task(
         description="LFW Part Labels faces (lfw_funneled/, parts_lfw_funneled_gt_images/) with the official lists",
         adapter=lfw_datalist,
         make_image_transforms=_image,
-        make_label_transforms=partial(_label, LFWPartsToMaskd),
+        make_label_transforms=partial(_label, LFWPartsToLabelsd),
         options=_OPTIONS,
         synthetic={"lfw": make_lfw},
         image_channels=_channels,
         image_intensity=_intensity,
+        label_set=LFW_LABELS,
     )
 )
 
@@ -66,10 +72,11 @@ HELEN = register_task(
         description="HELEN faces (images/, labels/<id>/<id>_lblNN.png) with the exemplars/tuning/testing lists",
         adapter=helen_datalist,
         make_image_transforms=_image,
-        make_label_transforms=partial(_label, HelenLabelsToMaskd),
+        make_label_transforms=partial(_label, HelenLabelsToLabelsd),
         options=_OPTIONS,
         synthetic={"helen": make_helen},
         image_channels=_channels,
         image_intensity=_intensity,
+        label_set=HELEN_LABELS,
     )
 )

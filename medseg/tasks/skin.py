@@ -11,7 +11,7 @@ from medseg.data import SKIN_LAYOUTS, skin_datalist
 from medseg.data.synthetic import make_isic, make_ph2
 from medseg.transforms import face_image_transforms, skin_label_transforms
 
-from .base import Task, TaskOption, register_task
+from .base import LabelSet, Task, TaskOption, register_task
 from .ct import NAME_RULE_OPTIONS
 
 __all__ = ["SKIN"]
@@ -45,5 +45,6 @@ SKIN = register_task(
         synthetic={"isic": make_isic, "ph2": make_ph2},
         image_channels=lambda: 3,
         image_intensity=_intensity,
+        label_set=LabelSet(("lesion",)),
     ),
 )

@@ -1,11 +1,11 @@
 """Ground-truth mask decoders that MONAI does not provide, and the label tables of the datasets.
 
 - :class:`MergeMasks`: channels (e.g. Montgomery's left and right lung masks) merged into one
-  binary mask, binarised at half the mask's maximum.
-- :class:`ArgmaxToMask`: one channel per class (LFW's colour channels, HELEN's label images) to a
-  class map by the argmax over channels, then to a binary mask of the chosen classes.
-  :class:`LFWPartsToMaskd` and :class:`HelenLabelsToMaskd` (:class:`FaceMaskd`) fix the classes of the
-  two face datasets.
+  binary mask, binarised at half the mask's maximum (or the midpoint of its levels, or a value).
+- :class:`ArgmaxToLabels`: one channel per class (LFW's colour channels, HELEN's label images) to a
+  class map by the argmax over channels, then to a model's labels: one binary mask, or one-hot masks of
+  several labels (each a group of classes). :class:`LFWPartsToLabelsd` and :class:`HelenLabelsToLabelsd`
+  (:class:`FaceLabelsd`) name the classes of the two face datasets.
 
 LUNA16's label values are mapped with MONAI's own ``MapLabelValued`` (see
 :func:`medseg.transforms.luna16_label_map`).
@@ -27,13 +27,15 @@ __all__ = [
     "LFW_COLOURS",
     "LUNA16_LABELS",
     "MASK_THRESHOLDS",
-    "ArgmaxToMask",
-    "ArgmaxToMaskd",
-    "FaceMaskd",
-    "HelenLabelsToMaskd",
-    "LFWPartsToMaskd",
+    "ArgmaxToLabels",
+    "ArgmaxToLabelsd",
+    "FaceLabelsd",
+    "HelenLabelsToLabelsd",
+    "LFWPartsToLabelsd",
     "MergeMasks",
     "MergeMasksd",
+    "OneHotOrBinary",
+    "OneHotOrBinaryd",
     "mask_levels_threshold",
 ]
 
@@ -131,58 +133,64 @@ class MergeMasksd(MapTransform):
         return d
 
 
-class ArgmaxToMask(Transform):
-    """Channel-per-class label image to a binary mask of the ``foreground`` classes.
+class ArgmaxToLabels(Transform):
+    """Channel-per-class label image to the labels of a model: groups of classes, each one label.
 
-    ``class = argmax over channels`` (the first channel wins ties, so a pixel where every channel is
-    zero is class 0), then ``mask = class in foreground``: one channel, float 0/1. MONAI's
-    ``AsDiscrete(argmax=True)`` followed by ``MapLabelValue`` would do the same in two passes with
-    a per-image label table; this does it in one.
+    ``class = argmax over channels`` (the first channel wins ties, so a pixel where every channel is zero is class
+    0); a pixel belongs to label ``i`` when its class is in ``labels[i]``. One label gives a binary mask, one channel
+    of float 0/1 (a model with one output map); several give one-hot channels, background first (a model with
+    ``len(labels) + 1`` output maps and a softmax). MONAI's ``AsDiscrete(argmax=True)`` followed by ``MapLabelValue``
+    and ``AsDiscrete(to_onehot=...)`` would do the same in three passes with a per-image label table.
 
     Args:
-        foreground: the class (channel) indices that are foreground.
+        labels: for each label, the class (channel) indices it covers; no class in two labels.
         num_classes: when given, the number of channels the input must have.
     """
 
     backend = [TransformBackends.TORCH]
 
-    def __init__(self, foreground: Sequence[int], num_classes: int | None = None) -> None:
-        if not foreground:
-            raise ValueError("ArgmaxToMask: foreground must name at least one class")
-        self.foreground = tuple(int(c) for c in foreground)
-        self.num_classes = num_classes
+    def __init__(self, labels: Sequence[Sequence[int]], num_classes: int | None = None) -> None:
+        groups = [tuple(int(c) for c in group) for group in labels]
+        if not groups or not all(groups):
+            raise ValueError(f"ArgmaxToLabels: labels must be non-empty groups of classes, got {labels!r}")
+        flat = [c for group in groups for c in group]
+        if len(set(flat)) != len(flat):
+            raise ValueError(f"ArgmaxToLabels: a class is in two labels: {labels!r}")
+        self.labels, self.num_classes = groups, num_classes
 
-    def __call__(self, labels: NdarrayOrTensor) -> torch.Tensor:
-        labels = convert_to_tensor(labels, track_meta=get_track_meta())
-        channels = labels.shape[0]
+    def __call__(self, image: NdarrayOrTensor) -> torch.Tensor:
+        image = convert_to_tensor(image, track_meta=get_track_meta())
+        channels = image.shape[0]
         if self.num_classes is not None and channels != self.num_classes:
             raise ValueError(
-                f"ArgmaxToMask: expected {self.num_classes} channels (one per class), got shape {tuple(labels.shape)}"
+                f"ArgmaxToLabels: expected {self.num_classes} channels (one per class), got shape {tuple(image.shape)}"
             )
-        if max(self.foreground) >= channels:
+        highest = max(c for group in self.labels for c in group)
+        if highest >= channels:
             raise ValueError(
-                f"ArgmaxToMask: foreground classes {self.foreground} exceed the {channels} channels "
-                f"of shape {tuple(labels.shape)}"
+                f"ArgmaxToLabels: classes up to {highest} exceed the {channels} channels of shape {tuple(image.shape)}"
             )
-        classes = labels.argmax(dim=0, keepdim=True)
-        foreground = torch.tensor(self.foreground, device=classes.device)
-        return torch.isin(classes, foreground).to(torch.float32)
+        classes = image.argmax(dim=0, keepdim=True)
+        masks = [torch.isin(classes, torch.tensor(group, device=classes.device)) for group in self.labels]
+        if len(masks) == 1:
+            return masks[0].to(torch.float32)
+        return torch.cat([~torch.stack(masks).any(dim=0), *masks]).to(torch.float32)
 
 
-class ArgmaxToMaskd(MapTransform):
-    """Dictionary-based :class:`ArgmaxToMask`."""
+class ArgmaxToLabelsd(MapTransform):
+    """Dictionary-based :class:`ArgmaxToLabels`."""
 
-    backend = ArgmaxToMask.backend
+    backend = ArgmaxToLabels.backend
 
     def __init__(
         self,
         keys: KeysCollection,
-        foreground: Sequence[int],
+        labels: Sequence[Sequence[int]],
         num_classes: int | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.decoder = ArgmaxToMask(foreground, num_classes)
+        self.decoder = ArgmaxToLabels(labels, num_classes)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -191,36 +199,69 @@ class ArgmaxToMaskd(MapTransform):
         return d
 
 
-class FaceMaskd(ArgmaxToMaskd):
-    """A face dataset's channel-per-class label image to a face mask, with or without the hair.
+class FaceLabelsd(ArgmaxToLabelsd):
+    """A face dataset's channel-per-class label image to a model's labels, given by class names.
 
-    Van Beers et al. segment the face both with the hair (face = skin + hair, as in the capsule IoU paper)
-    and without it (hair counted as background). Subclasses name the dataset's classes in channel order
-    (:attr:`classes`) and those that make the face without hair (:attr:`face`).
+    Van Beers et al. segment the face both with the hair (face = skin + hair, as in the capsule IoU paper) and
+    without it (hair as background); face parsing segments hair and skin apart. Subclasses name the dataset's
+    classes in channel order (:attr:`classes`).
+
+    Args:
+        labels: for each label, the names of the classes it covers, e.g. ``(("skin", "hair"),)`` (the face) or
+            ``(("hair",), ("skin",))`` (two labels).
     """
 
     classes: tuple[str, ...] = ()
-    face: tuple[str, ...] = ()
 
-    def __init__(self, keys: KeysCollection, include_hair: bool = True, allow_missing_keys: bool = False) -> None:
-        names = self.face + (("hair",) if include_hair else ())
-        foreground = tuple(sorted(self.classes.index(name) for name in names))
-        super().__init__(keys, foreground, len(self.classes), allow_missing_keys)
+    def __init__(self, keys: KeysCollection, labels: Sequence[Sequence[str]], allow_missing_keys: bool = False) -> None:
+        unknown = sorted({name for group in labels for name in group} - set(self.classes))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown classes {unknown}; the classes are {self.classes}")
+        groups = [sorted(self.classes.index(name) for name in group) for group in labels]
+        super().__init__(keys, groups, len(self.classes), allow_missing_keys)
 
 
-class LFWPartsToMaskd(FaceMaskd):
-    """LFW Part Labels ``.ppm`` (loaded channel-first: R hair, G skin, B background) to a face mask.
-
-    The class of a pixel is the argmax over its three colour channels; the face is skin, plus hair
-    when ``include_hair``.
-    """
+class LFWPartsToLabelsd(FaceLabelsd):
+    """LFW Part Labels ``.ppm`` (loaded channel-first: R hair, G skin, B background) to a model's labels: the class
+    of a pixel is the argmax over its three colour channels."""
 
     classes = LFW_CLASSES
-    face = ("skin",)
 
 
-class HelenLabelsToMaskd(FaceMaskd):
-    """HELEN's 11 label images (11 channels) to a face mask: classes 1-9, plus 10 (hair) if ``include_hair``."""
+class HelenLabelsToLabelsd(FaceLabelsd):
+    """HELEN's 11 label images (11 channels, soft) to a model's labels: the class of a pixel is the argmax."""
 
     classes = HELEN_CLASSES
-    face = HELEN_CLASSES[1:-1]
+
+
+class OneHotOrBinary(Transform):
+    """Soft label channels (after interpolation or area averaging) made hard again: one channel (a binary mask) is
+    thresholded at 0.5, as MONAI's ``AsDiscrete(threshold=0.5)``; several (one-hot labels, background first) become
+    the one-hot of their argmax, so that every pixel keeps exactly one label."""
+
+    backend = [TransformBackends.TORCH]
+
+    def __call__(self, label: NdarrayOrTensor) -> torch.Tensor:
+        label = convert_to_tensor(label, track_meta=get_track_meta())
+        if label.shape[0] == 1:
+            return (label >= 0.5).to(torch.float32)
+        classes = label.argmax(dim=0, keepdim=True)
+        return (classes == torch.arange(label.shape[0], device=label.device).view(-1, *[1] * (label.dim() - 1))).to(
+            torch.float32
+        )
+
+
+class OneHotOrBinaryd(MapTransform):
+    """Dictionary-based :class:`OneHotOrBinary`."""
+
+    backend = OneHotOrBinary.backend
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.hard = OneHotOrBinary()
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.hard(d[key])
+        return d

@@ -37,6 +37,7 @@ __all__ = [
     "clear_inplane_border",
     "fill_holes",
     "keep_largest_components",
+    "label_postprocessing",
 ]
 
 #: What a network returns: logits (a sigmoid gives the probability) or probabilities (SegCaps' capsule lengths).
@@ -57,6 +58,14 @@ def binary_postprocessing(
     activation = [Activationsd("pred", sigmoid=True)] if network_output == "logits" else []
     kept = [CopyItemsd("pred", names=probability_key)] if probability_key else []
     return Compose([*activation, *kept, AsDiscreted("pred", threshold=threshold)])
+
+
+def label_postprocessing(labels: int, probability_key: str | None = None) -> Compose:
+    """A network's ``pred`` of ``labels + 1`` output maps (logits; background first) to one-hot masks: softmax, then
+    the label of highest probability (MONAI's ``Activationsd`` and ``AsDiscreted``). ``probability_key``: also keep
+    the probabilities under this key."""
+    kept = [CopyItemsd("pred", names=probability_key)] if probability_key else []
+    return Compose([Activationsd("pred", softmax=True), *kept, AsDiscreted("pred", argmax=True, to_onehot=labels + 1)])
 
 
 def keep_largest_components(mask: np.ndarray, n: int, min_ratio: float = 0.0) -> np.ndarray:
@@ -125,7 +134,18 @@ class MaskPostprocessing:
         return float(threshold_otsu(probabilities))
 
     def __call__(self, probabilities: np.ndarray) -> np.ndarray:
+        """The cleaned mask (uint8, 0/1) of a foreground probability map ``(x, y[, z])``."""
         return self.clean(probabilities > self.level(probabilities)).astype(np.uint8)
+
+    def label_map(self, probabilities: np.ndarray) -> np.ndarray:
+        """The label map (uint8: 0 background, ``i`` label ``i``) of the probabilities of several labels
+        ``(labels + 1, x, y[, z])``, background first: each pixel takes the label of highest probability (the
+        threshold does not apply), then each label is cleaned on its own; what the cleaning removes is background."""
+        classes = probabilities.argmax(axis=0)
+        label_map = np.zeros(classes.shape, np.uint8)
+        for value in range(1, probabilities.shape[0]):
+            label_map[self.clean(classes == value)] = value
+        return label_map
 
     def clean(self, mask: np.ndarray) -> np.ndarray:
         """The boolean ``mask`` after border clearing, largest component(s) and hole filling, as set."""
@@ -139,7 +159,8 @@ class MaskPostprocessing:
 
 
 class CleanMaskd(MapTransform):
-    """MONAI dictionary transform: :meth:`MaskPostprocessing.clean` on each channel of binary masks.
+    """MONAI dictionary transform: :meth:`MaskPostprocessing.clean` on each channel of binary masks (``one_hot``: on
+    each label of one-hot masks, background first, which becomes what no label keeps).
 
     The bundles' post-processing after the threshold (:func:`medseg.pipeline.postprocessing`), so that their
     validation, evaluation and ``inference.json`` clean masks exactly as ``medseg infer`` does. MONAI's
@@ -154,15 +175,22 @@ class CleanMaskd(MapTransform):
         keep_largest: int | None = None,
         min_ratio: float = 0.0,
         fill_holes: bool = False,
+        one_hot: bool = False,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.cleaning = MaskPostprocessing(keep_largest=keep_largest, min_ratio=min_ratio, fill_holes=fill_holes)
+        self.one_hot = one_hot
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
             masks = d[key]
-            cleaned = np.stack([self.cleaning.clean(channel > 0) for channel in masks.detach().cpu().numpy()])
-            d[key] = masks.clone().copy_(torch.from_numpy(cleaned))
+            channels = masks.detach().cpu().numpy() > 0
+            cleaned = [self.cleaning.clean(channel) for channel in channels[1:] if self.one_hot] or [
+                self.cleaning.clean(channel) for channel in channels
+            ]
+            if self.one_hot:  # background first: what the labels' cleaning removed is background
+                cleaned = [~np.any(cleaned, axis=0), *cleaned]
+            d[key] = masks.clone().copy_(torch.from_numpy(np.stack(cleaned)))
         return d

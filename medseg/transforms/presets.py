@@ -38,7 +38,7 @@ from monai.transforms import (
 
 from .intensity import ScaleGreyLevelsd, ToGreyscaled
 from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
-from .masks import LUNA16_LABELS, FaceMaskd, LFWPartsToMaskd, MergeMasksd
+from .masks import LUNA16_LABELS, FaceLabelsd, LFWPartsToLabelsd, MergeMasksd, OneHotOrBinaryd
 from .resize import AreaResized
 
 __all__ = [
@@ -72,7 +72,8 @@ def _image_resize(key: str, spatial_size: Sequence[int] | None) -> list:
 
 
 def _label_resize(key: str, spatial_size: Sequence[int] | None) -> list:
-    """Area averaging, then foreground where at least half of a pixel is foreground.
+    """Area averaging, then foreground where at least half of a pixel is foreground (one-hot labels: the label
+    covering most of the pixel, :class:`~medseg.transforms.OneHotOrBinaryd`).
 
     The mask lands on the same pixel grid as the area-averaged image, and each pixel says whether the
     original mask covers most of it. Nearest neighbour would shift the mask by up to half an input pixel
@@ -81,7 +82,7 @@ def _label_resize(key: str, spatial_size: Sequence[int] | None) -> list:
     """
     if spatial_size is None:
         return []
-    return [*_resize(key, spatial_size), AsDiscreted(key, threshold=0.5)]
+    return [*_resize(key, spatial_size), OneHotOrBinaryd(key)]
 
 
 def _float(key: str) -> EnsureTyped:
@@ -167,22 +168,23 @@ def face_image_transforms(
 
 
 def face_label_transforms(
-    decoder: type[FaceMaskd] = LFWPartsToMaskd,
+    decoder: type[FaceLabelsd] = LFWPartsToLabelsd,
     spatial_size: Sequence[int] | None = (250, 250),
-    include_hair: bool = True,
+    labels: Sequence[Sequence[str]] = (("skin", "hair"),),
     label_key: str = "label",
 ) -> Compose:
-    """Face mask from a face dataset's label images: skin (+ hair), resized.
+    """A face dataset's label images to a model's labels, resized.
 
     Args:
-        decoder: :class:`~medseg.transforms.LFWPartsToMaskd` (LFW Part Labels' ``.ppm``) or
-            :class:`~medseg.transforms.HelenLabelsToMaskd` (HELEN's 11 label images).
-        include_hair: face = skin + hair (the capsule IoU paper) or skin only (hair as background).
+        decoder: :class:`~medseg.transforms.LFWPartsToLabelsd` (LFW Part Labels' ``.ppm``) or
+            :class:`~medseg.transforms.HelenLabelsToLabelsd` (HELEN's 11 label images).
+        labels: for each label, the classes it covers: the face with its hair (the capsule IoU paper), the face
+            without it (hair as background), or several labels (hair and skin apart: one-hot channels).
     """
     return Compose(
         [
             load_imaged(label_key, mask_reader_2d()),
-            decoder(label_key, include_hair),
+            decoder(label_key, labels),
             *_label_resize(label_key, spatial_size),
             _float(label_key),
         ]
