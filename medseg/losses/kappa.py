@@ -37,17 +37,18 @@ class KappaLoss(RegionLoss):
     number of elements summed (256·256 for one 256×256 image per item with ``batch=False``).
 
     With ``softmax=True`` (``C`` mutually exclusive classes, background included), the loss is one minus the
-    multi-class Cohen's kappa of the soft confusion matrix ``M_ij = Σ g_i p_j`` over the ``N`` elements:
+    multi-class Cohen's kappa of the soft confusion matrix ``M_ij = Σ g_i p_j`` over the ``N`` elements, written in
+    counts (observed agreement ``A = Σ_i M_ii``, agreement expected by chance ``E = Σ_i Σg_i Σp_i / N``):
 
     .. math::
 
-        p_o = \\frac{\\sum_i M_{ii}}{N}, \\quad p_c = \\frac{\\sum_i (\\sum_j M_{ij})(\\sum_j M_{ji})}{N^2}
-            = \\frac{\\sum_i \\sum g_i \\sum p_i}{N^2}, \\quad L = 1 - \\frac{p_o - p_c + \\mathrm{smooth\\_nr}}
-            {1 - p_c + \\mathrm{smooth\\_dr}},
+        \\kappa = \\frac{p_o - p_c}{1 - p_c} = \\frac{A - E}{N - E}, \\qquad
+        L = 1 - \\frac{A - E + \\mathrm{smooth\\_nr}}{N - E + \\mathrm{smooth\\_dr}},
 
-    which on hard one-hot masks equals ``1 − sklearn.metrics.cohen_kappa_score`` of the class maps, and for two
-    classes the binary kappa above (kappa does not depend on which class is called positive). ``reduction="none"``
-    then gives one value per item, ``(B, 1, ...)``.
+    which on hard one-hot masks equals ``1 − sklearn.metrics.cohen_kappa_score`` of the class maps. For two classes
+    ``A − E = 2(TP·TN − FP·FN)/N`` and ``N − E`` is the denominator above, so the loss is the binary one, smoothing
+    included (kappa does not depend on which class is called positive). ``reduction="none"`` then gives one value
+    per item, ``(B, 1, ...)``.
 
     Args:
         published_form: use the report's eq. 26 instead of the exact kappa (one label only).
@@ -88,9 +89,9 @@ class KappaLoss(RegionLoss):
         input, target = self.prepare(input, target)
         axes = [0, *range(2, input.dim())] if self.batch else list(range(2, input.dim()))
         n = math.prod(input.shape[axis] for axis in axes)
-        agreement = (input * target).sum(dim=axes).sum(dim=-1) / n  # p_o
-        chance = (input.sum(dim=axes) * target.sum(dim=axes)).sum(dim=-1) / n**2  # p_c
-        loss = 1.0 - (agreement - chance + self.smooth_nr) / (1.0 - chance + self.smooth_dr)
+        agreement = (input * target).sum(dim=axes).sum(dim=-1)  # A = Σ_i M_ii
+        chance = (input.sum(dim=axes) * target.sum(dim=axes)).sum(dim=-1) / n  # E = Σ_i Σg_i Σp_i / N
+        loss = 1.0 - (agreement - chance + self.smooth_nr) / (n - chance + self.smooth_dr)
         if self.reduction == LossReduction.NONE.value:
             return loss.view([-1, 1] + [1] * (input.dim() - 2))
         return self.reduce(loss)
