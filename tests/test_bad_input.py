@@ -18,7 +18,7 @@ from PIL import Image
 
 from medseg.cli import main
 from medseg.dicom import DicomError, check_dicom_series
-from medseg.inference import find_cases
+from medseg.inference import find_cases, unique_names
 from medseg.pipeline import ModelSettings, build_network
 from medseg.tasks import get_task, prepare_datalist, synthesize
 from medseg.transforms import ImageFileError
@@ -352,3 +352,10 @@ def test_an_anonymised_jpeg_2000_series_with_empty_uids_is_one_series(real_data,
     assert case.series_uid == "" and len(case.files) == 78 and case.other_series == {"1.2.3.4": 1}
     with pytest.raises(DicomError, match="2 series in one folder"):
         check_dicom_series(mixed)
+
+
+def test_names_of_inputs_no_folder_sets_apart_are_numbered_without_clashing(tmp_path):
+    paths = [tmp_path / name for name in ("a/x.jpg", "a/x.dcm", "b/x.jpg", "c/x_2.png", "a/x.jpg")]
+    # a/x.jpg and a/x.dcm share their folder: numbered, not named after every folder of their path; x_2 is taken
+    assert unique_names(paths) == ["a_x", "a_x_2", "b_x", "x_2", "a_x_3"]
+    assert unique_names(paths[:2]) == ["x", "x_2"]

@@ -20,7 +20,7 @@ from medseg.transforms import (
     cxr_image_transforms,
     image_readers_2d,
     load_imaged,
-    luna16_label_map,
+    lung_label_map,
 )
 
 
@@ -291,9 +291,13 @@ def test_luna16_label_mapping(tmp_path):
     np.testing.assert_array_equal(lungs[0, :, :, 0].numpy().T, np.isin(labels[0], [3, 4]))  # trachea (5) is background
     left = get_task("luna16").pair_transforms(None, foreground=(3,))(dict(entry))["label"]
     np.testing.assert_array_equal(left[0, :, :, 0].numpy().T, labels[0] == 3)
-    assert luna16_label_map() == {3: 1, 4: 1, 5: 0}
+    assert lung_label_map() == {3: 1, 4: 1, 5: 0}
+    assert lung_label_map("luna16", [["left_lung"], ["right_lung"]]) == {3: 1, 4: 2, 5: 0}
+    assert lung_label_map("luna16", [["left_lung", "right_lung"], ["trachea"]]) == {3: 1, 4: 1, 5: 2}
     with pytest.raises(ValueError, match=r"must be among .* got \[7\]"):
-        luna16_label_map((3, 7))
+        lung_label_map("luna16", foreground=(3, 7))
+    with pytest.raises(ValueError, match="cip masks have no trachea"):
+        lung_label_map("cip", [["trachea"]])
 
 
 def test_hounsfield_scaling_at_the_window_edges_and_outside(tmp_path):

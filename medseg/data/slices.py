@@ -35,12 +35,14 @@ _VOLUME_INDEX_KEYS = ("num_slices", "foreground_slices")
 
 
 def foreground_slices(label: torch.Tensor, axis: int = -1) -> list[int]:
-    """Indices along spatial ``axis`` of the slices of a channel-first ``label`` with a non-zero voxel."""
+    """Indices along spatial ``axis`` of the slices of a channel-first ``label`` with a non-zero voxel (of one-hot
+    labels, several channels with the background first: a voxel of any label)."""
     dim = axis % label.ndim
     if dim == 0:
         raise ValueError(f"axis {axis} is the channel axis of a label of shape {tuple(label.shape)}")
+    foreground = label[1:] if label.shape[0] > 1 else label
     other = [d for d in range(label.ndim) if d != dim]
-    return torch.nonzero(torch.as_tensor(label != 0).sum(dim=other)).flatten().tolist()
+    return torch.nonzero(torch.as_tensor(foreground != 0).sum(dim=other)).flatten().tolist()
 
 
 class SliceDataset(Dataset):

@@ -172,7 +172,8 @@ def _stem(path: Path) -> str:
 def unique_names(paths: list[Path]) -> list[str]:
     """A name for each path: its stem (a folder: its name), prefixed by as many of its parent folders as it takes to
     be unique among the paths (``c1/x.jpg``, ``c2/x.jpg`` -> ``c1_x``, ``c2_x``); the same paths always give the same
-    names. A path that no prefix sets apart (the same file given twice) gets ``_2``, ``_3`` in the order given."""
+    names. Paths that no prefix sets apart (the same file given twice, or ``x.jpg`` and ``x.dcm`` in one folder) get
+    ``_2``, ``_3`` in the order given."""
     resolved = [Path(os.path.abspath(path)) for path in paths]  # as given: a link keeps its own name
     stems = [_stem(path) or path.name for path in resolved]
     depth = [0] * len(paths)
@@ -184,17 +185,20 @@ def unique_names(paths: list[Path]) -> list[str]:
 
     while True:
         names = [name(i) for i in range(len(paths))]
-        holders = defaultdict(set)  # name -> the distinct paths that have it (the same path twice cannot be told apart)
+        folders = defaultdict(set)  # name -> the distinct folders of the paths that have it
         for i, n in enumerate(names):
-            holders[n].add(resolved[i])
-        clashing = [i for i, n in enumerate(names) if len(holders[n]) > 1 and depth[i] < len(resolved[i].parts) - 1]
+            folders[n].add(resolved[i].parent)
+        clashing = [i for i, n in enumerate(names) if len(folders[n]) > 1 and depth[i] < len(resolved[i].parts) - 1]
         if not clashing:
             break
         for i in clashing:
             depth[i] += 1
-    seen: Counter[str] = Counter()
+    taken, seen = set(names), Counter()
     for i, n in enumerate(names):
         seen[n] += 1
         if seen[n] > 1:
+            while f"{n}_{seen[n]}" in taken:  # c3/x_2.jpg beside two x.jpg: the second x is x_3
+                seen[n] += 1
             names[i] = f"{n}_{seen[n]}"
+            taken.add(names[i])
     return names

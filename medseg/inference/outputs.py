@@ -111,6 +111,14 @@ class Geometry:
         return image
 
 
+def _squeezed(size: Sequence[int]) -> tuple[int, ...]:
+    """``size`` without its trailing axes of one voxel."""
+    size = tuple(size)
+    while len(size) > 2 and size[-1] == 1:
+        size = size[:-1]
+    return size
+
+
 def _written(path: Path, geometry: Geometry) -> None:
     """Raise :class:`medseg.files.IncompleteWriteError` unless ``path`` holds a complete image of ``geometry``'s size:
     ITK reports a short write (a full disk) without raising, and reads a truncated file without complaint."""
@@ -119,7 +127,7 @@ def _written(path: Path, geometry: Geometry) -> None:
         written = Geometry.of_file(path)
     except (ImageFileError, RuntimeError) as error:
         raise IncompleteWriteError(f"the file written is incomplete: {error} (is the disk full?)") from None
-    if tuple(written.size) != tuple(geometry.size):
+    if _squeezed(written.size) != _squeezed(geometry.size):  # a vector NIfTI of one slice reads back 2D
         raise IncompleteWriteError(f"the file written holds {written.size}, not {geometry.size} (is the disk full?)")
 
 

@@ -11,10 +11,11 @@ from medseg.data.synthetic import make_dicom_ct, make_luna16
 from medseg.transforms import (
     HU_RANGE,
     LUNA16_FOREGROUND,
+    LUNG_CODES,
     MASK_THRESHOLDS,
     ct_image_transforms,
     ct_label_transforms,
-    luna16_label_map,
+    lung_label_map,
 )
 
 from .base import LabelSet, Task, TaskOption, register_task
@@ -59,6 +60,14 @@ CT_OPTIONS = (
         nargs=2,
     ),
     TaskOption(
+        "mask_encoding",
+        "label",
+        "what a mask's values mean: binary (lungs above --mask-threshold, default), luna16 (3 left lung, 4 right, 5 "
+        "trachea) or cip (a Chest Imaging Platform label map, lm-N.nrrd: regions 9-11 left lung, 12-14 right)",
+        default="binary",
+        choices=("binary", *LUNG_CODES),
+    ),
+    TaskOption(
         "mask_threshold",
         "label",
         "a mask is foreground above this value, or above the midpoint of its two levels (levels, default: 127.5 "
@@ -73,11 +82,35 @@ def _ct_image(spatial_size: Sequence[int] | None, hu_window: Sequence[float] = H
     return ct_image_transforms(tuple(hu_window))
 
 
-def _luna16_label(spatial_size: Sequence[int] | None, foreground: Sequence[int] = LUNA16_FOREGROUND) -> Compose:
-    return ct_label_transforms(luna16_label_map(foreground))
+def _luna16_label(
+    spatial_size: Sequence[int] | None,
+    foreground: Sequence[int] = LUNA16_FOREGROUND,
+    labels: Sequence[Sequence[str]] | None = None,
+) -> Compose:
+    return ct_label_transforms(lung_label_map("luna16", labels, foreground))
 
 
-def _ct_label(spatial_size: Sequence[int] | None, mask_threshold: float | str = "levels") -> Compose:
+#: LUNA16's lung masks: the left and right lung and the trachea apart; SegCaps' lungs are both lungs.
+LUNA16_LABEL_SET = LabelSet(
+    classes=("left_lung", "right_lung", "trachea"), merged={"lungs": ("left_lung", "right_lung")}, default=("lungs",)
+)
+#: A CT folder's masks: the lungs, or the left and right lung where the masks tell them apart (``mask_encoding``).
+CT_LABEL_SET = LabelSet(classes=("left_lung", "right_lung"), merged={"lungs": ("left_lung", "right_lung")})
+
+
+def _ct_label(
+    spatial_size: Sequence[int] | None,
+    mask_threshold: float | str = "levels",
+    mask_encoding: str = "binary",
+    labels: Sequence[Sequence[str]] | None = None,
+) -> Compose:
+    if mask_encoding != "binary":
+        return ct_label_transforms(lung_label_map(mask_encoding, labels), low_byte=mask_encoding == "cip")
+    if labels is not None and [tuple(group) for group in labels] != [("left_lung", "right_lung")]:
+        raise ValueError(
+            "binary masks (mask_encoding binary) hold the lungs as one label; the left and right lung need masks "
+            f"that tell them apart: mask_encoding {' or '.join(LUNG_CODES)}"
+        )
     return ct_label_transforms(threshold=mask_threshold)
 
 
@@ -94,12 +127,12 @@ LUNA16 = register_task(
         make_label_transforms=_luna16_label,
         volumetric=True,
         image_intensity=_ct_intensity,
-        label_set=LabelSet(("lungs",)),
+        label_set=LUNA16_LABEL_SET,
         options=(
             TaskOption(
                 "foreground",
                 "label",
-                "label values that are foreground (default 3 4, the lungs)",
+                "label values of the one label lungs (default 3 4: left and right lung)",
                 default=LUNA16_FOREGROUND,
                 type=int,
                 nargs="+",
@@ -118,7 +151,7 @@ CT = register_task(
         make_label_transforms=_ct_label,
         volumetric=True,
         image_intensity=_ct_intensity,
-        label_set=LabelSet(("lungs",)),
+        label_set=CT_LABEL_SET,
         options=(*NAME_RULE_OPTIONS, *CT_OPTIONS),
         synthetic={"dicom": make_dicom_ct},
     ),

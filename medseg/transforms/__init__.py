@@ -49,13 +49,14 @@ from .postprocess import (
 from .presets import (
     HU_RANGE,
     LUNA16_FOREGROUND,
+    LUNG_CODES,
     ct_image_transforms,
     ct_label_transforms,
     cxr_image_transforms,
     cxr_label_transforms,
     face_image_transforms,
     face_label_transforms,
-    luna16_label_map,
+    lung_label_map,
     skin_label_transforms,
 )
 from .resize import AreaResize, AreaResized
@@ -70,6 +71,7 @@ __all__ = [
     "LFW_COLOURS",
     "LUNA16_FOREGROUND",
     "LUNA16_LABELS",
+    "LUNG_CODES",
     "MASK_THRESHOLDS",
     "SEGCAPS_AUGMENTATION",
     "AreaResize",
@@ -118,7 +120,7 @@ __all__ = [
     "keep_largest_components",
     "label_postprocessing",
     "load_imaged",
-    "luna16_label_map",
+    "lung_label_map",
     "mask_levels_threshold",
     "mask_reader_2d",
     "segcaps_augmentation",

@@ -55,11 +55,14 @@ __all__ = [
 
 
 class RadiographReader(PydicomReader):
-    """MONAI's ``PydicomReader``, with ``MONOCHROME1`` images inverted to ``MONOCHROME2`` grey levels.
+    """MONAI's ``PydicomReader`` for single 2D DICOM images: ``MONOCHROME1`` inverted to ``MONOCHROME2`` grey levels,
+    colour images (a photograph or dermoscopy image stored as DICOM) with their samples as channels.
 
     A ``MONOCHROME1`` DICOM (common for computed radiography) shows its lowest value as white;
     MONAI reads the stored values as they are, so lungs would come out bright. This reader returns
     ``min + max - x`` for such files (the same range, dark lungs), and the array unchanged otherwise.
+    MONAI's reader returns a colour image's ``(x, y, 3)`` samples without saying that the last axis is channels
+    (so it reads as a volume of three slices); this reader says so, as ``PILReader`` does for a JPEG.
     """
 
     def get_data(self, data) -> tuple[np.ndarray, dict]:
@@ -67,6 +70,9 @@ class RadiographReader(PydicomReader):
         datasets = data if isinstance(data, (list, tuple)) else [data]
         if any(getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1" for ds in datasets):
             array = array.max() + array.min() - array
+        if any(int(getattr(ds, "SamplesPerPixel", 1)) > 1 for ds in datasets):
+            meta["original_channel_dim"] = -1
+            meta["spatial_shape"] = np.asarray(array.shape[:-1])
         return array, meta
 
 

@@ -8,7 +8,7 @@
   (:class:`FaceLabelsd`) name the classes of the two face datasets.
 
 LUNA16's label values are mapped with MONAI's own ``MapLabelValued`` (see
-:func:`medseg.transforms.luna16_label_map`).
+:func:`medseg.transforms.lung_label_map`).
 """
 
 from __future__ import annotations

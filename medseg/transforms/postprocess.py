@@ -140,12 +140,18 @@ class MaskPostprocessing:
     def label_map(self, probabilities: np.ndarray) -> np.ndarray:
         """The label map (uint8: 0 background, ``i`` label ``i``) of the probabilities of several labels
         ``(labels + 1, x, y[, z])``, background first: each pixel takes the label of highest probability (the
-        threshold does not apply), then each label is cleaned on its own; what the cleaning removes is background."""
-        classes = probabilities.argmax(axis=0)
-        label_map = np.zeros(classes.shape, np.uint8)
-        for value in range(1, probabilities.shape[0]):
-            label_map[self.clean(classes == value)] = value
-        return label_map
+        threshold does not apply), then the labels are cleaned (:meth:`clean_labels`)."""
+        return self.clean_labels(probabilities.argmax(axis=0), probabilities.shape[0] - 1)
+
+    def clean_labels(self, classes: np.ndarray, labels: int) -> np.ndarray:
+        """A label map (values 0 to ``labels``) with each label cleaned on its own (:meth:`clean`): what the cleaning
+        removes becomes background, and what it adds (a filled hole) is taken only from the background, never from
+        another label (hair around a face does not fill over the skin), by the first label that fills it."""
+        cleaned = np.zeros(classes.shape, np.uint8)
+        for value in range(1, labels + 1):
+            kept = self.clean(classes == value)
+            cleaned[kept & ((classes == value) | ((classes == 0) & (cleaned == 0)))] = value
+        return cleaned
 
     def clean(self, mask: np.ndarray) -> np.ndarray:
         """The boolean ``mask`` after border clearing, largest component(s) and hole filling, as set."""
@@ -187,10 +193,10 @@ class CleanMaskd(MapTransform):
         for key in self.key_iterator(d):
             masks = d[key]
             channels = masks.detach().cpu().numpy() > 0
-            cleaned = [self.cleaning.clean(channel) for channel in channels[1:] if self.one_hot] or [
-                self.cleaning.clean(channel) for channel in channels
-            ]
-            if self.one_hot:  # background first: what the labels' cleaning removed is background
-                cleaned = [~np.any(cleaned, axis=0), *cleaned]
-            d[key] = masks.clone().copy_(torch.from_numpy(np.stack(cleaned)))
+            if self.one_hot:  # the label map's cleaning, back to one-hot (background first)
+                label_map = self.cleaning.clean_labels(channels.argmax(axis=0), channels.shape[0] - 1)
+                cleaned = np.stack([label_map == value for value in range(channels.shape[0])])
+            else:
+                cleaned = np.stack([self.cleaning.clean(channel) for channel in channels])
+            d[key] = masks.clone().copy_(torch.from_numpy(cleaned))
         return d

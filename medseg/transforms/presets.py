@@ -32,6 +32,7 @@ from monai.transforms import (
     AsDiscreted,
     Compose,
     EnsureTyped,
+    Lambdad,
     MapLabelValued,
     ScaleIntensityRanged,
 )
@@ -44,13 +45,14 @@ from .resize import AreaResized
 __all__ = [
     "HU_RANGE",
     "LUNA16_FOREGROUND",
+    "LUNG_CODES",
     "ct_image_transforms",
     "ct_label_transforms",
     "cxr_image_transforms",
     "cxr_label_transforms",
     "face_image_transforms",
     "face_label_transforms",
-    "luna16_label_map",
+    "lung_label_map",
     "skin_label_transforms",
 ]
 
@@ -59,6 +61,14 @@ HU_RANGE = (-1024.0, 3072.0)
 
 #: LUNA16 labels that are foreground in SegCaps: the left and right lungs (the trachea is background).
 LUNA16_FOREGROUND = (LUNA16_LABELS["left_lung"], LUNA16_LABELS["right_lung"])
+
+#: The values of each class in lung masks that tell the lungs apart: LUNA16's ``seg-lungs-LUNA16`` masks, and the
+#: Chest Imaging Platform's label maps (``lm``: value = type x 256 + region; regions 9-11 are the thirds of the left
+#: lung, 12-14 of the right, whatever the type: vessels and airways inside the lung keep their region).
+LUNG_CODES = {
+    "luna16": {name: (value,) for name, value in LUNA16_LABELS.items()},
+    "cip": {"left_lung": (9, 10, 11), "right_lung": (12, 13, 14)},
+}
 
 
 def _resize(key: str, spatial_size: Sequence[int] | None) -> list:
@@ -89,12 +99,35 @@ def _float(key: str) -> EnsureTyped:
     return EnsureTyped(key, dtype=torch.float32)
 
 
-def luna16_label_map(foreground: Sequence[int] = LUNA16_FOREGROUND) -> dict[int, int]:
-    """LUNA16 label value -> 0/1: ``{3: 1, 4: 1, 5: 0}`` for the default lungs-only rule."""
-    unknown = set(foreground) - set(LUNA16_LABELS.values())
-    if unknown:
-        raise ValueError(f"LUNA16 foreground labels must be among {LUNA16_LABELS}, got {sorted(unknown)}")
-    return {value: int(value in foreground) for value in LUNA16_LABELS.values()}
+def lung_label_map(
+    encoding: str = "luna16",
+    labels: Sequence[Sequence[str]] | None = None,
+    foreground: Sequence[int] | None = None,
+) -> dict[int, int]:
+    """A lung mask's value -> the model's label value, for masks that tell the lungs apart (:data:`LUNG_CODES`).
+
+    ``labels``: for each of a model's labels, the classes it covers (``(("left_lung",), ("right_lung",))``); each
+    class's values -> its label's number (1, 2, ...), every other value 0. The default, both lungs as one label, is
+    SegCaps' rule for LUNA16, ``{3: 1, 4: 1, 5: 0}``, whose values ``foreground`` may change (LUNA16 masks, one
+    label only). A ``cip`` mask's values are its regions, ``value & 255`` (:func:`ct_label_transforms` takes the low
+    byte first).
+    """
+    codes = LUNG_CODES[encoding]
+    known = sorted({value for values in codes.values() for value in values})
+    values = range(256) if encoding == "cip" else known
+    groups = [tuple(group) for group in labels] if labels else [("left_lung", "right_lung")]
+    if foreground is not None and tuple(foreground) != LUNA16_FOREGROUND:
+        if encoding != "luna16" or groups != [("left_lung", "right_lung")]:
+            raise ValueError("foreground sets the values of the one label lungs of LUNA16 masks; leave it out here")
+        unknown = set(foreground) - set(known)
+        if unknown:
+            raise ValueError(f"LUNA16 foreground labels must be among {known}, got {sorted(unknown)}")
+        return {value: int(value in foreground) for value in values}
+    missing = [name for group in groups for name in group if name not in codes]
+    if missing:
+        raise ValueError(f"{encoding} masks have no {', '.join(missing)}; they have {', '.join(codes)}")
+    number = {value: index for index, group in enumerate(groups, start=1) for name in group for value in codes[name]}
+    return {value: number.get(value, 0) for value in values}
 
 
 def ct_image_transforms(hu_range: Sequence[float] = HU_RANGE, image_key: str = "image") -> Compose:
@@ -110,16 +143,32 @@ def ct_image_transforms(hu_range: Sequence[float] = HU_RANGE, image_key: str = "
 
 
 def ct_label_transforms(
-    label_map: Mapping[int, int] | None = None, threshold: float | str = "levels", label_key: str = "label"
+    label_map: Mapping[int, int] | None = None,
+    threshold: float | str = "levels",
+    label_key: str = "label",
+    low_byte: bool = False,
 ) -> Compose:
-    """CT mask: load with ITK; ``label_map`` (value -> 0/1, MONAI's ``MapLabelValued``) or, when ``None``,
-    binarised at ``threshold`` (:class:`~medseg.transforms.MergeMasks`: by default the midpoint of the mask's two
-    levels, which a mask resampled by its source keeps: 127.5 for the 0/255 masks of ``ct_imlab``, 0.5 for 0/1)."""
+    """CT mask: load with ITK; ``label_map`` (value -> label value, MONAI's ``MapLabelValued``: 0/1 for one label,
+    then one-hot channels, background first, for several; ``low_byte``: of ``value & 255``, a CIP label map's
+    region) or, when ``None``, binarised at ``threshold`` (:class:`~medseg.transforms.MergeMasks`: by default the
+    midpoint of the mask's two levels, which a mask resampled by its source keeps: 127.5 for the 0/255 masks of
+    ``ct_imlab``, 0.5 for 0/1)."""
     if label_map is None:
-        decode = MergeMasksd(label_key, threshold)
+        decode = [MergeMasksd(label_key, threshold)]
     else:
-        decode = MapLabelValued(label_key, orig_labels=list(label_map), target_labels=list(label_map.values()))
-    return Compose([load_imaged(label_key, volume_reader()), decode, _float(label_key)])
+        region = [Lambdad(label_key, low_byte_of)] if low_byte else []
+        decode = [
+            *region,
+            MapLabelValued(label_key, orig_labels=list(label_map), target_labels=list(label_map.values())),
+        ]
+        if (labels := max(label_map.values())) > 1:
+            decode.append(AsDiscreted(label_key, to_onehot=labels + 1))
+    return Compose([load_imaged(label_key, volume_reader()), *decode, _float(label_key)])
+
+
+def low_byte_of(values: torch.Tensor) -> torch.Tensor:
+    """``values & 255`` (a CIP label map's region codes), of the values' own type."""
+    return (values.long() & 255).to(values.dtype)
 
 
 def cxr_image_transforms(spatial_size: Sequence[int] | None = (256, 256), image_key: str = "image") -> Compose:

@@ -40,18 +40,20 @@ def train_tiny_model(
     steps: int = 150,
     seed: int = 0,
     learning_rate: float = 5e-3,
+    labels: Sequence[str] = (),
 ) -> Path:
-    """Train :data:`TINY_UNET` on ``pairs`` (image, label files) for ``steps`` Adam steps of soft Dice plus BCE and
-    write ``folder/models/model.pt`` with its ``settings.json``; return the checkpoint."""
+    """Train :data:`TINY_UNET` on ``pairs`` (image, label files) for ``steps`` Adam steps of soft Dice plus BCE (for
+    several ``labels``: with a softmax) and write ``folder/models/model.pt`` with its ``settings.json``; return the
+    checkpoint."""
     from monai.losses import DiceCELoss
 
     torch.manual_seed(seed)
     settings = ModelSettings(task=task, network_name="unet2d", network_kwargs=TINY_UNET,
-                             spatial_size=(size, size))  # fmt: skip
+                             spatial_size=(size, size), labels=tuple(labels))  # fmt: skip
     images, labels = _training_batch(settings, pairs)
     network = build_network(settings).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
-    loss = DiceCELoss(sigmoid=True)
+    loss = DiceCELoss(sigmoid=settings.out_channels == 1, softmax=settings.out_channels > 1)
     for _ in range(steps):
         batch = torch.randint(len(images), (8,))
         optimizer.zero_grad()
