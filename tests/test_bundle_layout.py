@@ -30,7 +30,7 @@ NAMES = sorted(path.stem for path in (BUNDLES / "template" / "parameters").glob(
 
 
 def test_every_bundle_is_plain_files_written_from_the_template(tmp_path):
-    assert NAMES == ["ct_lung_unet", "cxr_lung_unet", "lfw_face_fcn", "luna16_segcaps"]
+    assert NAMES == ["ct_lung_unet", "cxr_lung_unet", "lfw_face_fcn", "luna16_segcaps", "skin_lesion_unet"]
     links = [path for path in BUNDLES.rglob("*") if path.is_symlink()]
     assert links == [], "a bundle copied alone would lose what a link points to"
     script = [sys.executable, str(REPO_ROOT / "scripts" / "build_bundles.py"), "--check"]

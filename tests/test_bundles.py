@@ -34,7 +34,7 @@ from support import REPO_ROOT
 from medseg.bundle import WORKFLOWS, config_files, config_list, print_outputs, read_config, user_error
 from medseg.cli import main as medseg_main
 from medseg.engines import PrepareBatchSegCaps
-from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer
+from medseg.inferers import AutocastInferer, FlipAveragingInferer, ShiftAveragingInferer
 from medseg.losses import ProbabilityInput, SegCapsLoss, SoftIoULoss, WeightedBCELoss
 from medseg.networks import FCN32s, PaddedBasicUNet, PaddedUNet, SegCapsR1, SegCapsR3
 from medseg.pipeline import ModelSettings
@@ -329,7 +329,10 @@ def _parsed(bundle: str, **overrides) -> ConfigParser:
 
 
 def _test_time(inferer) -> tuple[tuple[int, ...], int]:
-    """The (mirrored axes, shift in pixels) of a bundle's inferer."""
+    """The (mirrored axes, shift in pixels) of a bundle's inferer (inside its autocast, which is off by default)."""
+    if isinstance(inferer, AutocastInferer):
+        assert not inferer.enabled
+        inferer = inferer.inferer
     pixels = inferer.pixels if isinstance(inferer, ShiftAveragingInferer) else 0
     inner = inferer.inferer if pixels else inferer
     return tuple(inner.spatial_axes) if isinstance(inner, FlipAveragingInferer) else (), pixels

@@ -1,5 +1,5 @@
 """``FlipAveragingInferer`` and ``ShiftAveragingInferer`` against closed forms: a position-weighted identity network,
-and networks that commute with mirroring or moving."""
+and networks that commute with mirroring or moving; ``AutocastInferer`` against float32."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.inferers import SimpleInferer, SlidingWindowInferer
 
-from medseg.inferers import FlipAveragingInferer, ShiftAveragingInferer, shift
+from medseg.inferers import AutocastInferer, FlipAveragingInferer, ShiftAveragingInferer, cpu_bfloat16, shift
 
 
 def ramp(n: int) -> torch.Tensor:
@@ -93,3 +93,21 @@ def test_shift_averaging_leaves_a_pointwise_network_unchanged_and_zero_pixels_is
         ShiftAveragingInferer(SimpleInferer(), 1, [2])(x, pointwise)
     with pytest.raises(ValueError, match="pixels must be 0 or more"):
         ShiftAveragingInferer(SimpleInferer(), -1)
+
+
+def test_autocast_inferer_runs_the_network_in_bfloat16_and_returns_float32():
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 1, 1))
+    inputs = torch.rand(2, 3, 16, 12)
+    seen = []
+    network[0].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    reference = SimpleInferer()(inputs, network)
+    output = AutocastInferer()(inputs, network)
+    assert seen == [torch.float32, torch.bfloat16] and output.dtype == torch.float32
+    # bfloat16 keeps 8 bits of mantissa: about 2-3 significant digits through two convolutions
+    torch.testing.assert_close(output, reference, atol=0.02, rtol=0.02)
+    assert not torch.equal(output, reference)
+    output.sum().backward()  # training through it: float32 gradients for float32 weights
+    assert network[0].weight.grad.dtype == torch.float32 and network[0].weight.grad.abs().sum() > 0
+    assert torch.equal(AutocastInferer(enabled=False)(inputs, network), reference)
+    assert isinstance(cpu_bfloat16(), bool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medseg.engines import WEIGHT_SELECTIONS
-from medseg.pipeline import ModelSettings, SettingsError
+from medseg.pipeline import ModelSettings, SettingsError, check_flag
 
 from .schedules import LR_SCHEDULES
 
@@ -46,9 +46,10 @@ def check_training(
     lr_schedule: str,
     model_selection: str,
     model_average: int,
+    resume: bool = False,
 ) -> None:
-    """Raise :class:`SettingsError` for a training budget, batch size or validation interval out of range, or an
-    unknown schedule or model selection."""
+    """Raise :class:`SettingsError` for a training budget, batch size or validation interval out of range, an
+    unknown schedule or model selection, or ``resume`` not True or False."""
     _count("epochs", epochs, 1)
     _positive("minutes", minutes, allow_none=True)
     _count("batch_size", batch_size, 1)
@@ -56,6 +57,7 @@ def check_training(
     _one_of("lr_schedule", lr_schedule, LR_SCHEDULES)
     _one_of("model_selection", model_selection, WEIGHT_SELECTIONS)
     _count("model_average", model_average, 1)
+    check_flag("resume", resume)
 
 
 def check_checkpoint(path: str | Path, bundle_root: str | Path = ".", settings: ModelSettings | None = None) -> Path:

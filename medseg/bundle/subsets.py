@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from medseg.data import SUBSETS, LayoutError, MissingFileError, fold_datalists, official_subsets
 from medseg.inference import InputError, find_cases, unique_names
-from medseg.pipeline import SettingsError
+from medseg.pipeline import SettingsError, check_flag
 from medseg.tasks import check_sources, format_report, get_task, prepare_datalist
 
 __all__ = ["case_name_formatter", "inference_entries", "load_subsets", "prepared_datalist"]
@@ -87,6 +87,7 @@ def load_subsets(
     require_training: bool = True,
     test_source: str | None = None,
     folds: int = 4,
+    evaluate: str | None = None,
 ) -> dict[str, list[dict]]:
     """``{"train", "validation", "test", "all"}`` entries for a bundle run (see the module docstring).
 
@@ -94,14 +95,16 @@ def load_subsets(
     use). ``require_training=False`` (evaluation) accepts a datalist without folds or splits: its entries are then
     all in ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official splits
     (cross-validation over all the data, as the loss comparisons of the papers do). ``test_source`` (with
-    ``dataset_dir`` a list of folders) tests on that source and trains on the others.
+    ``dataset_dir`` a list of folders) tests on that source and trains on the others. ``evaluate``: the subset an
+    evaluation runs on, which must not be empty.
 
     Raises:
         SettingsError: for a datalist or dataset folder that does not exist, a test source that is none of the
             folders, a datalist without entries, without the fold, or (``require_training``) with an empty training
-            or validation subset, and for a dataset folder that cannot be prepared.
+            or validation subset, or an empty ``evaluate`` subset, and for a dataset folder that cannot be prepared.
     """
     options = dict(task_options or {})
+    check_flag("official_splits", official_splits)
     _check_data(task, dataset_dir, datalist, test_source)
     if datalist is None:
         datalist = _main_process_first(
@@ -126,6 +129,12 @@ def load_subsets(
     for subset in ("train", "validation") if require_training else ():
         if not subsets[subset]:
             raise SettingsError(f"--datalist {datalist}: the {subset} subset of fold {fold} is empty")
+    if evaluate is not None and evaluate != "all" and not subsets.get(evaluate):
+        valid = ", ".join(name for name in (*SUBSETS, "all") if name != evaluate)
+        raise SettingsError(
+            f"--datalist {datalist}: the {evaluate} subset of fold {fold} is empty, nothing to evaluate "
+            f"(--evaluate_subset: {valid})"
+        )
     return {**subsets, "all": entries}
 
 

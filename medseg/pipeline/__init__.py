@@ -13,6 +13,7 @@ from .settings import (
     ModelSettings,
     SettingsError,
     SettingsFileError,
+    check_flag,
     checkpoint_stamp,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "SettingsError",
     "SettingsFileError",
     "build_network",
+    "check_flag",
     "checkpoint_stamp",
     "inferer",
     "mask_postprocessing",

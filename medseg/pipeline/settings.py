@@ -38,6 +38,7 @@ __all__ = [
     "ModelSettings",
     "SettingsError",
     "SettingsFileError",
+    "check_flag",
     "checkpoint_stamp",
 ]
 
@@ -60,6 +61,14 @@ APPLICATION_FIELDS = ("threshold", "keep_largest", "fill_holes", "test_time_flip
 class SettingsError(ValueError):
     """A setting that cannot work: the message names it (as the bundles' override of that name is named), the value
     and what is valid."""
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` if it is a bool; otherwise a :class:`SettingsError` naming ``--name``. A bundle's command line is read
+    by fire, which gives ``--flag False`` as False but ``--flag false`` as the string ``'false'``, true in an ``if``."""
+    if not isinstance(value, bool):
+        raise SettingsError(f"--{name} must be True or False (as Python spells them), got {value!r}")
+    return value
 
 
 class SettingsFileError(SettingsError):
@@ -129,6 +138,7 @@ class ModelSettings:
                 f"network_kwargs {self.network_kwargs} hold arguments network_name {self.network_name!r} does not take "
                 f"({', '.join(unknown)}): another network's? Give its own (--network_kwargs {{}} for its defaults)"
             )
+        check_flag("fill_holes", self.fill_holes)
         size = tuple(self.spatial_size)
         if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
             raise SettingsError(f"spatial_size must be two positive integers, got {self.spatial_size!r}")
