@@ -50,6 +50,13 @@ SETUPS = {
     ),
     # volumes of 16 slices of 48x48 pixels (not 40 of 96x96): SegCaps on a CPU is the suite's slowest network
     "luna16_segcaps": ("luna16", {"n": 4, "shape": (16, 48, 48)}, ["--spatial_size", "[32,32]"]),
+    # one fold without a test subset by default (--folds 1, a model to use): evaluated on its validation scan
+    "ct_lung_unet": (
+        "ct",
+        {"n": 4, "shape": (16, 48, 48)},
+        ["--spatial_size", "[32,32]", "--batch_size", "4", "--evaluate_subset", "validation"],
+    ),
+    "skin_lesion_unet": ("skin", {"n": 16}, ["--spatial_size", "[32,32]", "--batch_size", "4"]),
 }
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -262,7 +269,13 @@ def test_masks_are_cleaned_as_each_bundle_sets_in_every_path(trained, tmp_path):
         train.get_parsed_content("model").save(record)  # what training records, read back by inference.json
         inference = read_config(BUNDLES / bundle, "inference", bundle_root=str(tmp_path / bundle))
         masks.append(inference.get_parsed_content("postprocessing#transforms#0")({"pred": logits})["pred"])
-        expected = {"cxr_lung_unet": lungs, "lfw_face_fcn": right_lung, "luna16_segcaps": (logits > 0).float()}[bundle]
+        expected = {
+            "cxr_lung_unet": lungs,
+            "ct_lung_unet": lungs,
+            "lfw_face_fcn": right_lung,
+            "luna16_segcaps": (logits > 0).float(),
+            "skin_lesion_unet": right_lung,
+        }[bundle]
         for mask in masks:
             torch.testing.assert_close(mask.as_tensor(), expected, msg=bundle)
     # medseg infer --bundle applies the model as its record says unless told otherwise
@@ -306,7 +319,7 @@ def test_metadata_and_network_in_out(bundle, shared_data):
 @pytest.mark.parametrize("bundle", sorted(SETUPS))
 def test_ckpt_export_gives_the_checkpoints_output(bundle, trained, tmp_path):
     _, out, _ = trained(bundle)
-    channels = 3 if bundle == "lfw_face_fcn" else 1
+    channels = 3 if bundle in ("lfw_face_fcn", "skin_lesion_unet") else 1
     exported = tmp_path / "model.ts"
     # MONAI's function behind `python -m monai.bundle ckpt_export`, called here: a process would import MONAI first;
     # inference.json builds the network the checkpoint's record names (no setting given again)

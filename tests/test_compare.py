@@ -18,6 +18,7 @@ from scipy import stats
 from support import REPO_ROOT
 
 from medseg.apps.compare import Comparison, Run, write_results
+from medseg.apps.compare.execution import per_case_metrics
 from medseg.cli import main
 from medseg.tasks import prepare_datalist
 
@@ -263,3 +264,46 @@ def test_a_network_or_loss_other_than_the_bundles_gets_its_own_defaults(tmp_path
     assert (other["network_name"], other["network_kwargs"], other["loss_kwargs"]) == ("unet", {}, {})
     comparison.overrides = {"network_kwargs": {"channels": [8, 16], "strides": [2]}}
     assert comparison.settings(Run("unet", "bce", 0))["network_kwargs"] == {"channels": [8, 16], "strides": [2]}
+
+
+def test_verdicts_per_label_of_a_model_of_several_labels(tmp_path):
+    """hair: +0.03 for iou against bce; skin: -0.03; their mean: 0. Asked on a label, the verdict is that label's;
+    the per-label values are read from MONAI's per-case CSV, a column per label, as the evaluation writes it."""
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    (evaluation / "test_mean_dice_raw.csv").write_text("filename,class0,class1,mean\na.jpg,0.6,0.9,0.75\n")
+    assert per_case_metrics(evaluation, ["hair", "skin"]) == {
+        "a.jpg": {"test_mean_dice": 0.75, "test_mean_dice_hair": 0.6, "test_mean_dice_skin": 0.9}
+    }
+    assert per_case_metrics(evaluation) == {"a.jpg": {"test_mean_dice": 0.75}}
+    effects = {"bce": {"hair": 0.0, "skin": 0.0}, "iou": {"hair": 0.03, "skin": -0.03}}
+    records = []
+    for label in ("hair", "skin"):
+        labelled = _records(SEED_SD, {loss: effect[label] for loss, effect in effects.items()})
+        for record in labelled:
+            record["cases"] = {case: {f"{m}_{label}": v for m, v in values.items()} for case, values in
+                               record["cases"].items()}  # fmt: skip
+        records.append(labelled)
+    for hair, skin in zip(*records):  # the same run: both labels' values, and their mean
+        for case, values in hair["cases"].items():
+            values.update(skin["cases"][case])
+            for metric in ("test_mean_dice", "test_mean_iou"):
+                values[metric] = (values[f"{metric}_hair"] + values[f"{metric}_skin"]) / 2
+        hair["metrics"] = {m: float(np.mean([v[m] for v in hair["cases"].values()])) for m in values}
+    merged = records[0]
+    expected = {"hair": "better than bce", "skin": "worse than bce"}
+    for label, verdict in expected.items():
+        comparison = Comparison(bundle=BUNDLE, datalist=tmp_path / "unused.json", losses=["bce", "iou"],
+                                out=tmp_path / label, seeds=[0, 1, 2], label=label)  # fmt: skip
+        comparison.out.mkdir()
+        write_results(comparison, merged, plots=False)
+        rows = list(csv.DictReader((comparison.out / "statistics.csv").open()))
+        assert {row["metric"] for row in rows} == {f"test_mean_iou_{label}", f"test_mean_dice_{label}"}
+        assert {row["verdict"] for row in rows} == {verdict}
+        assert f"| Dice ({label}) | iou |" in (comparison.out / "report.md").read_text()
+    mean = Comparison(bundle=BUNDLE, datalist=tmp_path / "unused.json", losses=["bce", "iou"], out=tmp_path / "mean",
+                      seeds=[0, 1, 2])  # fmt: skip
+    mean.out.mkdir()
+    write_results(mean, merged, plots=False)
+    verdicts = {row["verdict"] for row in csv.DictReader((mean.out / "statistics.csv").open())}
+    assert verdicts == {"not distinguishable from bce beyond seed noise"}

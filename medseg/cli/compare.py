@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         address=args.address,
         cpus_per_run=args.cpus_per_run,
         gpus_per_run=args.gpus_per_run,
+        label=args.label,
     )
     try:
         records = run_comparison(comparison)
@@ -104,6 +105,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     budget.add_argument("--minutes", type=positive, help="wall-clock minutes of training per run")
     compare.add_argument("--out", required=True, help="the comparison's folder")
     compare.add_argument("--baseline", default="bce", help="the loss the others are tested against (default bce)")
+    compare.add_argument(
+        "--label",
+        help='models of several labels (--set \'labels=["hair","skin"]\'): the verdicts on this label\'s IoU and '
+        "Dice (default: their mean over the labels)",
+    )
     compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     compare.add_argument("--backend", choices=BACKENDS, default="local",
                          help="local: processes on this machine (default); ray: a Ray task per run")  # fmt: skip

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from medseg.files import write_json
+from medseg.pipeline import SETTINGS_FILE
 
 from ..bundle_runs import run_bundle
-from .spec import METRICS, Comparison, Run
+from .spec import METRICS, Comparison, Run, metric_base
 
 __all__ = [
     "IDENTITY_FILE",
@@ -94,16 +95,21 @@ def _last_line(log: Path) -> str:
     return (errors or lines or ["no output"])[-1][-400:]
 
 
-def per_case_metrics(evaluation: Path) -> dict[str, dict[str, float]]:
+def per_case_metrics(evaluation: Path, labels: Sequence[str] = ()) -> dict[str, dict[str, float]]:
     """``{case: {metric: value}}`` from the per-case CSVs MONAI's ``MetricsSaver`` writes in ``evaluation``
-    (``<metric>_raw.csv``: a row per case, named by its image file, its mean over the channels)."""
+    (``<metric>_raw.csv``: a row per case, named by its image file, its mean over the channels, and a column per
+    channel: with several ``labels``, each label's value as ``<metric>_<label>``)."""
     cases: dict[str, dict[str, float]] = {}
     for name in METRICS:
         path = evaluation / f"{name}_raw.csv"
         if path.is_file():
             with open(path, newline="") as stream:
                 for row in csv.DictReader(stream):
-                    cases.setdefault(row["filename"], {})[name] = float(row["mean"])
+                    values = cases.setdefault(row["filename"], {})
+                    values[name] = float(row["mean"])
+                    for index, label in enumerate(labels if len(labels) > 1 else ()):
+                        if f"class{index}" in row:
+                            values[f"{name}_{label}"] = float(row[f"class{index}"])
     return cases
 
 
@@ -124,12 +130,13 @@ def execute_run(
     history = json.loads((folder / "history.json").read_text())
     validated = [row for row in history if "val_mean_dice" in row]
     best = max(validated, key=lambda row: row["val_mean_dice"]) if validated else {"epoch": math.nan}
-    metrics = {name: summary[name]["mean"] for name in METRICS if name in summary}
+    metrics = {name: value["mean"] for name, value in summary.items() if metric_base(name) in METRICS}
+    labels = json.loads((folder / "models" / SETTINGS_FILE).read_text()).get("labels", [])
     record = {
         **asdict(run),
         "status": "ok",
         "metrics": {**metrics, "best_epoch": best["epoch"]},
-        "cases": per_case_metrics(folder / "eval"),
+        "cases": per_case_metrics(folder / "eval", labels),
         "epochs_trained": len(history),
         "seconds": time.perf_counter() - start,
     }

@@ -20,7 +20,7 @@ import numpy as np
 
 from medseg.files import atomic_path
 
-from .spec import METRICS, Comparison
+from .spec import METRICS, Comparison, metric_title
 from .statistics import BOOTSTRAP, LossTest, compare_with_baseline, fold_means
 
 __all__ = ["RESULT_COLUMNS", "write_csv", "write_report", "write_statistics"]
@@ -107,7 +107,7 @@ def _verdicts(tests: Sequence[LossTest], baseline: str) -> list[str]:
     ]
     for test in tests:
         rows.append(
-            f"| {METRICS[test.metric][0]} | {test.loss} | {test.mean_difference:+.4f} [{test.ci_low:+.4f}, "
+            f"| {metric_title(test.metric)} | {test.loss} | {test.mean_difference:+.4f} [{test.ci_low:+.4f}, "
             f"{test.ci_high:+.4f}] | {test.cases} | {_p(test.wilcoxon_p)} ({_p(test.wilcoxon_p_holm)}) | "
             f"{test.folds} | {_p(test.t_p)} ({_p(test.t_p_holm)}) | {test.seeds} | {_number(test.seed_sd)} / "
             f"{_number(test.seed_sd_baseline)} | **{test.verdict}** |"
@@ -118,7 +118,9 @@ def _verdicts(tests: Sequence[LossTest], baseline: str) -> list[str]:
 def write_report(comparison: Comparison, records: Sequence[dict], tests: Sequence[LossTest] | None = None) -> Path:
     """``report.md`` (see the module docstring); ``tests``: the statistics, computed here when not given."""
     if tests is None:
-        tests = compare_with_baseline(records, comparison.losses, comparison.baseline)
+        tests = compare_with_baseline(
+            records, comparison.losses, comparison.baseline, metrics=comparison.tested_metrics
+        )
     lines = [
         "# Loss comparison",
         "",

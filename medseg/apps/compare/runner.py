@@ -77,7 +77,7 @@ def _minutes_left(durations: list[float], runs_left: int, slots: int) -> str:
 
 def write_results(comparison: Comparison, records: Sequence[dict], plots: bool = True) -> None:
     """``results.csv``, ``statistics.csv``, ``report.md`` and (``plots``) the figures of the finished runs."""
-    tests = compare_with_baseline(records, comparison.losses, comparison.baseline)
+    tests = compare_with_baseline(records, comparison.losses, comparison.baseline, metrics=comparison.tested_metrics)
     write_csv(comparison, records)
     write_statistics(comparison, tests)
     write_report(comparison, records, tests)

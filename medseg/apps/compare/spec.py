@@ -10,7 +10,7 @@ from typing import Any
 
 from medseg.files import content_digest
 
-__all__ = ["BACKENDS", "METRICS", "TESTED_METRICS", "Comparison", "Run"]
+__all__ = ["BACKENDS", "METRICS", "TESTED_METRICS", "Comparison", "Run", "metric_base", "metric_title"]
 
 
 #: Reported metrics: name in the evaluation summary -> (column title, higher is better).
@@ -26,6 +26,18 @@ METRICS: dict[str, tuple[str, bool]] = {
 
 #: The metrics whose per-case values are tested loss against baseline, with a verdict per loss.
 TESTED_METRICS = ("test_mean_iou", "test_mean_dice")
+
+
+def metric_base(name: str) -> str:
+    """The metric of :data:`METRICS` that ``name`` is, or is the value of for one label (``test_mean_dice_hair``)."""
+    return name if name in METRICS else next((base for base in METRICS if name.startswith(base + "_")), name)
+
+
+def metric_title(name: str) -> str:
+    """A metric's column title, with its label for a label's value: ``Dice (hair)``."""
+    base = metric_base(name)
+    return METRICS[base][0] + (f" ({name[len(base) + 1 :]})" if name != base else "")
+
 
 #: Where the runs run: ``local`` (processes on this machine) or ``ray`` (a task each on a Ray cluster).
 BACKENDS = ("local", "ray")
@@ -76,6 +88,8 @@ class Comparison:
         cpus_per_run: the CPU threads of each run; ``None``: the local backend shares this machine's cores out
             among its ``jobs``, a Ray task takes 1.
         gpus_per_run: each Ray task's share of a node's GPUs (``0.25``: four runs per GPU).
+        label: for models of several labels, the label whose IoU and Dice the verdicts are on (``None``: their
+            mean over the labels); it does not change the runs.
     """
 
     bundle: Path
@@ -95,6 +109,12 @@ class Comparison:
     address: str | None = None
     cpus_per_run: float | None = None
     gpus_per_run: float = 0.0
+    label: str | None = None
+
+    @property
+    def tested_metrics(self) -> tuple[str, ...]:
+        """The metrics the verdicts are on: :data:`TESTED_METRICS`, or their values for :attr:`label`."""
+        return tuple(f"{name}_{self.label}" for name in TESTED_METRICS) if self.label else TESTED_METRICS
 
     def runs(self) -> list[Run]:
         networks = self.networks or ["default"]

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from .spec import METRICS, TESTED_METRICS
+from .spec import METRICS, TESTED_METRICS, metric_base
 
 __all__ = [
     "LossTest",
@@ -182,13 +182,18 @@ def verdict(test: LossTest, higher_is_better: bool = True, alpha: float = 0.05) 
 
 
 def compare_with_baseline(
-    records: Sequence[Mapping], losses: Sequence[str], baseline: str, alpha: float = 0.05
+    records: Sequence[Mapping],
+    losses: Sequence[str],
+    baseline: str,
+    alpha: float = 0.05,
+    metrics: Sequence[str] = TESTED_METRICS,
 ) -> list[LossTest]:
-    """Every loss of ``losses`` but the baseline against it, for each network and tested metric, Holm-corrected."""
+    """Every loss of ``losses`` but the baseline against it, for each network and metric of ``metrics`` (a label's
+    value of one: ``test_mean_dice_hair``), Holm-corrected across the losses."""
     cases, folds = case_means(records), fold_means(records)
     tests: list[LossTest] = []
     for network in cases:
-        for metric in TESTED_METRICS:
+        for metric in metrics:
             per_loss = cases[network].get(metric, {})
             if baseline not in per_loss:
                 continue
@@ -201,7 +206,7 @@ def compare_with_baseline(
                 for test, p in zip(family, holm([getattr(test, name) for test in family])):
                     setattr(test, adjusted, p)
             for test in family:
-                test.verdict = verdict(test, METRICS[metric][1], alpha)
+                test.verdict = verdict(test, METRICS[metric_base(metric)][1], alpha)
             tests += family
     return tests
 
