@@ -29,7 +29,7 @@ import SimpleITK as sitk
 import torch
 from monai.bundle import ConfigParser, ckpt_export, run, verify_metadata, verify_net_in_out
 from monai.losses import DiceCELoss, DiceLoss, FocalLoss
-from support import REPO_ROOT
+from support import REPO_ROOT, sitk_reference
 
 from medseg.bundle import WORKFLOWS, config_files, config_list, print_outputs, read_config, user_error
 from medseg.cli import main as medseg_main
@@ -240,7 +240,7 @@ def test_train_evaluate_and_infer_as_a_user_types_it(bundle, user_runs):
         assert "Traceback" not in runs.mismatch.stderr
     ok(runs.inference)
     [mask] = runs.predictions.glob("*_seg.nii.gz")
-    written, source = sitk.ReadImage(str(mask)), sitk.ReadImage(runs.image)
+    written, source = sitk.ReadImage(str(mask)), sitk_reference(runs.image)
     assert written.GetSize() == source.GetSize()[: written.GetDimension()]
     if written.GetDimension() == 3:  # volumes keep their geometry
         np.testing.assert_allclose(written.GetSpacing(), source.GetSpacing(), rtol=1e-5)
@@ -769,7 +769,7 @@ def test_inference_json_runs_alone_on_a_model_file(bundle, trained, run_here, tm
     run_here(folder, "inference", input_dir=image, output_dir=str(tmp_path / "masks"))
     [mask] = (tmp_path / "masks").glob("*_seg.nii.gz")
     written = sitk.ReadImage(str(mask))
-    assert written.GetSize() == sitk.ReadImage(image).GetSize()[: written.GetDimension()]
+    assert written.GetSize() == sitk_reference(image).GetSize()[: written.GetDimension()]
     verify_net_in_out(
         net_id="network_def",
         meta_file=str(folder / "configs" / "metadata.json"),

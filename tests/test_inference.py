@@ -24,7 +24,7 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 from scipy import ndimage
-from support import REPO_ROOT
+from support import REPO_ROOT, sitk_reference
 
 from medseg.cli import main
 from medseg.inference import find_cases
@@ -64,14 +64,6 @@ def temporaries(out: Path) -> list[str]:
     ledger = out / LEDGER_FOLDER
     found = [p for folder in (out, ledger) if folder.is_dir() for p in folder.iterdir() if p.name.startswith(".")]
     return sorted(p.name for p in found if p != ledger)
-
-
-def sitk_reference(path: Path) -> sitk.Image:
-    if path.is_dir():
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path)))
-        return reader.Execute()
-    return sitk.ReadImage(str(path))
 
 
 def assert_same_grid(written: sitk.Image, reference: sitk.Image) -> None:
