@@ -10,11 +10,13 @@ many of their parent folders as it takes to tell them apart (``c1_x``, ``c2_x``)
 a case's name does not depend on the order or on the other inputs' names (:func:`unique_names`).
 
 Files that cannot be cases (unknown kinds inside a folder) are left out; a named path that is not an image
-becomes a case anyway, which then fails with the reason (so that it is reported, never silently dropped).
+becomes a case anyway, which then fails with the reason (so that it is reported, never silently dropped), and so
+does a symbolic link in a folder that leads nowhere (``<path>: symbolic link loop``, ``a link to nothing``).
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from collections import Counter, defaultdict
@@ -24,7 +26,7 @@ from pathlib import Path
 from medseg.data.layout import IMAGE_SUFFIXES_2D, VOLUME_SUFFIXES, split_suffix
 from medseg.dicom import is_dicom_file
 
-__all__ = ["Case", "InputError", "dicom_series_groups", "find_cases", "unique_names"]
+__all__ = ["Case", "InputError", "dicom_series_groups", "find_cases", "unique_names", "unreadable_link"]
 
 _KNOWN_SUFFIXES = VOLUME_SUFFIXES + IMAGE_SUFFIXES_2D
 
@@ -41,10 +43,12 @@ class Case:
         name: unique output name.
         path: the image file, or the DICOM series folder.
         kind: ``"volume"`` (NIfTI, NRRD, MHA/MHD), ``"image"`` (PNG, JPEG), ``"dicom-file"``, ``"dicom-series"``,
-            ``"special"`` (not a regular file: a FIFO, a socket, a device) or ``"unknown"``.
+            ``"special"`` (not a regular file: a FIFO, a socket, a device), ``"link"`` (a symbolic link that leads
+            nowhere: a loop, or a link to nothing) or ``"unknown"``.
         files: the series' files (``"dicom-series"``), or ``[path]``.
         series_uid: the DICOM series taken (``"dicom-series"``).
         other_series: the other series found in the folder, ``{uid: number of files}``.
+        problem: why the case cannot be read at all (``"link"``: ``symbolic link loop``), reported as its failure.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Case:
     files: list[Path] = field(default_factory=list)
     series_uid: str | None = None
     other_series: dict[str, int] = field(default_factory=dict)
+    problem: str | None = None
 
     @property
     def is_dicom(self) -> bool:
@@ -96,8 +101,24 @@ def _series_case(folder: Path, files: list[Path], series_uid: str | None) -> Cas
     return Case(folder.name, folder, "dicom-series", sorted(groups[chosen] + unreadable), chosen, others)
 
 
+def unreadable_link(path: str | Path) -> str | None:
+    """Why the link ``path`` leads nowhere (``symbolic link loop``, ``a link to nothing: TARGET``); ``None`` for a
+    path that is not such a link. :meth:`pathlib.Path.exists` says ``False`` for both, which reads as "no such
+    file" although the user sees the file listed in its folder."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if os.path.islink(path):
+            return f"a link to nothing: {os.readlink(path)}"
+    return None
+
+
 def _file_case(path: Path) -> Case:
     stem, suffix = split_suffix(path.name, _KNOWN_SUFFIXES)
+    if reason := unreadable_link(path):  # fails, named, with the reason: never opened
+        return Case(stem, path, "link", [path], problem=reason)
     if path.exists() and not path.is_file():  # a FIFO, a socket, a device: never opened (a FIFO would block)
         kind = "special"
     elif suffix.lower() in VOLUME_SUFFIXES:
@@ -125,8 +146,8 @@ def _folder_cases(folder: Path, series_uid: str | None, volumetric: bool) -> lis
                 cases.append(_series_case(child, series, series_uid))
             elif series:
                 cases += [_file_case(path) for path in series]
-        elif child in dicom or split_suffix(child.name, _KNOWN_SUFFIXES)[1]:  # a special file fails, reported
-            cases.append(_file_case(child))
+        elif child in dicom or split_suffix(child.name, _KNOWN_SUFFIXES)[1] or unreadable_link(child):
+            cases.append(_file_case(child))  # a special file, a link loop or a link to nothing: fails, reported
     return cases
 
 
@@ -137,7 +158,7 @@ def _expand(path: str) -> list[Path]:
             raise InputError(f"{path}: no file or folder matches this pattern")
         return matches
     if not Path(path).exists():
-        raise InputError(f"{path}: no such file or folder")
+        raise InputError(f"{path}: {unreadable_link(path) or 'no such file or folder'}")
     return [Path(path)]
 
 

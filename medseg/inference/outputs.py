@@ -31,6 +31,7 @@ from medseg.transforms import ImageFileError, check_volume_file
 
 __all__ = [
     "LABEL_COLOURS",
+    "MAX_CONTOURS",
     "DicomSegError",
     "Geometry",
     "segment_concept",
@@ -48,6 +49,9 @@ SEG_TYPE_2 = (
 )  # fmt: skip
 #: What a DICOM SEG must reference in each source: without one of these it cannot be made.
 SEG_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+#: The most contours an RT Structure Set is written with (all its ROIs and slices): rt-utils takes about a
+#: millisecond a contour; a lung mask has a few a slice, a mask in thousands of pieces (noise) tens of thousands.
+MAX_CONTOURS = 10_000
 
 
 class DicomSegError(ValueError):
@@ -229,11 +233,18 @@ def write_rtstruct(
     of their own) and fills the RT Structure Set's references to the study, the series and each image; it reads
     the series from a folder, so the sources are linked into a temporary one.
 
+    Each slice's contours are placed on its own image by its SOP Instance UID, so the sources must have them, all
+    distinct, and a Study, Series and Frame of Reference UID: an anonymised series whose UIDs were emptied is
+    refused, as the DICOM SEG refuses it (made up UIDs would reference images that do not exist, and one empty UID
+    shared by every slice would put one slice's contours on all). A mask in more than :data:`MAX_CONTOURS`
+    contours (noise, a mask of thousands of pieces) is refused at once: rt-utils takes about a millisecond per
+    contour, minutes for such a mask, and a planning system cannot use it.
+
     Raises:
         DicomSegError: for sources that are not one DICOM image series (one file: a radiograph has no planes to
-            contour on), or that rt-utils refuses; the message names the file.
+            contour on), that lack a UID or share one, for a mask of more than :data:`MAX_CONTOURS` contours, or for
+            sources that rt-utils refuses; the message names the file.
     """
-    import pydicom
     from rt_utils import RTStructBuilder
 
     frames = np.asarray(mask)
@@ -241,10 +252,9 @@ def write_rtstruct(
         raise DicomSegError(f"{sources[0]}: no RT Structure Set: it contours a series of slices, not one image")
     if frames.shape[-1] != len(sources):
         raise ValueError(f"mask of {frames.shape[-1]} slice(s) for {len(sources)} source image(s)")
-    by_uid = {
-        pydicom.dcmread(source, stop_before_pixels=True).SOPInstanceUID: frames[..., index].T  # (rows, columns)
-        for index, source in enumerate(sources)
-    }
+    uids = _rtstruct_references(sources)
+    _check_contour_count(frames, len(labels), sources[0])
+    by_uid = {uid: frames[..., index].T for index, uid in enumerate(uids)}  # (rows, columns)
     with tempfile.TemporaryDirectory(prefix=".rtstruct.") as folder:
         for index, source in enumerate(sources):
             os.symlink(Path(source).resolve(), Path(folder) / f"{index:05d}.dcm")
@@ -260,6 +270,53 @@ def write_rtstruct(
     with atomic_path(path, verify=_readable_dicom) as temporary:
         structure.ds.save_as(temporary, enforce_file_format=True)
     return path
+
+
+def _rtstruct_references(sources: Sequence[Path]) -> list[str]:
+    """The SOP Instance UID of each source, once every source has the UIDs an RT Structure Set references and no two
+    share an image's; else a :class:`DicomSegError` naming the file and the UID."""
+    import pydicom
+
+    uids: list[str] = []
+    seen: dict[str, Path] = {}
+    for source in sources:
+        dataset = pydicom.dcmread(source, stop_before_pixels=True)
+        for keyword in (*SEG_REQUIRED, "FrameOfReferenceUID"):
+            if not str(getattr(dataset, keyword, "") or "").strip():
+                raise DicomSegError(
+                    f"{source}: no RT Structure Set: the source has no {keyword} for the contours to reference "
+                    "(anonymised? the mask is written as NIfTI)"
+                )
+        uid = str(dataset.SOPInstanceUID).strip()
+        if uid in seen:
+            raise DicomSegError(
+                f"{source}: no RT Structure Set: its SOPInstanceUID {uid} is also {seen[uid]}'s, so the contours of "
+                "one slice could not be told from another's"
+            )
+        seen[uid] = source
+        uids.append(uid)
+    return uids
+
+
+def _check_contour_count(frames: np.ndarray, labels: int, source: Path) -> None:
+    """Raise :class:`DicomSegError` when the label map ``frames`` (x, y, z) has more than :data:`MAX_CONTOURS`
+    contours, counted as rt-utils finds them (OpenCV's ``findContours``, every border and every hole)."""
+    import cv2
+
+    counts = np.zeros(frames.shape[-1], dtype=np.int64)
+    for value in range(1, labels + 1):
+        for index in range(frames.shape[-1]):
+            plane = np.ascontiguousarray(frames[..., index].T == value, dtype=np.uint8)
+            if plane.any():
+                counts[index] += len(cv2.findContours(plane, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)[0])
+    if counts.sum() > MAX_CONTOURS:
+        worst = int(np.argmax(counts))
+        raise DicomSegError(
+            f"{source}: no RT Structure Set: the mask has {counts.sum():,} contours ({counts[worst]:,} on slice "
+            f"{worst + 1}), more than the {MAX_CONTOURS:,} an RT Structure Set is written with (a mask in so many "
+            "pieces is not a structure to plan on, and writing it takes minutes); the NIfTI mask and the DICOM SEG "
+            "hold it"
+        )
 
 
 def _seg_source(dataset, path: Path):

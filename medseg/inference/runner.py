@@ -132,6 +132,8 @@ def _series_folder(case: Case) -> Iterator[Path]:
 def _check(case: Case, volumetric: bool) -> None:
     """Raise a ``ValueError`` naming the file when the case is not an image this bundle reads."""
     kinds = ("volume", "dicom-series", "dicom-file") if volumetric else ("image", "dicom-file")
+    if case.problem:
+        raise ValueError(f"{case.path}: {case.problem}")
     if case.kind == "special":
         raise ValueError(f"{case.path}: not a regular file (a FIFO, a socket or a device); it is not opened")
     if case.kind == "unknown":
