@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SEED_RANGE",
+    "GivenOnce",
     "UsageError",
     "add_task_options",
     "boolean",
@@ -36,6 +37,22 @@ SEED_RANGE = (0, 2**32 - 1)
 
 class UsageError(Exception):
     """A usage error found after parsing; the message starts with the argument it is about."""
+
+
+class GivenOnce(argparse.Action):
+    """Store an option's values, refusing the option a second time: argparse keeps the last of a repeated option,
+    which for a list of fixed length (``--spatial-size H W``) silently drops the first. Options of any number of
+    values (``--data-root DIR [DIR ...]``) extend instead (argparse's ``action="extend"``)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        seen = f"_given_{self.dest}"
+        if getattr(namespace, seen, False):
+            shown = " ".join(map(str, values)) if isinstance(values, list) else values
+            raise argparse.ArgumentError(self, f"given twice (again: {shown}); give it once")
+        setattr(namespace, seen, True)
+        setattr(namespace, self.dest, values)
 
 
 def integer(low: int, high: int | None = None, also: int | None = None) -> Callable[[str], int]:
@@ -208,7 +225,9 @@ def add_task_options(parser: argparse.ArgumentParser, stages: Sequence[str]) -> 
                 )
             continue
         kwargs = {"choices": _choices(name)} if option.choices else {}
-        parser.add_argument(option.flag, dest=name, type=option.type, nargs=option.nargs, help=help_text, **kwargs)
+        action = "extend" if option.nargs in ("+", "*") else GivenOnce  # a repeated flag extends or is refused
+        parser.add_argument(option.flag, dest=name, type=option.type, nargs=option.nargs, action=action,
+                            help=help_text, **kwargs)  # fmt: skip
 
 
 def _choices(name: str) -> list:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from .arguments import UsageError, folder, integer, names, non_negative, positive, seeds, setting
+from .arguments import GivenOnce, UsageError, folder, integer, names, non_negative, positive, seeds, setting
 
 __all__ = ["add_parser", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from medseg.apps.compare import Comparison, RunMismatchError, run_comparison
+    from medseg.apps.compare import Comparison, RunMismatchError, datalist_problems, run_comparison
 
     if args.backend == "ray":
         _check_ray(args)
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"argument --datalist: {args.datalist}: {error}") from error
     if folds < args.folds:
         raise UsageError(f"argument --folds: {args.datalist} has {folds} fold(s), {args.folds} asked")
-    from medseg.files import OutputPathError, check_output_folder
+    from medseg.files import OutputLockedError, OutputPathError, check_output_folder
 
     try:
         check_output_folder(args.out)
@@ -35,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"argument --out: {error}") from error
     if not (Path(args.bundle) / "configs" / "train.json").is_file():
         raise UsageError(f"argument --bundle: {args.bundle} is not a bundle (no configs/train.json)")
+    if problems := datalist_problems(Path(args.datalist), args.folds, Path(args.bundle).resolve()):
+        for problem in problems:  # before any run: nothing trained on a datalist some run cannot read
+            print(f"medseg compare-losses: error: {problem}", file=sys.stderr)
+        return 1
     overrides = dict(args.set or [])
     for key in ("spatial_size", "batch_size"):
         if getattr(args, key) is not None:
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         records = run_comparison(comparison)
-    except RunMismatchError as error:
+    except (RunMismatchError, OutputLockedError) as error:
         raise UsageError(f"argument --out: {error}") from error
     print(f"wrote {comparison.out / 'results.csv'}, statistics.csv, report.md and the plots")
     return 1 if any(record["status"] != "ok" for record in records) else 0
@@ -74,6 +79,13 @@ def _check_ray(args: argparse.Namespace) -> None:
         raise UsageError("argument --backend: ray is not installed (pip install 'medseg[ray]')") from error
     if args.gpus_per_run > 0 and args.device != "cuda":
         raise UsageError("argument --gpus-per-run: GPUs for each run need --device cuda")
+    if args.address is not None:
+        from medseg.apps.compare.cluster import ClusterAddressError, check_address
+
+        try:
+            check_address(args.address)
+        except ClusterAddressError as error:
+            raise UsageError(f"argument --address: {error}") from error
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -115,7 +127,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                          help="local: processes on this machine (default); ray: a Ray task per run")  # fmt: skip
     compare.add_argument("--jobs", type=integer(1), default=1, help="local backend: runs at a time, each on one device")
     compare.add_argument(
-        "--address", help="ray backend: the cluster, HOST:PORT or auto (default: Ray on this machine, 127.0.0.1)"
+        "--address",
+        help="ray backend: the cluster, HOST:PORT or auto (default: a Ray instance of this command's own, on this "
+        "machine's 127.0.0.1, stopped at the end; never a cluster already running here)",
     )
     compare.add_argument(
         "--cpus-per-run",
@@ -131,6 +145,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         dest="spatial_size",
         type=integer(1),
         nargs=2,
+        action=GivenOnce,
         metavar=("H", "W"),
         help="the bundle's spatial_size for every run",
     )

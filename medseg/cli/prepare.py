@@ -50,9 +50,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     prepare.add_argument("--task", required=True, choices=list(TASKS))
     prepare.add_argument(
-        "--data-root", required=True, type=folder, nargs="+", metavar="DIR",
-        help="the dataset folder, in its published layout; several (two hospitals): each case records its source, "
-        "the folder's name",
+        "--data-root", required=True, type=folder, nargs="+", action="extend", metavar="DIR",
+        help="the dataset folder, in its published layout; several (two hospitals, also as --data-root A "
+        "--data-root B): each case records its source, the folder's name",
     )  # fmt: skip
     prepare.add_argument(
         "--test-source", metavar="NAME", help="one fold that tests on this source (a data root's folder name) and "

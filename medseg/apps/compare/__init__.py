@@ -1,6 +1,7 @@
 """``medseg compare-losses``: k-fold × seeds × losses × networks through a bundle, with the tests that decide.
 
 - :mod:`~medseg.apps.compare.spec`: :class:`Comparison` (what to compare, how) and its :class:`Run` grid;
+- :mod:`~medseg.apps.compare.inputs`: the datalist checked before the first run (files there, case names unique);
 - :mod:`~medseg.apps.compare.execution`: one run trained and evaluated through the bundle into its folder;
 - :mod:`~medseg.apps.compare.local` and :mod:`~medseg.apps.compare.cluster`: the backends (processes on this
   machine, or Ray tasks on a cluster);
@@ -16,6 +17,7 @@ validation epoch, where early stopping counts from).
 """
 
 from .execution import RunMismatchError
+from .inputs import datalist_problems
 from .report import write_csv, write_report, write_statistics
 from .runner import run_comparison, write_results
 from .spec import BACKENDS, METRICS, TESTED_METRICS, Comparison, Run
@@ -30,6 +32,7 @@ __all__ = [
     "Run",
     "RunMismatchError",
     "compare_with_baseline",
+    "datalist_problems",
     "run_comparison",
     "write_csv",
     "write_report",

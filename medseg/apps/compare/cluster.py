@@ -2,10 +2,12 @@
 
 ``medseg compare-losses --backend ray [--address HOST:PORT|auto]`` joins a running cluster (``ray start --head``
 on one machine, ``ray start --address`` on the others, or a SLURM allocation that starts them; see
-docs/comparisons.md), or without ``--address`` starts Ray on this machine, on 127.0.0.1 only, for the command's
-lifetime. Each run is a task with ``--cpus-per-run`` CPUs and ``--gpus-per-run`` GPUs (``0.25`` packs four runs on
-one GPU; Ray sets the task's ``CUDA_VISIBLE_DEVICES``), retried once on another worker if its worker or node
-dies (``max_retries=1``; an error of the run itself is not retried but recorded, as the local backend does).
+docs/comparisons.md), once something answers at the address (:func:`check_address`), or without ``--address``
+starts a Ray instance of its own on this machine, on 127.0.0.1 only, for the command's lifetime (never a cluster
+that already runs there). Each run is a task with ``--cpus-per-run`` CPUs and ``--gpus-per-run`` GPUs (``0.25``
+packs four runs on one GPU; Ray sets the task's ``CUDA_VISIBLE_DEVICES``), retried once on another worker if its
+worker or node dies (``max_retries=1``; an error of the run itself is not retried but recorded, as the local
+backend does).
 
 A task trains and evaluates in a scratch folder of its node with :func:`~medseg.apps.compare.execution.
 execute_run`, the same code as the local backend, and returns the folder as a tar archive; the driver unpacks it
@@ -22,8 +24,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tarfile
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,9 @@ from typing import Any
 from .execution import execute_run, failure_record
 from .local import thread_environment
 from .spec import Comparison, Run
+from .temporaries import scratch_folder, unpacking_folder
 
-__all__ = ["RayBackend", "pack_folder", "unpack_folder"]
+__all__ = ["ClusterAddressError", "RayBackend", "check_address", "pack_folder", "unpack_folder"]
 
 
 def pack_folder(folder: Path) -> bytes:
@@ -46,7 +49,7 @@ def pack_folder(folder: Path) -> bytes:
 def unpack_folder(archive: bytes, folder: Path) -> None:
     """Unpack :func:`pack_folder`'s ``archive`` as ``folder``, replacing what was there in one rename."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    unpacked = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    unpacked = unpacking_folder(folder)
     try:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(unpacked, filter="data")
@@ -59,13 +62,36 @@ def unpack_folder(archive: bytes, folder: Path) -> None:
         raise
 
 
+class ClusterAddressError(ValueError):
+    """An ``--address`` where no Ray cluster answers; the message names it and the reason."""
+
+
+def check_address(address: str, timeout: float = 10.0) -> None:
+    """Raise :class:`ClusterAddressError` when nothing accepts a connection at ``address`` (``HOST:PORT``) within
+    ``timeout`` seconds: Ray itself retries an address where nothing listens for minutes, saying only that it
+    retries. ``auto`` (the cluster this node belongs to) is Ray's to find: it says at once when there is none."""
+    if address == "auto":
+        return
+    host, separator, port = address.rpartition(":")
+    if not separator or not port.isdigit() or not host:
+        raise ClusterAddressError(f"{address}: not HOST:PORT (e.g. 10.0.0.1:6379) or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        reason = "no answer" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise ClusterAddressError(
+            f"{address}: no Ray cluster answers there ({reason}); start one (ray start --head --port={port}) or "
+            "give the head node's address"
+        ) from None
+
+
 def _cpus(comparison: Comparison) -> float:
     return comparison.cpus_per_run or 1.0
 
 
 def _run_task(comparison: Comparison, run: Run) -> tuple[dict[str, Any], bytes]:
     """A Ray task: ``run`` in a scratch folder of this node; its record and the folder's archive."""
-    scratch = Path(tempfile.mkdtemp(prefix="medseg-run-"))
+    scratch = scratch_folder()  # and the scratch folders of this node's killed tasks removed
     try:
         environment = thread_environment(_cpus(comparison))
         record = execute_run(comparison, run, scratch, environment, die_with_parent=True)
@@ -89,13 +115,19 @@ class RayBackend:
 
     @staticmethod
     def _connect(address: str | None) -> None:
+        """Join the cluster at ``address`` (checked first: something must answer there), or without one start a
+        Ray instance of this command's own: ``address="local"``, so that neither ``RAY_ADDRESS`` nor a cluster
+        already running on this machine (another user's, a test's) is joined; on 127.0.0.1, with this machine's
+        CPUs, no dashboard; :meth:`execute` shuts it down at the end."""
         import ray
 
         options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
         if address:
+            check_address(address)
             ray.init(address=address, **options)
-        else:  # a Ray instance of this machine only, for this command
-            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=os.cpu_count(), **options)
+        else:
+            ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False,
+                     num_cpus=os.cpu_count() or 1, **options)  # fmt: skip
 
     def describe(self) -> str:
         import ray

@@ -7,7 +7,9 @@ Every run trains and evaluates with the bundle's own configs, exactly as ``pytho
 interrupted comparison resumes); a failed run is recorded in ``failed.json`` with its error, the others go on, and
 it is tried again next time. Before anything runs, every run folder already there must have been run with this
 comparison's settings, bundle configs and datalist (:func:`~medseg.apps.compare.execution.check_resumable`): a
-comparison is never resumed or reported with runs of another budget, size or data.
+comparison is never resumed or reported with runs of another budget, size or data. What killed runs left behind
+(temporary folders and files) is removed when the comparison starts again
+(:mod:`~medseg.apps.compare.temporaries`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from typing import Any
 
+from medseg.files import output_lock
+
 from ..bundle_runs import allow_runs
 from .execution import check_resumable, finished_record
 from .local import LocalBackend
@@ -25,6 +29,7 @@ from .plots import write_plots
 from .report import write_csv, write_report, write_statistics
 from .spec import Comparison, Run
 from .statistics import compare_with_baseline
+from .temporaries import clear_temporaries
 
 __all__ = ["run_comparison", "write_results"]
 
@@ -41,12 +46,22 @@ def run_comparison(comparison: Comparison, print_fn: Callable[[str], None] = pri
     """Run every run not finished yet, then write ``results.csv``, ``statistics.csv``, ``report.md`` and the
     plots; return the records in the grid's order.
 
+    The comparison holds ``comparison.out`` locked while it runs (a second one on the same folder is refused), and
+    first removes what runs killed earlier left there (:func:`~medseg.apps.compare.temporaries.clear_temporaries`).
+
     Raises:
         RunMismatchError: before any run, when a run folder under ``comparison.out`` was run otherwise.
+        medseg.files.OutputLockedError: when another comparison runs in ``comparison.out``.
     """
     allow_runs()
+    with output_lock(comparison.out):
+        return _run_locked(comparison, print_fn)
+
+
+def _run_locked(comparison: Comparison, print_fn: Callable[[str], None]) -> list[dict[str, Any]]:
     runs = comparison.runs()
     check_resumable(comparison, runs)
+    clear_temporaries(comparison, runs)
     records: dict[Run, dict] = {run: record for run in runs if (record := finished_record(run.folder(comparison.out)))}
     todo = [run for run in runs if run not in records]
     backend = _backend(comparison) if todo else None
