@@ -96,8 +96,8 @@ def test_uncertainty_outputs_and_review_exit_status(model, real_data, tmp_path, 
         band = _reference_band(mask, record["border_band_pixels"])
         assert record["border_entropy"] == pytest.approx(entropy[band].mean(), abs=1e-5)
         assert record["border_band_pixels"] == round(3 * max(mask.shape) / 32)
-        low, high = record["foreground_mm2_interval"]
-        assert low <= record["foreground_mm2"] <= high
+        low, high = record["foreground_pixels_interval"]  # a JPEG: pixels, no physical spacing
+        assert low <= record["foreground_pixels"] <= high and "foreground_mm2" not in record
     # an entropy never exceeds 1 bit: nothing to review, exit 0
     again = ["--output", tmp_path / "again", "--review-threshold", 1]
     assert medseg("infer", "--model-dir", model, "--input", *images, *again) == 0

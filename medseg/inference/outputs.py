@@ -1,7 +1,8 @@
 """What ``medseg infer`` writes for a case, each file through :func:`medseg.files.atomic_path`.
 
-- ``<case>_seg.nii.gz``: the mask (uint8, 1 = foreground) with exactly the input's geometry as SimpleITK reads it
-  (size, spacing, origin, direction): a mask that overlays on the input in 3D Slicer, ITK-SNAP or a PACS;
+- ``<case>_seg.nii.gz``: the mask (uint8, 1 = foreground) with exactly the input's geometry (size, spacing, origin,
+  direction; :meth:`Geometry.of_file`: a NIfTI's by the NIfTI rule, a photograph's as displayed): a mask that
+  overlays on the input in 3D Slicer, ITK-SNAP or a PACS;
 - ``<case>_prob.nii.gz``: the foreground probability (float32), same geometry;
 - ``<case>_seg.dcm``: a DICOM Segmentation (highdicom) referencing the source images' Study, Series and SOP
   Instance UIDs and Frame of Reference, for DICOM inputs;
@@ -25,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.dicom import SeriesInfo
+from medseg.dicom import SeriesInfo, is_dicom_file
 from medseg.files import IncompleteWriteError, atomic_path
-from medseg.transforms import ImageFileError, check_volume_file
+from medseg.transforms import ImageFileError, check_volume_file, displayed_size, nifti_geometry
 
 __all__ = [
     "LABEL_COLOURS",
@@ -60,20 +61,37 @@ class DicomSegError(ValueError):
 
 @dataclass(frozen=True)
 class Geometry:
-    """The grid of an input image as SimpleITK reads it: size (x, y[, z]), spacing, origin, direction."""
+    """The grid of an input image as medseg reads it: size (x, y[, z]), spacing, origin, direction, and whether the
+    spacing is physical (mm) or a pixel's 1 (a PNG or JPEG, a DICOM image without a pixel spacing)."""
 
     size: tuple[int, ...]
     spacing: tuple[float, ...]
     origin: tuple[float, ...]
     direction: tuple[float, ...]
+    physical: bool = True
 
     @classmethod
     def of_file(cls, path: str | Path) -> Geometry:
-        """SimpleITK's header of an image file (no pixel data read)."""
+        """The grid of an image file from its header (no pixel data read).
+
+        A PNG, JPEG or BMP, read with Pillow as displayed (:func:`medseg.transforms.displayed`: turned by its EXIF
+        orientation), has its displayed size and pixels of 1, not physical (a DPI is a printing resolution). Other
+        files are SimpleITK's header, a NIfTI's on the grid of the NIfTI rule (:func:`medseg.transforms.nifti_geometry`:
+        the sform when its code is above 0), and a DICOM image's spacing is physical when it comes from its
+        ``PixelSpacing`` or ``ImagerPixelSpacing`` (:func:`_dicom_spacing_is_physical`).
+        """
+        path = Path(path)
+        if path.suffix.lower() in PICTURE_SUFFIXES and not is_dicom_file(path):
+            return cls(displayed_size(path), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 0.0, 1.0), physical=False)
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))
         reader.ReadImageInformation()
-        return cls(reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+        spacing, origin, direction = reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection()
+        nifti = nifti_geometry(path)
+        if nifti is not None:
+            spacing, origin, direction = nifti[0], nifti[1], tuple(float(v) for v in nifti[2].ravel())
+        physical = _dicom_spacing_is_physical(path, spacing) if is_dicom_file(path) else True
+        return cls(reader.GetSize(), spacing, origin, direction, physical)
 
     @classmethod
     def of_series(cls, series: SeriesInfo) -> Geometry:
@@ -92,7 +110,7 @@ class Geometry:
 
     @property
     def voxel_volume(self) -> float:
-        """mm³ per voxel (mm² per pixel for a 2D image)."""
+        """mm³ per voxel (mm² per pixel for a 2D image; 1 where the spacing is not :attr:`physical`)."""
         return float(np.prod(self.spacing))
 
     def image(self, array: np.ndarray, components: bool = False) -> sitk.Image:
@@ -113,6 +131,23 @@ class Geometry:
         image.SetOrigin(self.origin)
         image.SetDirection(self.direction)
         return image
+
+
+#: Files read with Pillow (:func:`medseg.transforms.image_readers_2d`), which carry no physical spacing.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def _dicom_spacing_is_physical(path: Path, spacing: Sequence[float]) -> bool:
+    """Whether the in-plane spacing SimpleITK reads from a DICOM file is one of its pixel spacings (``PixelSpacing``,
+    ``ImagerPixelSpacing``: row then column spacing), rather than the 1 it gives a file without one it takes."""
+    import pydicom
+
+    dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PixelSpacing", "ImagerPixelSpacing"])
+    found = [dataset.get(keyword) for keyword in ("PixelSpacing", "ImagerPixelSpacing")]
+    return any(
+        value is not None and len(value) == 2 and np.allclose([value[1], value[0]], spacing[:2], rtol=1e-4)
+        for value in found
+    )
 
 
 def _squeezed(size: Sequence[int]) -> tuple[int, ...]:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from medseg.dicom import DicomError, check_dicom_file, check_dicom_series
 from medseg.files import content_digest, output_lock, remove_stale_temporaries, write_json
 from medseg.tasks import get_task
-from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file
+from medseg.transforms import ImageFileError, MaskPostprocessing, check_image_file, stored_orientation
 
 from .cases import Case
 from .outputs import DicomSegError, Geometry, write_dicom_seg, write_image, write_overlay, write_rtstruct
@@ -248,7 +248,8 @@ def _segment(
         record.setdefault("warnings", []).extend(notes)
     slices = item["image"].shape[-1] if predictor.volumetric else 1
     labels = predictor.settings.labels
-    probabilities = predictor.predict(item, progress=slices >= LONG_VOLUME).numpy()
+    # a volume's probabilities in the axis order of its file (the pipeline puts the axial axis last): its own grid
+    probabilities = stored_orientation(predictor.predict(item, progress=slices >= LONG_VOLUME)).numpy()
     if len(labels) > 1:  # the probability of each class, background first; the mask: the label map
         mask = options.postprocessing.label_map(probabilities)
     else:
@@ -285,7 +286,7 @@ def _segment(
         except DicomSegError as error:
             failure = str(error)
     if "overlay" in targets:
-        native = item["image"] if predictor.volumetric else predictor.native_image(case.path)
+        native = stored_orientation(item["image"]) if predictor.volumetric else predictor.native_image(case.path)
         write("overlay", write_overlay, np.asarray(native), mask, title=case.name, labels=labels)
     record.update(_measures(mask, geometry, labels))
     record["threshold"] = options.postprocessing.level(probabilities) if len(labels) == 1 else None
@@ -293,17 +294,29 @@ def _segment(
 
 
 def _measures(mask: np.ndarray, geometry: Geometry, labels: tuple[str, ...]) -> dict[str, Any]:
-    """The foreground's size in voxels (pixels) and mL (mm²); with several labels, each label's too."""
-    volume = mask.ndim == 3
-    count, unit, scale = ("voxels", "ml", geometry.voxel_volume / 1000.0) if volume else (
-        "pixels", "mm2", float(np.prod(geometry.spacing[:2]))
-    )  # fmt: skip
+    """The foreground's size in voxels (pixels) and mL (mm²; only where the input's spacing is physical, not for a
+    PNG or JPEG: its pixel count alone); with several labels, each label's too."""
+    count, unit, scale = _units(mask.ndim == 3, geometry)
     foreground = int(np.count_nonzero(mask))
-    measures: dict[str, Any] = {f"foreground_{count}": foreground, f"foreground_{unit}": foreground * scale}
+    measures: dict[str, Any] = {f"foreground_{count}": foreground}
+    if unit != count:
+        measures[f"foreground_{unit}"] = foreground * scale
     if len(labels) > 1:
         sizes = {name: int((mask == value).sum()) for value, name in enumerate(labels, start=1)}
-        measures["labels"] = {name: {count: size, unit: size * scale} for name, size in sizes.items()}
+        measures["labels"] = {
+            name: {count: size, **({unit: size * scale} if unit != count else {})} for name, size in sizes.items()
+        }
     return measures
+
+
+def _units(volume: bool, geometry: Geometry) -> tuple[str, str, float]:
+    """The count's name, the measure's unit and one voxel's size in it: ``voxels``, ``ml``; ``pixels``, ``mm2``; or
+    ``pixels``, ``pixels``, 1 for an image without a physical spacing."""
+    if volume:
+        return "voxels", "ml", geometry.voxel_volume / 1000.0
+    if not geometry.physical:
+        return "pixels", "pixels", 1.0
+    return "pixels", "mm2", float(np.prod(geometry.spacing[:2]))
 
 
 def _band_pixels(shape: tuple[int, ...], spatial_size: tuple[int, ...], volumetric: bool) -> int:
@@ -323,10 +336,9 @@ def _add_uncertainty(
     review_threshold: float | None,
 ) -> np.ndarray:
     """The case's uncertainty in its record; its entropy map."""
-    volumetric = mask.ndim == 3
-    unit_size = geometry.voxel_volume / 1000.0 if volumetric else float(np.prod(geometry.spacing[:2]))
+    _, unit, unit_size = _units(mask.ndim == 3, geometry)
     summary, entropy = uncertainty_summary(probabilities, np.asarray(mask, dtype=bool), unit_size, band)
-    record.update(summary.as_record("ml" if volumetric else "mm2"), border_band_pixels=band)
+    record.update(summary.as_record(unit), border_band_pixels=band)
     if review_threshold is not None:
         record["review"] = summary.border_entropy > review_threshold
     return entropy
@@ -381,7 +393,8 @@ def run_inference(
 
     The summary records the model's settings, the runtime of its forward pass (``pytorch`` or ``onnxruntime``)
     and the post-processing, and lists, per case: the input, its kind, the outputs, ``status`` (:data:`STATUSES`),
-    the error (naming the file), the foreground volume in mL (3D) or area in mm² and pixels (2D), the threshold
+    the error (naming the file), the foreground volume in mL (3D) or area in pixels and, where the input's spacing is
+    physical (not a PNG or JPEG), mm² (2D), the threshold
     applied and the seconds taken; with ``uncertainty`` or ``review_threshold``, the border band's mean entropy,
     the whole image's, the volume interval and (with a threshold) whether the case needs ``review``.
     """

@@ -8,6 +8,7 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
+from monai.data import MetaTensor
 from monai.data.meta_obj import get_track_meta
 from monai.transforms import MapTransform, RandomizableTransform, ScaleIntensity, ScaleIntensityRange, Transform
 from monai.utils import TransformBackends, convert_to_tensor
@@ -60,7 +61,8 @@ class ToGreyscaled(MapTransform):
 
 
 class ScaleGreyLevels(Transform):
-    """Grey levels to [0, 1] whatever the bit depth: 8-bit images by the full 8-bit range, deeper ones by their own.
+    """Grey levels to [0, 1] whatever the bit depth: 8-bit images by the full 8-bit range, deeper ones by their own,
+    a DICOM image by the range its reader says is shown black to white.
 
     An image whose values all lie in ``[low, high]`` (by default 0-255: an 8-bit PNG, JPEG or DICOM) is mapped
     with MONAI's ``ScaleIntensityRange(low, high, 0, 1)``, so that a grey level means the same in every image,
@@ -68,7 +70,12 @@ class ScaleGreyLevels(Transform):
     radiograph, whose bits stored vary by device) is mapped from its own minimum and maximum with MONAI's
     ``ScaleIntensity(0, 1)``; a fixed 0-255 mapping would clip most of such an image to white. This extends the
     two MONAI transforms by choosing between them per image. A dark 8-bit image keeps ``x / 255`` (it is not
-    stretched to its own range); a deeper image whose values happen to stay within 0-255 is taken as 8-bit.
+    stretched to its own range); a deeper PNG whose values happen to stay within 0-255 is taken as 8-bit.
+
+    A ``MetaTensor`` whose ``meta["grey_range"]`` holds ``(black, white)`` (set by
+    :class:`~medseg.transforms.io.RadiographReader`: a DICOM window, the stored bit range of an 8-bit image, or a
+    deep image's own range) is mapped from that range instead, so that a 12-bit film whose grey levels all happen to
+    lie within 0-255 is not taken for an 8-bit one; the entry is consumed (images of other readers lack it).
     """
 
     backend = ScaleIntensity.backend
@@ -79,6 +86,12 @@ class ScaleGreyLevels(Transform):
         self.own_range = ScaleIntensity(minv=0.0, maxv=1.0)
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
+        shown = img.meta.pop("grey_range", None) if isinstance(img, MetaTensor) else None
+        if shown is not None:
+            black, white = (float(value) for value in np.asarray(shown))
+            if white > black:
+                return ScaleIntensityRange(a_min=black, a_max=white, b_min=0.0, b_max=1.0, clip=True)(img)
+            return self.own_range(img)
         within = bool(img.min() >= self.low) and bool(img.max() <= self.high)
         return self.fixed(img) if within else self.own_range(img)
 

@@ -36,16 +36,21 @@ from monai.config import KeysCollection, PathLike
 from monai.data import ImageReader, ITKReader, PILReader, PydicomReader
 from monai.transforms import LoadImaged
 from monai.utils import ensure_tuple
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from medseg.dicom import DicomError, check_dicom_series
 
 from .file_checks import ImageFileError, check_image_file, check_volume_file
+from .nifti import nifti_geometry
 
 __all__ = [
     "CheckedLoadImaged",
     "RadiographReader",
     "VolumeReader",
+    "colours",
+    "display_range",
+    "displayed",
+    "displayed_size",
     "grey_levels",
     "image_readers_2d",
     "load_imaged",
@@ -55,25 +60,63 @@ __all__ = [
 
 
 class RadiographReader(PydicomReader):
-    """MONAI's ``PydicomReader`` for single 2D DICOM images: ``MONOCHROME1`` inverted to ``MONOCHROME2`` grey levels,
+    """MONAI's ``PydicomReader`` for single 2D DICOM images: grey images as the DICOM display pipeline shows them,
     colour images (a photograph or dermoscopy image stored as DICOM) with their samples as channels.
 
-    A ``MONOCHROME1`` DICOM (common for computed radiography) shows its lowest value as white;
-    MONAI reads the stored values as they are, so lungs would come out bright. This reader returns
-    ``min + max - x`` for such files (the same range, dark lungs), and the array unchanged otherwise.
+    MONAI's reader applies only the rescale (``RescaleSlope``/``RescaleIntercept``). This reader extends it with the
+    rest of the grey-scale pipeline of PS3.4 (N.2), through pydicom: the modality LUT (:func:`apply_modality_lut`:
+    the rescale, or a Modality LUT Sequence), the VOI LUT (:func:`apply_voi_lut`: a VOI LUT Sequence, or the first
+    ``WindowCenter``/``WindowWidth``, so that a narrow window is shown as the file asks), then, for ``MONOCHROME1``
+    (lowest value shown white, common for computed radiography), the inversion over the pipeline's output range
+    (:func:`display_range`: the stored bit range, ``BitsStored``, through the rescale; a LUT's own range), not over
+    the image's own minimum and maximum, which would brighten an under-exposed film. The grey levels shown black and
+    white are recorded as ``meta["grey_range"]`` for :class:`~medseg.transforms.ScaleGreyLevels`: the output range when
+    a VOI LUT applies or at most 8 bits are stored, else the image's own range (12- and 16-bit films without a
+    window, whose bits stored vary by device, as before).
+
     MONAI's reader returns a colour image's ``(x, y, 3)`` samples without saying that the last axis is channels
     (so it reads as a volume of three slices); this reader says so, as ``PILReader`` does for a JPEG.
     """
 
+    def _get_array_data(self, img, filename):
+        if int(getattr(img, "SamplesPerPixel", 1)) > 1 or "PixelData" not in img:
+            return super()._get_array_data(img, filename)
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+        shown = apply_voi_lut(apply_modality_lut(img.pixel_array, img), img)
+        if img.get("PhotometricInterpretation") == "MONOCHROME1":
+            low, high = display_range(img)
+            shown = low + high - shown
+        return np.asarray(shown, dtype=np.float32)
+
     def get_data(self, data) -> tuple[np.ndarray, dict]:
         array, meta = super().get_data(data)
         datasets = data if isinstance(data, (list, tuple)) else [data]
-        if any(getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1" for ds in datasets):
-            array = array.max() + array.min() - array
         if any(int(getattr(ds, "SamplesPerPixel", 1)) > 1 for ds in datasets):
             meta["original_channel_dim"] = -1
             meta["spatial_shape"] = np.asarray(array.shape[:-1])
+        elif len(datasets) == 1:
+            ds = datasets[0]
+            windowed = "VOILUTSequence" in ds or "WindowCenter" in ds
+            if windowed or int(getattr(ds, "BitsStored", 8)) <= 8:
+                meta["grey_range"] = np.asarray(display_range(ds), dtype=np.float64)
+            else:
+                meta["grey_range"] = np.asarray([array.min(), array.max()], dtype=np.float64)
         return array, meta
+
+
+def display_range(ds) -> tuple[float, float]:
+    """The range of grey levels a grey DICOM image's display pipeline puts out, as pydicom's ``apply_windowing``
+    defines it: a VOI LUT Sequence's (``0 .. 2**bits - 1``, ``bits`` its descriptor's third value), else a Modality
+    LUT Sequence's, else the stored bit range (``BitsStored``, signed or not) through the rescale."""
+    for sequence in ("VOILUTSequence", "ModalityLUTSequence"):
+        if sequence in ds:
+            return 0.0, float(2 ** int(ds[sequence][0].LUTDescriptor[2]) - 1)
+    bits = int(ds.BitsStored)
+    low, high = (0, 2**bits - 1) if int(ds.PixelRepresentation) == 0 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    ends = sorted((low * slope + intercept, high * slope + intercept))
+    return ends[0], ends[1]
 
 
 def itk_message(error: BaseException, limit: int = 240) -> str:
@@ -103,7 +146,8 @@ class VolumeReader(ITKReader):
     geometry, evenly spaced slices; a :class:`~medseg.dicom.DicomError` names the bad file) and ITK reads exactly
     the files it returns, in slice order, instead of the files GDCM's series grouping keeps. Should ITK still
     fail, each file is read alone to name the one it cannot read. ``series_name`` does not apply (a folder holds
-    one series). A file is checked to be complete first (:func:`check_volume_file`).
+    one series). A file is checked to be complete first (:func:`check_volume_file`). A NIfTI file gets the grid of
+    the NIfTI rule, the sform when its code is above 0 (:mod:`medseg.transforms.nifti`), where ITK takes the qform.
     """
 
     def read(self, data: Sequence[PathLike] | PathLike, **kwargs):
@@ -115,9 +159,10 @@ class VolumeReader(ITKReader):
                 continue
             check_volume_file(name)
             try:
-                images.append(super().read(name, **kwargs))
+                image = super().read(name, **kwargs)
             except RuntimeError as error:  # ITK's message starts with a line of its own source code
                 raise ImageFileError(f"{name}: ITK cannot read it: {itk_message(error)}") from error
+            images.append(_with_nifti_geometry(image, name))
         return images if len(names) > 1 else images[0]
 
     def _read_series(self, folder: PathLike, **kwargs):
@@ -132,6 +177,18 @@ class VolumeReader(ITKReader):
                 except RuntimeError as file_error:
                     raise DicomError(f"{name}: ITK cannot read it: {itk_message(file_error)}") from error
             raise DicomError(f"{folder}: ITK cannot read the series: {itk_message(error)}") from error
+
+
+def _with_nifti_geometry(image, path: PathLike):
+    """The ITK image of ``path`` on the grid the NIfTI rule gives (:func:`~medseg.transforms.nifti.nifti_geometry`:
+    the sform when its code is above 0, where ITK takes the qform); other files unchanged."""
+    geometry = nifti_geometry(path)
+    if geometry is not None:
+        spacing, origin, direction = geometry
+        image.SetSpacing(spacing)
+        image.SetOrigin(origin)
+        image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(direction)))
+    return image
 
 
 class CheckedLoadImaged(LoadImaged):
@@ -196,11 +253,30 @@ def _check_finite(array, source) -> None:
         raise ImageFileError(f"{source}: {bad} voxel(s) NaN or infinite of {values.numel()}; the image is refused")
 
 
+def displayed(image: Image.Image) -> Image.Image:
+    """A Pillow image as viewers display it: turned by its EXIF ``Orientation`` tag (Pillow's
+    ``ImageOps.exif_transpose``; a camera or phone stores a photograph of a film sideways and tags how to turn it).
+    The mask is then written on this displayed grid (:meth:`medseg.inference.Geometry.of_file` takes its size from
+    :func:`displayed_size`)."""
+    return ImageOps.exif_transpose(image)
+
+
+def displayed_size(path: PathLike) -> tuple[int, int]:
+    """The (width, height) of an image file as :func:`displayed` turns it, from its header: Pillow's size, swapped
+    when the EXIF ``Orientation`` (Pillow's ``ExifTags.Base.Orientation``) is a transposition (5 to 8)."""
+    with Image.open(path) as image:
+        width, height = image.size
+        turned = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+    return (height, width) if turned else (width, height)
+
+
 def colours(image: Image.Image) -> Image.Image:
-    """A Pillow image in the colours it shows: a palette image (mode ``P``, ``PA``: each pixel an index into a
-    colour table) as RGB, grey with alpha (``LA``) as grey. MONAI's ``PILReader`` returns a palette image's indices,
-    which a network would take for intensities."""
-    if image.mode in ("P", "PA"):
+    """A Pillow image in the colours it shows, as displayed (:func:`displayed`): a palette image (mode ``P``, ``PA``:
+    each pixel an index into a colour table) as RGB, CMYK (print JPEGs) as RGB by Pillow's conversion, grey with alpha
+    (``LA``) as grey. MONAI's ``PILReader`` returns a palette image's indices, which a network would take for
+    intensities, and a CMYK image's four inks, whose first three would be taken for red, green and blue."""
+    image = displayed(image)
+    if image.mode in ("P", "PA", "CMYK"):
         return image.convert("RGB")
     if image.mode == "LA":
         return image.convert("L")
@@ -208,14 +284,16 @@ def colours(image: Image.Image) -> Image.Image:
 
 
 def grey_levels(image: Image.Image) -> Image.Image:
-    """A Pillow image of a mask as 8-bit grey levels: a 1-bit image (0/1) as 0/255, colour or palette images by their
-    luminance, so that PNG, JPEG and 1- or 24-bit BMP masks of one drawing read alike (16-bit images unchanged)."""
+    """A Pillow image of a mask as 8-bit grey levels, as displayed (:func:`displayed`): a 1-bit image (0/1) as 0/255,
+    colour or palette images by their luminance, so that PNG, JPEG and 1- or 24-bit BMP masks of one drawing read alike
+    (16-bit images unchanged)."""
+    image = displayed(image)
     return image if image.mode in ("L", "I", "I;16", "F") else image.convert("L")
 
 
 def image_readers_2d() -> tuple[ImageReader, ...]:
-    """Readers for 2D images: Pillow (PNG, JPEG, PPM; palette images in their colours, :func:`colours`), then
-    pydicom (single-frame DICOM, ``MONOCHROME1`` inverted).
+    """Readers for 2D images: Pillow (PNG, JPEG, PPM; as displayed, in their colours: :func:`colours`), then
+    pydicom (single-frame DICOM, through the display pipeline: :class:`RadiographReader`).
 
     ``LoadImage`` tries a given list of readers last first and logs each one that fails, so the common case
     (PNG, JPEG) is last in the list: it is read by the first reader tried. Masks keep their palette indices
@@ -225,9 +303,10 @@ def image_readers_2d() -> tuple[ImageReader, ...]:
 
 
 def mask_reader_2d(grey: bool = False) -> ImageReader:
-    """Reader for 2D masks and label images (PNG, PPM, BMP, JPEG): Pillow; ``grey``: as 8-bit grey levels
-    (:func:`grey_levels`), for binary masks stored in any of these formats."""
-    return PILReader(converter=grey_levels) if grey else PILReader()
+    """Reader for 2D masks and label images (PNG, PPM, BMP, JPEG): Pillow, as displayed (:func:`displayed`, as their
+    images are read); ``grey``: as 8-bit grey levels (:func:`grey_levels`), for binary masks stored in any of these
+    formats."""
+    return PILReader(converter=grey_levels if grey else displayed)
 
 
 def volume_reader() -> ImageReader:

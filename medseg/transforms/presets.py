@@ -13,7 +13,8 @@ and 1. A task record (:mod:`medseg.tasks`) composes the two halves for an image/
 
 - CT (:func:`ct_image_transforms`, SegCaps): Hounsfield units clipped to [-1024, 3072] and scaled by
   ``(x + 1024) / 4096`` to [0, 1], no resampling; LUNA16 lungs (labels 3 and 4) foreground, trachea (5)
-  background. Volumes come out as (1, x, y, z); :class:`medseg.data.SliceDataset` cuts the axial slices.
+  background. Volumes come out as (1, x, y, z), their last axis the axial one whatever the order of the file's
+  array axes (:class:`~medseg.transforms.AxialOrientationd`); :class:`medseg.data.SliceDataset` cuts the axial slices.
 - Chest X-ray (:func:`cxr_image_transforms`, Dubey's study): grey, 8-bit grey levels ``/ 255`` (deeper ones by
   their own range) to [0, 1], 256x256 by default;
   masks merged and binarised at half their maximum.
@@ -40,6 +41,7 @@ from monai.transforms import (
 from .intensity import ScaleGreyLevelsd, ToGreyscaled
 from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
 from .masks import LUNA16_LABELS, FaceLabelsd, LFWPartsToLabelsd, MergeMasksd, OneHotOrBinaryd
+from .orientation import AxialOrientationd
 from .resize import AreaResized
 
 __all__ = [
@@ -131,11 +133,14 @@ def lung_label_map(
 
 
 def ct_image_transforms(hu_range: Sequence[float] = HU_RANGE, image_key: str = "image") -> Compose:
-    """CT volume: load with ITK, clip Hounsfield units to ``hu_range``, ``(x - a_min) / (a_max - a_min)``."""
+    """CT volume: load with ITK, axes in axial order (:class:`~medseg.transforms.AxialOrientationd`: slices along the
+    scan's axial direction whatever the order of its array axes), clip Hounsfield units to ``hu_range``,
+    ``(x - a_min) / (a_max - a_min)``."""
     a_min, a_max = hu_range
     return Compose(
         [
             load_imaged(image_key, volume_reader()),
+            AxialOrientationd(image_key),
             ScaleIntensityRanged(image_key, a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=True),
             _float(image_key),
         ]
@@ -152,7 +157,7 @@ def ct_label_transforms(
     then one-hot channels, background first, for several; ``low_byte``: of ``value & 255``, a CIP label map's
     region) or, when ``None``, binarised at ``threshold`` (:class:`~medseg.transforms.MergeMasks`: by default the
     midpoint of the mask's two levels, which a mask resampled by its source keeps: 127.5 for the 0/255 masks of
-    ``ct_imlab``, 0.5 for 0/1)."""
+    ``ct_imlab``, 0.5 for 0/1). Its axes are put in axial order as the image's are."""
     if label_map is None:
         decode = [MergeMasksd(label_key, threshold)]
     else:
@@ -163,7 +168,7 @@ def ct_label_transforms(
         ]
         if (labels := max(label_map.values())) > 1:
             decode.append(AsDiscreted(label_key, to_onehot=labels + 1))
-    return Compose([load_imaged(label_key, volume_reader()), *decode, _float(label_key)])
+    return Compose([load_imaged(label_key, volume_reader()), AxialOrientationd(label_key), *decode, _float(label_key)])
 
 
 def low_byte_of(values: torch.Tensor) -> torch.Tensor:
