@@ -16,6 +16,10 @@ MONAI's ``ITKReader`` lets GDCM leave out a slice it cannot parse (a truncated f
 without an error). A volume file is checked to be complete first (:func:`check_volume_file`): ITK reads a
 ``.nii.gz`` cut short without an error, zero-filling what is missing.
 
+What is read: images as displayed (:func:`displayed`: the EXIF orientation) in the colours shown (:func:`colours`),
+grey DICOM images through the DICOM display pipeline (:class:`RadiographReader`), NIfTI volumes on the grid of the
+NIfTI rule (:mod:`medseg.transforms.nifti`).
+
 Axis convention: ``PILReader`` (``reverse_indexing=True``), ``PydicomReader`` (``swap_ij=True``) and
 ``ITKReader`` (``reverse_indexing=True``) all return spatial axes as (x, y[, z]), i.e. the transpose
 of the (row, column) arrays of Pillow, pydicom and SimpleITK, so images and masks read by different
