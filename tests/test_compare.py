@@ -14,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fire.parser import DefaultParseValue
 from scipy import stats
 from support import REPO_ROOT
 
+from medseg.apps.bundle_runs import bundle_command
 from medseg.apps.compare import Comparison, Run, write_results
 from medseg.apps.compare.execution import per_case_metrics
+from medseg.bundle import read_config
 from medseg.cli import main
 from medseg.tasks import prepare_datalist
 
@@ -264,6 +267,22 @@ def test_a_network_or_loss_other_than_the_bundles_gets_its_own_defaults(tmp_path
     assert (other["network_name"], other["network_kwargs"], other["loss_kwargs"]) == ("unet", {}, {})
     comparison.overrides = {"network_kwargs": {"channels": [8, 16], "strides": [2]}}
     assert comparison.settings(Run("unet", "bce", 0))["network_kwargs"] == {"channels": [8, 16], "strides": [2]}
+
+
+def test_a_budget_in_epochs_has_no_wall_clock_budget_of_the_bundle(tmp_path):
+    """The skin bundle trains 10 minutes by default: a comparison in epochs must not keep that budget (its cosine
+    schedule would follow the wall clock of a loaded machine), while one in minutes sets its own. What the bundle
+    parses from the command line the runs get (the overrides rendered as monai.bundle's arguments) is checked."""
+    bundle = REPO_ROOT / "bundles" / "skin_lesion_unet"
+    assert read_config(bundle, "train").get_parsed_content("minutes") == 10
+    for budget, expected in (({"epochs": 3}, None), ({"minutes": 2.5}, 2.5)):
+        comparison = Comparison(
+            bundle=bundle, datalist=tmp_path / "unused.json", losses=["bce"], out=tmp_path, **budget
+        )
+        command = bundle_command("train", comparison.settings(Run("default", "bce", 0)))
+        given = dict(zip(command[6::2], command[7::2]))
+        config = read_config(bundle, "train", minutes=DefaultParseValue(given["--minutes"]))  # as fire parses it
+        assert config.get_parsed_content("minutes") == expected
 
 
 def test_verdicts_per_label_of_a_model_of_several_labels(tmp_path):

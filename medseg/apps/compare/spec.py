@@ -39,6 +39,9 @@ def metric_title(name: str) -> str:
     return METRICS[base][0] + (f" ({name[len(base) + 1 :]})" if name != base else "")
 
 
+#: The ``minutes`` of a run budgeted in epochs: no wall-clock budget (a bundle may have one by default).
+NO_BUDGET = "$None"
+
 #: Where the runs run: ``local`` (processes on this machine) or ``ray`` (a task each on a Ray cluster).
 BACKENDS = ("local", "ray")
 
@@ -166,7 +169,9 @@ class Comparison:
             "resume": True,
             "device": self.device,
             "epochs": self.epochs,
-            "minutes": self.minutes,
+            # without --minutes no wall-clock budget, not the bundle's default one (a None override is dropped by
+            # monai.bundle's command line; MONAI's expression ``$None`` is not)
+            "minutes": self.minutes or NO_BUDGET,
         }
         if run.network != "default":  # another network: its registry defaults, not the bundle network's arguments
             settings["network_name"], settings["network_kwargs"] = run.network, {}
