@@ -1,4 +1,5 @@
-"""IoU and Dice of a 2D bundle's checkpoint at each mask's own resolution, through ``medseg infer``'s path.
+"""IoU and Dice of a 2D bundle's checkpoint at each mask's own resolution, through ``medseg infer``'s path; for a
+model of several labels, each label's IoU, their mean and the pixel accuracy over the classes.
 
 A bundle's ``evaluate.json`` scores on the network's grid (e.g. 256x256) against the resized reference masks.
 This script scores what a user gets from ``medseg infer --model-dir``: the probabilities mapped back onto the input's
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.metrics import compute_iou
 
 from medseg.bundle import read_config
 from medseg.inference import Predictor, model_settings
@@ -50,24 +50,44 @@ def main() -> None:
     entries = test_entries(args.bundle.resolve(), args.output_dir.resolve(), overrides)
     checkpoint = args.output_dir / "models" / "model.pt"
     # as `medseg infer --model-dir` applies the model: its record (test-time flips and shifts, cleaning)
-    fill_holes = None if args.fill_holes is None else args.fill_holes == "true"
-    settings = model_settings(checkpoint, keep_largest=args.keep_largest, fill_holes=fill_holes)
+    settings = model_settings(checkpoint, keep_largest=args.keep_largest, fill_holes=args.fill_holes)
     predictor = Predictor(settings, checkpoint)
     postprocessing = mask_postprocessing(settings)
     reference = get_task(settings.task).label_transforms(None, **settings.task_options)
-    scores = []
-    for entry in entries:
-        probabilities = predictor.predict(predictor.load(entry["image"]))[0].numpy()
-        mask = torch.as_tensor(postprocessing(probabilities)[None, None], dtype=torch.float32)
-        label = reference({"label": entry["label"]})["label"][None]
-        if mask.shape != label.shape:
-            raise ValueError(f"{entry['image']}: prediction {tuple(mask.shape)} but mask {tuple(label.shape)}")
-        iou = float(compute_iou(mask, label, include_background=True).item())
-        scores.append({"case": entry.get("case", entry["image"]), "iou": iou, "dice": 2 * iou / (1 + iou)})
-    iou, dice = (np.array([score[key] for score in scores]) for key in ("iou", "dice"))
+    labels = list(settings.labels or ["foreground"])
+    scores = [score_case(entry, predictor, postprocessing, reference, labels) for entry in entries]
     print(json.dumps(scores, indent=1))
-    summary = f"IoU {iou.mean():.4f} ± {iou.std():.4f}, Dice {dice.mean():.4f} ± {dice.std():.4f}"
-    print(f"{len(scores)} cases at their own resolution: {summary}")
+    print(f"{len(scores)} cases at their own resolution (mean ± sd over the cases):")
+    for key in [key for key in scores[0] if key != "case"]:
+        values = np.array([score[key] for score in scores])
+        print(f"  {key:<20} {values.mean():.4f} ± {values.std():.4f}")
+
+
+def score_case(entry: dict, predictor: Predictor, postprocessing, reference, labels: list[str]) -> dict:
+    """IoU and Dice of one case's mask (one label), or each label's IoU, their mean and the pixel accuracy over the
+    classes (several labels: the label maps compared pixel by pixel, background included), at the input's size."""
+    probabilities = predictor.predict(predictor.load(entry["image"]))[0].numpy()
+    truth = np.asarray(reference({"label": entry["label"]})["label"])
+    truth = truth.argmax(0) if truth.shape[0] > 1 else truth[0]  # one-hot (several labels) or a binary mask
+    if len(labels) == 1:
+        predicted = postprocessing(probabilities)
+    else:
+        predicted = postprocessing.label_map(probabilities)
+    if predicted.shape != truth.shape:
+        raise ValueError(f"{entry['image']}: prediction {predicted.shape} but mask {truth.shape}")
+    score = {"case": entry.get("case", entry["image"])}
+    for value, label in enumerate(labels, start=1):
+        union = np.logical_or(predicted == value, truth == value).sum()
+        score[f"iou_{label}"] = (
+            float(np.logical_and(predicted == value, truth == value).sum() / union) if union else 1.0
+        )
+    if len(labels) == 1:
+        score["iou"] = score.pop(f"iou_{labels[0]}")
+        score["dice"] = 2 * score["iou"] / (1 + score["iou"])
+    else:
+        score["mean_iou"] = float(np.mean([score[f"iou_{label}"] for label in labels]))
+        score["accuracy"] = float((predicted == truth).mean())
+    return score
 
 
 if __name__ == "__main__":
