@@ -53,7 +53,7 @@ def main() -> None:
     settings = model_settings(checkpoint, keep_largest=args.keep_largest, fill_holes=args.fill_holes)
     predictor = Predictor(settings, checkpoint)
     postprocessing = mask_postprocessing(settings)
-    reference = get_task(settings.task).label_transforms(None, **settings.task_options)
+    reference = get_task(settings.task).label_transforms(None, settings.labels, **settings.task_options)
     labels = list(settings.labels or ["foreground"])
     scores = [score_case(entry, predictor, postprocessing, reference, labels) for entry in entries]
     print(json.dumps(scores, indent=1))
@@ -66,11 +66,11 @@ def main() -> None:
 def score_case(entry: dict, predictor: Predictor, postprocessing, reference, labels: list[str]) -> dict:
     """IoU and Dice of one case's mask (one label), or each label's IoU, their mean and the pixel accuracy over the
     classes (several labels: the label maps compared pixel by pixel, background included), at the input's size."""
-    probabilities = predictor.predict(predictor.load(entry["image"]))[0].numpy()
+    probabilities = predictor.predict(predictor.load(entry["image"])).numpy()  # (1 or labels + 1, *spatial)
     truth = np.asarray(reference({"label": entry["label"]})["label"])
     truth = truth.argmax(0) if truth.shape[0] > 1 else truth[0]  # one-hot (several labels) or a binary mask
     if len(labels) == 1:
-        predicted = postprocessing(probabilities)
+        predicted = postprocessing(probabilities[0])
     else:
         predicted = postprocessing.label_map(probabilities)
     if predicted.shape != truth.shape:
