@@ -14,7 +14,14 @@ with hooks on the network. The masks of the two backends are compared too (Dice 
   ``luna16_segcaps``'s SegCaps R3 at ``--ct-size`` (default 64, the volume's own in-plane size: SegCaps at the
   bundle's 512x512 takes minutes a volume on a CPU).
 
+With ``--model NAME`` it measures a shipped model (:mod:`medseg.pretrained`, its trained weights) instead, on its
+golden inputs (or ``--input`` files): PyTorch on ``models/model.pt``, ONNX Runtime on ``models/model.onnx`` and,
+where the model ships one, on its 8-bit ``models/model.int8.onnx``, side by side in one process, alternately; each
+row gives the seconds per case, the ratio to PyTorch (whole pipeline and forward passes) and the least Dice of the
+masks against PyTorch's.
+
     python scripts/benchmark_onnx.py [--radiographs 3] [--repeats 5] [--ct-size 64] [--cases cxr ct]
+    python scripts/benchmark_onnx.py --model cxr-lungs [--input FILE ...] [--repeats 7]
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from benchmark_inference import ForwardTimer, checkpoint_for, shared_data_root
 from medseg.data.synthetic import make_cxr
 from medseg.export import export_onnx
 from medseg.inference import Predictor, model_settings
+from medseg.pipeline import ModelSettings
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -43,12 +51,11 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
 
 
-def compare(name: str, checkpoint: Path, inputs: list[Path], repeats: int) -> None:
-    """Print a table row: median seconds per case on each backend, their ratio, the forward passes' ratio, and the
-    lowest Dice between the two backends' masks."""
-    export = export_onnx(checkpoint.parent.parent)
-    settings = model_settings(checkpoint)
-    predictors = {"pytorch": Predictor(settings, checkpoint), "onnxruntime": Predictor(settings, export.path)}
+def measure(settings: ModelSettings, model_files: dict[str, Path], inputs: list[Path], repeats: int) -> dict:
+    """Median seconds per case of ``Predictor.predict`` and of its forward passes on each backend (``model_files``:
+    backend name -> model file, the first one the reference), run alternately, and each backend's least Dice of its
+    masks against the reference's."""
+    predictors = {backend: Predictor(settings, path) for backend, path in model_files.items()}
     timers = {
         backend: ForwardTimer(predictor.network, torch.device("cpu")) for backend, predictor in predictors.items()
     }
@@ -61,7 +68,7 @@ def compare(name: str, checkpoint: Path, inputs: list[Path], repeats: int) -> No
         predicted = [predictor.predict(copy.deepcopy(item)) for item in items[backend]]
         masks[backend] = [np.asarray(probabilities) > settings.threshold for probabilities in predicted]
     for _ in range(repeats):
-        for backend, predictor in predictors.items():  # alternately, so that both see the same machine
+        for backend, predictor in predictors.items():  # alternately, so that all see the same machine
             fresh = copy.deepcopy(items[backend])  # the inversion consumes an item's record of its transforms
             timers[backend].seconds = 0.0
             start = time.perf_counter()
@@ -69,15 +76,62 @@ def compare(name: str, checkpoint: Path, inputs: list[Path], repeats: int) -> No
                 predictor.predict(item)
             seconds[backend].append((time.perf_counter() - start) / len(inputs))
             forward[backend].append(timers[backend].seconds / len(inputs))
-    median = {backend: statistics.median(values) for backend, values in seconds.items()}
-    median_forward = {backend: statistics.median(values) for backend, values in forward.items()}
-    dice = min(_dice(a, b) for a, b in zip(masks["pytorch"], masks["onnxruntime"]))
+    reference = next(iter(model_files))
+    return {
+        backend: {
+            "seconds": statistics.median(seconds[backend]),
+            "forward": statistics.median(forward[backend]),
+            "dice": min(_dice(a, b) for a, b in zip(masks[reference], masks[backend])),
+        }
+        for backend in predictors
+    }
+
+
+def compare(name: str, checkpoint: Path, inputs: list[Path], repeats: int) -> None:
+    """Print a table row: median seconds per case on each backend, their ratio, the forward passes' ratio, and the
+    lowest Dice between the two backends' masks."""
+    export = export_onnx(checkpoint.parent.parent)
+    settings = model_settings(checkpoint)
+    result = measure(settings, {"pytorch": checkpoint, "onnxruntime": export.path}, inputs, repeats)
+    torch_, onnx = result["pytorch"], result["onnxruntime"]
     print(
         f"| {name} | {settings.network_name} {'x'.join(map(str, settings.spatial_size))} | {len(inputs)} | "
-        f"{median['pytorch']:.3f} | {median['onnxruntime']:.3f} | "
-        f"**{median['pytorch'] / median['onnxruntime']:.2f}x** | "
-        f"{median_forward['pytorch'] / median_forward['onnxruntime']:.2f}x | {dice:.4f} |"
+        f"{torch_['seconds']:.3f} | {onnx['seconds']:.3f} | **{torch_['seconds'] / onnx['seconds']:.2f}x** | "
+        f"{torch_['forward'] / onnx['forward']:.2f}x | {onnx['dice']:.4f} |"
     )
+
+
+def compare_shipped(name: str, inputs: list[str], repeats: int) -> None:
+    """Print the side-by-side table of a shipped model: PyTorch, ONNX Runtime and (if shipped) ONNX Runtime on the
+    8-bit network, per case, with their ratios to PyTorch."""
+    from medseg.apps.golden import read_golden
+    from medseg.inference import RUNTIMES
+    from medseg.pretrained import get_model
+
+    model = get_model(name).verify()
+    models = model.folder / "models"
+    files = {runtime: models / RUNTIMES[runtime] for runtime in model.manifest.runtimes}
+    if inputs:
+        paths = [Path(path) for path in inputs]
+    else:
+        paths = [model.folder / case.input for case in read_golden(model.folder)]
+    settings = model_settings(files["pytorch"])
+    result = measure(settings, files, paths, repeats)
+    names = {"pytorch": "PyTorch", "onnxruntime": "ONNX Runtime (float32)", "onnxruntime-int8": "ONNX Runtime (int8)"}
+    print(
+        f"\n{name}: {settings.network_name} {'x'.join(map(str, settings.spatial_size))}, {len(paths)} case(s) "
+        f"({'--input' if inputs else 'its golden inputs'}), weights stored in {model.manifest.weights_precision}\n"
+    )
+    print("| runtime | s/case | speed-up vs PyTorch | forward speed-up | min Dice vs PyTorch |")
+    print("|---|---:|---:|---:|---:|")
+    base = result["pytorch"]
+    for runtime, row in result.items():
+        print(
+            f"| {names.get(runtime, runtime)} | {row['seconds']:.3f} | **{base['seconds'] / row['seconds']:.2f}x** | "
+            f"{base['forward'] / row['forward']:.2f}x | {row['dice']:.4f} |"
+        )
+    if "onnxruntime-int8" not in result:
+        print(f"\n{name} ships no 8-bit network (its quantization did not keep the golden masks, or was not asked)")
 
 
 def main() -> None:
@@ -86,6 +140,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ct-size", type=int, default=64, help="in-plane size SegCaps sees (the bundle's: 512)")
     parser.add_argument("--cases", nargs="+", choices=("cxr", "ct"), default=["cxr", "ct"])
+    parser.add_argument("--model", help="a shipped model (medseg models): its runtimes side by side instead")
+    parser.add_argument("--input", nargs="+", default=[], help="with --model: the cases (default: its golden inputs)")
     args = parser.parse_args()
     import onnxruntime
 
@@ -94,6 +150,9 @@ def main() -> None:
         f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {torch.get_num_threads()} CPU threads, "
         f"median of {args.repeats} alternating repeats"
     )
+    if args.model:
+        compare_shipped(args.model, args.input, args.repeats)
+        return
     print(
         "\n| case | network | cases | PyTorch s/case | ONNX Runtime s/case | speed-up | forward speed-up | min Dice |"
     )

@@ -6,47 +6,52 @@ training history (``history.json``), the data (``datalist.json``: sources and co
 the evaluation (``eval/summary.json`` and the per-case ``eval/test_mean_dice_raw.csv``), with the limits that
 follow from them. It also keeps a few **golden cases**: test cases of the lowest, median and highest Dice, copied
 into ``DIR/golden/inputs/`` with the masks the model gives them on this machine (``DIR/golden/expected/``) and
-``DIR/golden/golden.json``.
+``DIR/golden/golden.json``; or, given inputs (``golden_inputs``: a shipped model's golden cases must be
+redistributable), those. What the outputs cannot say (the intended use, the data's licences, results measured
+elsewhere, failure modes seen) comes from a card-info JSON file (:class:`CardInfo`), which the card prints as given.
 
-``medseg infer --model-dir DIR --verify`` (:func:`verify_golden`) segments the golden inputs again, on the machine at
-hand and with the backend asked (PyTorch, or the ONNX export), and fails when any mask's Dice against its expected
-mask is below :data:`VERIFY_DICE`: a changed library, a damaged or replaced checkpoint, another runtime that computes
-something else.
+``medseg infer --model-dir DIR --verify`` (:func:`medseg.apps.golden.verify_golden`) segments the golden inputs
+again, on the machine at hand and with the backend asked (PyTorch, or the ONNX export), and fails when any mask's
+Dice against its expected mask is below :data:`VERIFY_DICE`: a changed library, a damaged or replaced checkpoint,
+another runtime that computes something else. The golden cases themselves are :mod:`medseg.apps.golden`'s.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 
-from medseg.files import atomic_path, content_digest, write_json
-from medseg.inference import InferenceOptions, Predictor, find_cases, model_settings, run_inference
-from medseg.pipeline import ModelSettings, mask_postprocessing
+from medseg.files import atomic_path, content_digest
+from medseg.inference import MODEL_FILE, Predictor, model_settings
+from medseg.pipeline import ModelSettings
+
+from .golden import VERIFY_DICE, GoldenCase, make_golden
 
 __all__ = [
-    "GOLDEN_FILE",
+    "INTENDED_USE",
     "MODEL_CARD",
-    "VERIFY_DICE",
-    "GoldenCase",
+    "CardInfo",
     "ModelCardError",
-    "verify_golden",
+    "card_text",
+    "default_input",
+    "results_by_source",
+    "test_dice",
     "write_model_card",
 ]
 
 #: Where the card is written, in the bundle.
 MODEL_CARD = "docs/model_card.md"
-#: The golden cases' record, in the bundle.
-GOLDEN_FILE = "golden/golden.json"
-#: The least Dice between a golden case's mask on this machine and its expected mask for ``--verify`` to pass.
-VERIFY_DICE = 0.99
+#: What a card says of the intended use unless its card info says otherwise.
+INTENDED_USE = (
+    "Research: segmenting images for studies, method development and teaching. Not a medical device: not for "
+    "diagnosis, treatment or any clinical decision; a qualified person reviews its masks before any use of them."
+)
 
 
 class ModelCardError(ValueError):
@@ -54,14 +59,57 @@ class ModelCardError(ValueError):
 
 
 @dataclass(frozen=True)
-class GoldenCase:
-    """A golden case: its input (copied into the bundle), the mask expected of it, its test Dice when evaluated."""
+class CardInfo:
+    """What a model card says that the model's own outputs cannot: read from a JSON object of these keys (all
+    optional) by :meth:`read`.
 
-    name: str
-    input: str
-    expected: str
-    test_dice: float
-    input_sha256: str
+    Args:
+        intended_use: the intended use (default :data:`INTENDED_USE`: research, not a medical device).
+        input: the input the model expects, in one line (default: from its settings).
+        training_data: per data source: ``name`` (the datalist's source name), ``cases``, ``licence`` (terms of use),
+            ``source`` (where it comes from), any more.
+        results: measured results per data source, free-form (default: the evaluation's, per source,
+            :func:`results_by_source`).
+        failure_modes: failure modes seen in the validation or test cases, one sentence each.
+        training_command: the command that trained the model.
+        commit: the medseg commit it was trained at.
+    """
+
+    intended_use: str = INTENDED_USE
+    input: str | None = None
+    training_data: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, Any] | None = None
+    failure_modes: list[str] = field(default_factory=list)
+    training_command: str | None = None
+    commit: str | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> CardInfo:
+        """The card info of a JSON file.
+
+        Raises:
+            ModelCardError: naming the file, for one that is not JSON, not an object, or has unknown keys or values
+                of the wrong kind.
+        """
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ModelCardError(f"{path}: cannot be read as card info ({error})") from None
+        if not isinstance(record, dict):
+            raise ModelCardError(f"{path}: card info is a JSON object, got {type(record).__name__}")
+        known = {item.name: item for item in fields(cls)}
+        unknown = sorted(set(record) - set(known))
+        if unknown:
+            raise ModelCardError(f"{path}: unknown card info key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        kinds = {"training_data": list, "results": dict, "failure_modes": list}
+        for key, value in record.items():
+            kind = kinds.get(key, str)
+            if value is not None and not isinstance(value, kind):
+                raise ModelCardError(f"{path}: {key} must be a JSON {kind.__name__}, got {type(value).__name__}")
+        if not all(isinstance(entry, dict) for entry in record.get("training_data") or []):
+            raise ModelCardError(f"{path}: each training_data entry is an object (name, cases, licence, source)")
+        return cls(**{key: value for key, value in record.items() if value is not None})
 
 
 def _read_json(path: Path, what: str) -> object:
@@ -70,13 +118,62 @@ def _read_json(path: Path, what: str) -> object:
     return json.loads(path.read_text())
 
 
-def _test_dice(bundle: Path) -> dict[str, float]:
-    """The per-case test Dice of the bundle's evaluation (MONAI's ``MetricsSaver`` CSV), by input file."""
-    path = bundle / "eval" / "test_mean_dice_raw.csv"
-    if not path.is_file():
-        raise ModelCardError(f"{path}: no per-case evaluation; evaluate the bundle first (configs/evaluate.json)")
+def _per_case(path: Path) -> dict[str, float]:
+    """A per-case metric of MONAI's ``MetricsSaver`` CSV, by input file."""
     with open(path) as stream:
         return {row["filename"]: float(row["mean"]) for row in csv.DictReader(stream)}
+
+
+def test_dice(bundle: Path, required: bool = True) -> dict[str, float]:
+    """The per-case test Dice of the bundle's evaluation (``eval/test_mean_dice_raw.csv``), by input file; empty when
+    absent and not ``required``.
+
+    Raises:
+        ModelCardError: when absent and ``required``.
+    """
+    path = bundle / "eval" / "test_mean_dice_raw.csv"
+    if not path.is_file():
+        if not required:
+            return {}
+        raise ModelCardError(f"{path}: no per-case evaluation; evaluate the bundle first (configs/evaluate.json)")
+    return _per_case(path)
+
+
+def _spread(values: Sequence[float]) -> dict[str, float | int]:
+    array = np.asarray(values, dtype=float)
+    return {
+        "mean": round(float(array.mean()), 4),
+        "sd": round(float(array.std(ddof=1)) if array.size > 1 else 0.0, 4),
+        "min": round(float(array.min()), 4),
+        "p5": round(float(np.percentile(array, 5)), 4),
+        "median": round(float(np.median(array)), 4),
+        "max": round(float(array.max()), 4),
+        "n": int(array.size),
+    }
+
+
+def results_by_source(bundle: str | Path) -> dict[str, dict[str, dict[str, float | int]]]:
+    """The evaluation's per-case metrics (``eval/<metric>_raw.csv``) summarised per data source (each case's
+    ``source`` in ``datalist.json``; ``all`` for every case): ``{source: {metric: {mean, sd, min, p5, median, max,
+    n}}}``. Empty without per-case metrics."""
+    bundle = Path(bundle)
+    datalist = bundle / "datalist.json"
+    entries = json.loads(datalist.read_text()).get("training", []) if datalist.is_file() else []
+    sources = {str(Path(entry["image"]).resolve()): entry.get("source", "?") for entry in entries if "image" in entry}
+    results: dict[str, dict[str, dict[str, float | int]]] = {}
+    for path in sorted((bundle / "eval").glob("*_raw.csv")):
+        metric = path.name[: -len("_raw.csv")]
+        values = _per_case(path)
+        groups: dict[str, list[float]] = {}
+        for filename, value in values.items():
+            if np.isfinite(value):
+                groups.setdefault(sources.get(str(Path(filename).resolve()), "?"), []).append(value)
+        if len(groups) > 1 or not groups:
+            groups["all"] = [value for value in values.values() if np.isfinite(value)]
+        for source, group in groups.items():
+            if group:
+                results.setdefault(source, {})[metric] = _spread(group)
+    return results
 
 
 def _golden_inputs(dice: dict[str, float], count: int) -> list[tuple[str, float]]:
@@ -86,86 +183,67 @@ def _golden_inputs(dice: dict[str, float], count: int) -> list[tuple[str, float]
     return [ranked[index] for index in picks]
 
 
-def _segment(predictor: Predictor, inputs: Sequence[Path], out: Path) -> dict[str, dict]:
-    """``medseg infer``'s masks of ``inputs`` into ``out``, as the model records them; records by input path."""
-    options = InferenceOptions(postprocessing=mask_postprocessing(predictor.settings))
-    summary = run_inference(predictor, find_cases([str(path) for path in inputs]), out, options, progress=False)
-    return {record["input"]: record for record in summary["cases"]}
-
-
-def _make_golden(bundle: Path, predictor: Predictor, dice: dict[str, float], count: int) -> list[GoldenCase]:
-    golden = bundle / "golden"
-    if golden.exists():
-        shutil.rmtree(golden)
-    (golden / "inputs").mkdir(parents=True)
-    copies = {}
-    for source, value in _golden_inputs(dice, count):
-        source_path = Path(source)
-        copy = golden / "inputs" / source_path.name
-        (shutil.copytree if source_path.is_dir() else shutil.copy2)(source_path, copy)
-        copies[str(copy)] = value
-    records = _segment(predictor, [Path(path) for path in copies], golden / "expected")
-    cases = []
-    for path, value in copies.items():
-        record = records[path]
-        if record["status"] != "ok":
-            raise ModelCardError(f"{path}: the golden case could not be segmented: {record['error']}")
-        cases.append(
-            GoldenCase(
-                name=record["case"],
-                input=str(Path(path).relative_to(bundle)),
-                expected=str(Path(record["outputs"]["mask"]).relative_to(bundle)),
-                test_dice=value,
-                input_sha256=content_digest(Path(path)),
-            )
-        )
-    write_json(bundle / GOLDEN_FILE, [asdict(case) for case in cases])
-    return cases
-
-
-def _mask(path: str | Path) -> np.ndarray:
-    return sitk.GetArrayFromImage(sitk.ReadImage(str(path))) > 0
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * float(np.logical_and(a, b).sum()) / total
-
-
-def verify_golden(bundle: str | Path, model_file: str | Path | None = None, device: str = "cpu") -> list[dict]:
-    """Segment the golden cases of ``bundle`` again (with ``model_file``: its ``models/model.pt`` by default, or
-    the ONNX export) and compare each mask with the expected one; each result has ``case``, ``dice`` and ``ok``
-    (Dice ≥ :data:`VERIFY_DICE`, the input unchanged since the card was written).
-
-    Raises:
-        ModelCardError: for a bundle without golden cases (``medseg card`` writes them).
-    """
-    bundle = Path(bundle)
-    cases = [GoldenCase(**case) for case in _read_json(bundle / GOLDEN_FILE, "golden cases (run medseg card first)")]
-    model_file = Path(model_file or bundle / "models" / "model.pt")
-    predictor = Predictor(model_settings(model_file), model_file, device=device)
-    with tempfile.TemporaryDirectory() as out:
-        records = _segment(predictor, [bundle / case.input for case in cases], Path(out))
-        results = []
-        for case in cases:
-            record = records[str(bundle / case.input)]
-            unchanged = content_digest(bundle / case.input) == case.input_sha256
-            if record["status"] != "ok":
-                results.append({"case": case.name, "dice": 0.0, "ok": False, "error": record["error"]})
-                continue
-            dice = _dice(_mask(record["outputs"]["mask"]), _mask(bundle / case.expected))
-            error = None if unchanged else f"{bundle / case.input}: changed since the card was written"
-            results.append({"case": case.name, "dice": dice, "ok": dice >= VERIFY_DICE and unchanged, "error": error})
-    return results
-
-
 def _parameters(settings: ModelSettings) -> int:
     from medseg.pipeline import build_network
 
     return sum(parameter.numel() for parameter in build_network(settings).parameters())
 
 
-def _card(bundle: Path, settings: ModelSettings, dice: dict[str, float], golden: list[GoldenCase]) -> str:
+def _round(value: float | None) -> str | None:
+    return None if value is None else f"{value:.4f}"
+
+
+def _cell(value: object) -> str:
+    return "—" if value is None or value == "" else str(value).replace("|", "/")
+
+
+def _result_line(result: object) -> str:
+    """A metric's result in words: ``mean ± SD (lowest, 5th percentile, median, cases)`` for a spread, else as given."""
+    if not (isinstance(result, dict) and isinstance(result.get("mean"), (int, float))):
+        return json.dumps(result)
+    text = f"{result['mean']:.4f}"
+    if isinstance(result.get("sd"), (int, float)):
+        text += f" ± {result['sd']:.4f}"
+    words = (("min", "lowest"), ("p5", "5th percentile"), ("median", "median"), ("max", "highest"))
+    details = [f"{word} {result[key]:.4f}" for key, word in words if isinstance(result.get(key), (int, float))]
+    if "n" in result:
+        details.append(f"{result['n']} cases")
+    return text + (f" ({', '.join(details)})" if details else "")
+
+
+def _results_lines(results: dict[str, Any]) -> list[str]:
+    lines = ["| data source | metric | result |", "|---|---|---|"]
+    for source, metrics in results.items():
+        if isinstance(metrics, dict):
+            lines += [f"| {_cell(source)} | {_cell(metric)} | {_cell(_result_line(value))} |"
+                      for metric, value in metrics.items()]  # fmt: skip
+        else:
+            lines.append(f"| {_cell(source)} | | {_cell(json.dumps(metrics))} |")
+    return lines
+
+
+def default_input(settings: ModelSettings) -> str:
+    """The input a model takes, in one line, from its settings."""
+    kind = "volumes (NIfTI, NRRD, MHA, DICOM series), read slice by slice" if settings.volumetric else "2D images"
+    return (
+        f"{settings.task} {kind}: {settings.in_channels} channel(s), any size (resized to "
+        f"{settings.spatial_size[0]}×{settings.spatial_size[1]} for the network, masks on the input's grid)"
+    )
+
+
+def card_text(
+    bundle: str | Path,
+    settings: ModelSettings,
+    dice: dict[str, float],
+    golden: Sequence[GoldenCase],
+    info: CardInfo | None = None,
+    verify_command: str | None = None,
+    title: str | None = None,
+    written_by: str = "`medseg card`",
+) -> str:
+    """The model card of the trained model in ``bundle`` (its history, data list and evaluation), applied with
+    ``settings``, with its per-case test ``dice``, its ``golden`` cases and what ``info`` says."""
+    bundle, info = Path(bundle), info or CardInfo()
     history = _read_json(bundle / "history.json", "training history") if (bundle / "history.json").is_file() else []
     summary = _read_json(bundle / "eval" / "summary.json", "evaluation summary")
     datalist = json.loads((bundle / "datalist.json").read_text()) if (bundle / "datalist.json").is_file() else {}
@@ -173,17 +251,27 @@ def _card(bundle: Path, settings: ModelSettings, dice: dict[str, float], golden:
     best = max(history, key=lambda epoch: epoch.get("val_mean_dice", -1.0)) if history else {}
     sources = sorted({entry.get("source", "?") for key in ("training", "validation", "test")
                       for entry in datalist.get(key, [])})  # fmt: skip
+    results = info.results if info.results is not None else results_by_source(bundle)
+    verify_command = verify_command or f"medseg infer --model-dir {bundle.name} --verify"
     lines = [
-        f"# Model card: {settings.task} segmentation, {settings.network_name}",
+        title or f"# Model card: {settings.task} segmentation, {settings.network_name}",
         "",
-        f"Written by `medseg card` from this bundle's own outputs ({bundle.resolve().name}): its record "
-        "(`models/settings.json`), training history, data list and evaluation. Nothing here is typed by hand.",
+        f"Written by {written_by} from this model's own outputs ({bundle.resolve().name}): its record "
+        "(`models/settings.json`), training history, data list and evaluation; the intended use, the data's terms, "
+        "the results measured elsewhere and the failure modes as its card info gives them.",
+        "",
+        "## Intended use",
+        "",
+        info.intended_use,
+        "",
+        f"Input: {info.input or default_input(settings)}.",
         "",
         "## Model",
         "",
         "| setting | value |",
         "|---|---|",
         f"| task (and options) | `{settings.task}` {json.dumps(settings.task_options)} |",
+        f"| labels | {', '.join(settings.labels)} |",
         f"| network | `{settings.network_name}` {json.dumps(settings.network_kwargs)}, {_parameters(settings):,} "
         "parameters |",
         f"| input | {settings.in_channels} channel(s), {settings.spatial_size[0]}×{settings.spatial_size[1]} "
@@ -205,9 +293,34 @@ def _card(bundle: Path, settings: ModelSettings, dice: dict[str, float], golden:
         ]
     else:
         lines += ["No `history.json` in the bundle: the training is not recorded.", ""]
+    if info.training_command:
+        lines += ["Trained with" + (f" medseg at commit `{info.commit}`" if info.commit else "") + ":", "",
+                  "```bash", info.training_command, "```", ""]  # fmt: skip
     if datalist:
-        counts = ", ".join(f"{len(datalist.get(key, []))} {key}" for key in ("training", "validation", "test"))
-        lines += [f"Data: {counts} cases from {', '.join(sources)} (`datalist.json`).", ""]
+        folds = datalist.get("folds") or []
+        if len(folds) == 1:  # one split: the subsets the model was trained, selected and tested on
+            counts = ", ".join(f"{len(folds[0].get(key, []))} {word}" for key, word in
+                               (("train", "training"), ("validation", "validation"), ("test", "test")))  # fmt: skip
+        elif folds:
+            counts = f"{len(datalist.get('training', []))} (in {len(folds)} folds)"
+        else:
+            counts = ", ".join(f"{len(datalist.get(key, []))} {key}" for key in ("training", "validation", "test"))
+        digest = content_digest(bundle / "datalist.json")
+        lines += [f"Data: {counts} cases from {', '.join(sources)} (`datalist.json`, SHA-256 `{digest}`).", ""]
+    lines += ["## Data and licences", ""]
+    if info.training_data:
+        lines += [
+            "| data source | cases | terms of use | from |",
+            "|---|---:|---|---|",
+            *(
+                f"| {_cell(entry.get('name'))} | {_cell(entry.get('cases'))} | {_cell(entry.get('licence'))} | "
+                f"{_cell(entry.get('source'))} |"
+                for entry in info.training_data
+            ),
+            "",
+        ]
+    else:
+        lines += ["Not stated: the card info gives no `training_data` with their terms of use.", ""]
     lines += [
         "## Evaluation (the held-out test cases)",
         "",
@@ -215,45 +328,77 @@ def _card(bundle: Path, settings: ModelSettings, dice: dict[str, float], golden:
         "|---|---:|---:|---:|",
         *(f"| {name} | {row['mean']:.4f} | {row['std']:.4f} | {row['n']} |" for name, row in summary.items()),
         "",
-        f"Per-case Dice: lowest {values[0]:.4f}, 5th percentile {np.percentile(values, 5):.4f}, median "
-        f"{np.median(values):.4f}, highest {values[-1]:.4f} ({values.size} cases).",
-        "",
+    ]
+    if values.size:
+        lines += [
+            f"Per-case Dice: lowest {values[0]:.4f}, 5th percentile {np.percentile(values, 5):.4f}, median "
+            f"{np.median(values):.4f}, highest {values[-1]:.4f} ({values.size} cases).",
+            "",
+        ]
+    if results:
+        lines += ["### Results per data source", "", *_results_lines(results), ""]
+    lines += [
         "## Golden cases",
         "",
-        f"`medseg infer --model-dir {bundle.name} --verify` segments these again and fails (exit 1) when a mask's Dice "
-        f"against the expected one falls below {VERIFY_DICE}:",
+        f"`{verify_command}` segments these again and fails (exit 1) when a mask's Dice against the expected one "
+        f"falls below {VERIFY_DICE}:",
         "",
         "| case | input | expected mask | test Dice |",
         "|---|---|---|---:|",
-        *(f"| {case.name} | `{case.input}` | `{case.expected}` | {case.test_dice:.4f} |" for case in golden),
+        *(f"| {case.name} | `{case.input}` | `{case.expected}` | {_cell(_round(case.test_dice))} |" for case in golden),
         "",
-        "## Known limits",
+        "## Known limits and failure modes",
         "",
-        f"- Evaluated on {values.size} test cases"
-        + (f" from {', '.join(sources)}" if sources else "")
-        + "; other hospitals, scanners and populations are not measured by this card (how a model trained at one "
-        "hospital scores at another: medseg's docs/results.md).",
-        f"- Its worst test cases score Dice {values[0]:.3f}: review its masks (`medseg infer --uncertainty "
-        "--review-threshold`).",
-        "- A research model: not a medical device.",
-        "",
+        *(f"- {mode}" for mode in info.failure_modes),
     ]
+    where = f" from {', '.join(sources)}" if sources else ""
+    lines.append(
+        f"- Evaluated on {values.size or summary_cases(summary)} test cases{where}; other hospitals, scanners and "
+        "populations are not measured by this card (how a model trained at one hospital scores at another: "
+        "medseg's docs/results.md)."
+    )
+    if values.size:
+        lines.append(
+            f"- Its worst test cases score Dice {values[0]:.3f}: review its masks (`medseg infer --uncertainty "
+            "--review-threshold`)."
+        )
+    lines += ["- A research model: not a medical device.", ""]
     return "\n".join(lines)
 
 
-def write_model_card(bundle: str | Path, golden: int = 3) -> Path:
-    """Write ``bundle``'s ``docs/model_card.md`` and its ``golden`` golden cases; return the card's path.
+def summary_cases(summary: dict[str, Any]) -> int:
+    """The number of cases of an evaluation summary (its first metric's)."""
+    return next((int(row.get("n", 0)) for row in summary.values() if isinstance(row, dict)), 0)
+
+
+def write_model_card(
+    bundle: str | Path,
+    golden: int = 3,
+    golden_inputs: Sequence[str | Path] | None = None,
+    info: CardInfo | None = None,
+) -> Path:
+    """Write ``bundle``'s ``docs/model_card.md`` and its golden cases: ``golden`` test cases (lowest, median, highest
+    Dice), or the ``golden_inputs`` given; return the card's path. ``info``: what the card says that the outputs
+    cannot (:class:`CardInfo`).
 
     Raises:
         ModelCardError: for a bundle without its record or its evaluation.
         SettingsFileError, CheckpointError: for a bundle whose record or weights cannot be read.
     """
     bundle = Path(bundle)
-    settings = model_settings(bundle / "models" / "model.pt")
-    dice = _test_dice(bundle)
-    predictor = Predictor(settings, bundle / "models" / "model.pt")
-    cases = _make_golden(bundle, predictor, dice, golden)
+    model_file = bundle / "models" / MODEL_FILE
+    settings = model_settings(model_file)
+    dice = test_dice(bundle, required=not golden_inputs)
+    _read_json(bundle / "eval" / "summary.json", "evaluation summary (evaluate the model first: configs/evaluate.json)")
+    predictor = Predictor(settings, model_file)
+    by_path = {str(Path(name).resolve()): value for name, value in dice.items()}
+    inputs = (
+        [(path, by_path.get(str(Path(path).resolve()))) for path in golden_inputs]
+        if golden_inputs
+        else _golden_inputs(dice, golden)
+    )
+    cases = make_golden(bundle, predictor, inputs)
     path = bundle / MODEL_CARD
     with atomic_path(path) as temporary:
-        temporary.write_text(_card(bundle, settings, dice, cases))
+        temporary.write_text(card_text(bundle, settings, dice, cases, info))
     return path

@@ -21,13 +21,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from . import card, compare, demo, export, infer, prepare, synth
+from . import card, compare, demo, export, infer, models, prepare, synth
 from .arguments import UsageError
 
 __all__ = ["build_parser", "main"]
 
 #: The sub-commands, in the order ``--help`` lists them.
-COMMANDS = (synth, prepare, demo, infer, export, card, compare)
+COMMANDS = (synth, prepare, demo, models, infer, export, card, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,13 +16,14 @@ __all__ = ["add_parser", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from medseg.apps.model_card import GOLDEN_FILE, ModelCardError, write_model_card
+    from medseg.apps.golden import GOLDEN_FILE, GoldenError
+    from medseg.apps.model_card import ModelCardError, write_model_card
     from medseg.inference import CheckpointError
     from medseg.pipeline import SettingsError
 
     try:
         path = write_model_card(args.model_dir, golden=args.golden)
-    except (ModelCardError, SettingsError, CheckpointError) as error:
+    except (ModelCardError, GoldenError, SettingsError, CheckpointError) as error:
         raise UsageError(f"argument --model-dir: {error}") from error
     print(f"wrote {path} and {args.model_dir}/{GOLDEN_FILE}")
     return 0

@@ -4,6 +4,10 @@ The model is applied with the record its model file carries (:func:`medseg.infer
 ``inference.json`` applies it. Flags that describe how it is applied (threshold, mask cleaning, test-time shift)
 override the record; flags that describe the model (``--task``, ``--network-name``, ``--spatial-size``) are needed
 only for a checkpoint without a record, and contradicting the record is a usage error.
+
+``--model NAME`` runs a model shipped with medseg (:mod:`medseg.pretrained`, listed by ``medseg models``) exactly
+as ``--model-dir`` runs a trained model's folder, once its files match the digests of its manifest; nothing is ever
+written into the shipped models' folder.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ if TYPE_CHECKING:
     from medseg.inference import Case, Predictor
     from medseg.pipeline import ModelSettings
 
-__all__ = ["NEEDS_REVIEW", "add_parser", "run"]
+__all__ = ["NEEDS_REVIEW", "RUNTIME_CHOICES", "add_parser", "run"]
 
 #: The exit status when every case was segmented but one or more need review (``--review-threshold``).
 NEEDS_REVIEW = 3
+#: ``--runtime``: the names of :data:`medseg.inference.RUNTIMES` (spelled here so that ``--help`` imports no torch).
+RUNTIME_CHOICES = ("pytorch", "onnxruntime", "onnxruntime-int8")
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -39,7 +45,31 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _source(args: argparse.Namespace) -> str:
+    if getattr(args, "model", None):
+        return "--model"
     return "--model-dir" if args.model_dir else "--checkpoint"
+
+
+def _shipped(args: argparse.Namespace) -> None:
+    """``--model NAME``: the shipped model's folder as ``--model-dir``, once its files match its manifest."""
+    if not args.model:
+        return
+    from medseg.pretrained import ManifestError, UnknownModelError, get_model
+
+    try:
+        args.model_dir = str(get_model(args.model).verify().folder)
+    except (UnknownModelError, ManifestError) as error:
+        raise UsageError(f"argument --model: {error}") from error
+
+
+def _check_not_shipped(output: Path) -> None:
+    """Refuse an output folder inside the shipped models' folder (the package's, or ``$MEDSEG_PRETRAINED``)."""
+    from medseg.pretrained import package_root, pretrained_root
+
+    resolved = output.resolve()
+    for root in {package_root(), pretrained_root()}:
+        if resolved == root or root in resolved.parents:
+            raise UsageError(f"argument --output: {output} is inside the shipped models' folder {root}; give another")
 
 
 def _settings(args: argparse.Namespace, model_file: Path) -> ModelSettings:
@@ -65,7 +95,6 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
     """The predictor and cases of ``medseg infer``; any problem with the arguments is a usage error."""
     import torch
 
-    from medseg.export import ExportError, check_exported_from
     from medseg.files import OutputPathError, check_output_folder
     from medseg.inference import CheckpointError, InputError, Predictor, find_cases
 
@@ -73,13 +102,14 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
         raise UsageError("argument --device: cuda asked, but PyTorch sees no CUDA device")
     if args.rtstruct and importlib.util.find_spec("rt_utils") is None:
         raise UsageError("argument --rtstruct: rt-utils is not installed: pip install -e '.[rtstruct]'")
-    onnx = args.runtime == "onnxruntime"
+    onnx = args.runtime != "pytorch"
     if onnx and args.amp:
         raise UsageError("argument --amp: mixed precision is PyTorch's (--runtime pytorch)")
     try:
         output = check_output_folder(args.output)
     except OutputPathError as error:
         raise UsageError(f"argument --output: {error}") from error
+    _check_not_shipped(output)
     checkpoint = _checkpoint(args)
     model_file = _model_file(args, checkpoint) if onnx else checkpoint
     if not model_file.is_file():
@@ -96,11 +126,9 @@ def _setup(args: argparse.Namespace) -> tuple[Predictor, list[Case], Path]:
         parent = case.path if case.path.is_dir() else case.path.parent
         if parent.resolve() == output.resolve():
             raise UsageError(f"argument --output: {output} holds the input {case.path}; give another folder")
-    try:
+    try:  # an ONNX file is checked against the model.pt beside it (OnnxNetwork.check_origin)
         predictor = Predictor(settings, model_file, device=args.device, amp=args.amp, batch_size=args.batch_size)
-        if onnx:
-            check_exported_from(predictor.network, checkpoint)
-    except (CheckpointError, ExportError) as error:
+    except CheckpointError as error:
         raise UsageError(f"argument {_source(args)}: {error}") from error
     except ImportError as error:
         raise UsageError(f"argument --runtime: {error}") from error
@@ -112,35 +140,41 @@ def _checkpoint(args: argparse.Namespace) -> Path:
 
 
 def _model_file(args: argparse.Namespace, checkpoint: Path) -> Path:
-    """The ONNX file ``--runtime onnxruntime`` runs: the model folder's ``models/model.onnx``, or ``--checkpoint``'s
-    ``.onnx`` file (a ``.pt`` given there names the exported file beside it)."""
-    from medseg.inference import ONNX_FILE
+    """The ONNX file an ONNX Runtime ``--runtime`` runs: the model folder's ``models/model.onnx`` (or, for
+    ``onnxruntime-int8``, ``models/model.int8.onnx``), or ``--checkpoint``'s ``.onnx`` file (a ``.pt`` given there
+    names the exported file beside it)."""
+    from medseg.inference import RUNTIMES
 
-    model_file = checkpoint if checkpoint.suffix == ".onnx" else checkpoint.parent / ONNX_FILE
-    if not model_file.is_file():
-        folder = args.model_dir or checkpoint.parent.parent
+    model_file = checkpoint if checkpoint.suffix == ".onnx" else checkpoint.parent / RUNTIMES[args.runtime]
+    if model_file.is_file():
+        return model_file
+    if args.runtime == "onnxruntime-int8":
         raise UsageError(
-            f"argument {_source(args)}: {model_file}: no exported model for --runtime onnxruntime; export it first "
-            f"with `medseg export --model-dir {folder} --format onnx`"
+            f"argument {_source(args)}: {model_file}: no 8-bit network for --runtime onnxruntime-int8; shipped models "
+            "carry one where it keeps their golden masks (`medseg models` lists their runtimes)"
         )
-    return model_file
+    folder = args.model_dir or checkpoint.parent.parent
+    raise UsageError(
+        f"argument {_source(args)}: {model_file}: no exported model for --runtime onnxruntime; export it first "
+        f"with `medseg export --model-dir {folder} --format onnx`"
+    )
 
 
 def _verify(args: argparse.Namespace) -> int:
     """``--verify``: the golden cases of the model folder segmented again; exit 1 when any differs from its expected
     mask."""
-    from medseg.apps.model_card import VERIFY_DICE, ModelCardError, verify_golden
+    from medseg.apps.golden import VERIFY_DICE, GoldenError, verify_golden
     from medseg.inference import CheckpointError
     from medseg.pipeline import SettingsError
 
     if not args.model_dir:
-        raise UsageError("argument --verify: checks a trained model's golden cases; give --model-dir")
+        raise UsageError("argument --verify: checks a trained model's golden cases; give --model-dir or --model")
     checkpoint = _checkpoint(args)
-    model_file = _model_file(args, checkpoint) if args.runtime == "onnxruntime" else checkpoint
+    model_file = _model_file(args, checkpoint) if args.runtime != "pytorch" else checkpoint
     try:
         results = verify_golden(args.model_dir, model_file, device=args.device)
-    except (ModelCardError, CheckpointError, SettingsError) as error:
-        raise UsageError(f"argument --model-dir: {error}") from error
+    except (GoldenError, CheckpointError, SettingsError) as error:
+        raise UsageError(f"argument {_source(args)}: {error}") from error
     for result in results:
         detail = result["error"] or f"Dice {result['dice']:.4f} against the expected mask (at least {VERIFY_DICE})"
         print(f"{'ok' if result['ok'] else 'FAILED':>7s}  {result['case']}: {detail}")
@@ -150,6 +184,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    _shipped(args)
     if args.verify:
         return _verify(args)
     if not args.input or not args.output:
@@ -205,6 +240,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     source = infer.add_mutually_exclusive_group(required=True)
     add_model_dir(source, required=False)
+    source.add_argument(
+        "--model", metavar="NAME", help="a model shipped with medseg (medseg models lists them), run as --model-dir "
+        "runs a trained model's folder once its files match its manifest's digests",
+    )  # fmt: skip
     source.add_argument("--checkpoint", help="a model file: a state dict (.pt) or an ONNX export (.onnx)")
     model = infer.add_argument_group("the model, for a checkpoint without a record (else taken from it)")
     model.add_argument("--task", help="the task (luna16, ct, cxr, lfw, helen)")
@@ -216,14 +255,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     infer.add_argument("--input", nargs="+", help="files, folders, DICOM series folders or globs")
     infer.add_argument("--output", help="the output folder (not an input folder)")
     infer.add_argument(
-        "--verify", action="store_true", help="instead: segment the model folder's golden cases (written by medseg "
-        "card) again and exit 1 if any mask's Dice against the expected one is below 0.99",
+        "--verify", action="store_true", help="instead: segment the model's golden cases (written by medseg card, or "
+        "shipped) again and exit 1 if any mask's Dice against the expected one is below 0.99",
     )  # fmt: skip
     infer.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     infer.add_argument(
-        "--runtime", choices=("pytorch", "onnxruntime"), default="pytorch",
-        help="what runs the network: PyTorch on models/model.pt, or ONNX Runtime on models/model.onnx (written by "
-        "medseg export); the pre- and post-processing are the same",
+        "--runtime", choices=RUNTIME_CHOICES, default="pytorch",
+        help="what runs the network: PyTorch on models/model.pt, ONNX Runtime on models/model.onnx (written by "
+        "medseg export), or on models/model.int8.onnx, the 8-bit network some shipped models carry (masks within "
+        "the Dice their manifest records of full precision's, not the same); the pre- and post-processing are the "
+        "same",
     )  # fmt: skip
     applied = infer.add_argument_group("how the model is applied (default: as it was trained)")
     applied.add_argument("--threshold", type=probability_or_otsu, help="a probability in (0, 1), or otsu")

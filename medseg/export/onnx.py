@@ -11,9 +11,10 @@ depends on its input is refused with the reason instead of being silently frozen
 always dynamic (the inferers batch windows and slices) and the spatial axes are where the network allows
 (``Dim.AUTO``: PyTorch finds the sizes the network takes; where it cannot, the export falls back to the recorded
 ``spatial_size``, the only size the sliding-window and slice inferers feed). The written file is read back by ONNX
-Runtime and its output compared with PyTorch's before it replaces anything, and it carries the settings stamp and
-the digest of the weights it was exported from, so that a file copied beside another model, or left behind by a
-retraining, is refused (:func:`check_exported_from`).
+Runtime and its output compared with PyTorch's before it replaces anything, and it carries the settings stamp, the
+digest of the weights it was exported from and the digest of its own graph, so that a file copied beside another
+model, left behind by a retraining, edited, stripped of its stamps or separated from its weights is refused
+(:meth:`medseg.inference.OnnxNetwork.check_origin`).
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ from pathlib import Path
 import torch
 
 from medseg.files import atomic_path, content_digest
-from medseg.inference import ONNX_FILE, CheckpointError, OnnxNetwork, load_weights, model_settings
+from medseg.inference import ONNX_FILE, WEIGHTS_KEY, CheckpointError, OnnxNetwork, load_weights, model_settings
+from medseg.inference.onnx_network import stamp_graph
 from medseg.pipeline import SETTINGS_FILE, STAMP_KEY, ModelSettings, build_network
 
 __all__ = ["WEIGHTS_KEY", "ExportError", "OnnxExport", "check_exported_from", "export_onnx"]
-
-#: The metadata key of the SHA-256 of the ``model.pt`` an ONNX file was exported from.
-WEIGHTS_KEY = "medseg:weights_sha256"
 #: Largest difference of a foreground probability between ONNX Runtime and PyTorch that an export accepts.
 TOLERANCE = 1e-3
 #: Batch of the example the network is traced and checked with (2, so that the batch axis is not specialised to 1).
@@ -61,17 +60,14 @@ class OnnxExport:
 
 
 def check_exported_from(network: OnnxNetwork, checkpoint: str | Path) -> None:
-    """Refuse an ONNX file exported from other weights than the ``checkpoint`` beside it (a model retrained since).
+    """Refuse an ONNX file that cannot prove it was exported from the ``checkpoint`` beside it: without its stamps,
+    edited since, without the checkpoint, or exported from other weights (a model retrained since);
+    :meth:`medseg.inference.OnnxNetwork.check_origin`.
 
     Raises:
-        ExportError: naming both files, and saying how to export again.
+        OnnxModelError: naming the file, and saying how to export again.
     """
-    recorded = network.metadata.get(WEIGHTS_KEY)
-    if recorded and Path(checkpoint).is_file() and recorded != content_digest(checkpoint):
-        raise ExportError(
-            f"{network.path}: exported from other weights than {checkpoint} (retrained since?); export it again "
-            f"with `medseg export --model-dir DIR --format onnx`"
-        )
+    network.check_origin(checkpoint)
 
 
 def _probabilities(output: torch.Tensor, settings: ModelSettings) -> torch.Tensor:
@@ -164,6 +160,14 @@ def _check_same_outputs(
     return difference
 
 
+def _stamp_graph_file(path: Path) -> None:
+    """Record the digest of the saved file's graph in its metadata (:func:`medseg.inference.onnx_network.stamp_graph`),
+    the last of its stamps: it can only be computed once the graph is written."""
+    import onnx
+
+    onnx.save(stamp_graph(onnx.load(str(path))), str(path))
+
+
 def export_onnx(model_dir: str | Path, out: str | Path | None = None) -> OnnxExport:
     """Export the trained network of ``model_dir`` (its ``models/model.pt`` and the record it carries) to
     ``<out>/models/model.onnx``, which carries the record too, beside a copy of the settings (``out`` defaults to
@@ -199,6 +203,7 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None) -> OnnxExp
 
     with atomic_path(target, verify=verify) as temporary:
         program.save(temporary, external_data=False)
+        _stamp_graph_file(temporary)
     settings_path = target.parent / SETTINGS_FILE
     if settings_path.resolve() != (models / SETTINGS_FILE).resolve():
         settings.save(target.parent)

@@ -1,7 +1,8 @@
 """Model files read safely, with the settings they carry, or refused with one line saying why.
 
-:func:`read_state_dict` is the one place medseg reads a state dict (PyTorch's safe loader); :func:`load_weights`
-loads it into its network; :func:`model_settings` gives the settings a model file (a checkpoint or an ONNX
+:func:`read_state_dict` is the one place medseg reads a state dict (PyTorch's safe loader; weights stored in half
+precision, as shipped models keep them, are given back in single precision); :func:`load_weights` loads it into its
+network; :func:`model_settings` gives the settings a model file (a checkpoint or an ONNX
 export) carries, which is all a trained model needs to be applied. :class:`CheckpointError` is what a model file
 that cannot be the model its record describes raises, for ONNX files too (:class:`medseg.inference.OnnxModelError`).
 """
@@ -18,7 +19,19 @@ import torch
 
 from medseg.pipeline import SETTINGS_FILE, STAMP_KEY, ModelSettings, SettingsFileError, checkpoint_stamp
 
-__all__ = ["CheckpointError", "load_weights", "model_settings", "read_stamp", "read_state_dict", "recorded_settings"]
+__all__ = [
+    "HALF_DTYPES",
+    "CheckpointError",
+    "load_weights",
+    "model_settings",
+    "read_stamp",
+    "read_state_dict",
+    "recorded_settings",
+]
+
+
+#: Floating-point types a checkpoint may store its weights in to be smaller; read back as ``float32``.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 class CheckpointError(ValueError):
@@ -27,7 +40,9 @@ class CheckpointError(ValueError):
 
 def read_state_dict(checkpoint: str | Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """A state dict saved with ``torch.save``, read with PyTorch's safe loader (``weights_only=True``: a checkpoint
-    that holds code is refused, never run).
+    that holds code is refused, never run). Tensors stored in half precision (``float16``, ``bfloat16``: a shipped
+    model's weights, :func:`medseg.export.half_precision_checkpoint`) are given back as ``float32``, the precision
+    the networks compute in; the state dict's metadata (the settings stamp) is kept.
 
     Raises:
         CheckpointError: for a file that is not a PyTorch checkpoint, one holding Python objects beyond tensors, or a
@@ -56,6 +71,9 @@ def read_state_dict(checkpoint: str | Path, device: torch.device | str = "cpu") 
         keys = ", ".join(list(state)[:5]) if isinstance(state, dict) else type(state).__name__
         what = "a training state" if isinstance(state, dict) and "model" in state else "not a state dict of tensors"
         raise CheckpointError(f"{path}: {what} ({keys}), not the network's weights (models/model.pt)")
+    for name, value in state.items():  # in place: the OrderedDict's ``_metadata`` (the stamp) stays
+        if value.dtype in HALF_DTYPES:
+            state[name] = value.float()
     return state
 
 

@@ -22,11 +22,16 @@ from medseg.tasks import get_task
 from medseg.transforms import ImageFileError
 
 from .checkpoint import load_weights
+from .onnx_network import ONNX_FILE, ONNX_INT8_FILE
 
-__all__ = ["RUNTIMES", "Predictor", "load_network"]
+__all__ = ["MODEL_FILE", "RUNTIMES", "Predictor", "load_network"]
 
-#: What runs the forward pass, by the suffix of the model file.
-RUNTIMES = {".pt": "pytorch", ".onnx": "onnxruntime"}
+#: The trained weights in a model folder's ``models/``.
+MODEL_FILE = "model.pt"
+#: What can run the forward pass (``medseg infer --runtime``), and the file it runs in a model folder's ``models/``:
+#: PyTorch on the weights, ONNX Runtime on their export, or on its 8-bit quantized copy (shipped models only, and
+#: only when asked: it gives masks within the Dice its manifest records, not the same ones).
+RUNTIMES = {"pytorch": MODEL_FILE, "onnxruntime": ONNX_FILE, "onnxruntime-int8": ONNX_INT8_FILE}
 
 
 def load_network(
@@ -34,17 +39,21 @@ def load_network(
 ) -> torch.nn.Module:
     """The trained network of ``model_file`` in evaluation mode: a PyTorch checkpoint (:func:`load_weights`), or an
     ONNX file (``.onnx``) behind the same interface (:class:`medseg.inference.OnnxNetwork`, on the CPU or, for
-    ``"cuda"``, ONNX Runtime's CUDA provider).
+    ``"cuda"``, ONNX Runtime's CUDA provider), which must prove it was exported from the ``model.pt`` beside it
+    (:meth:`OnnxNetwork.check_origin`).
 
     Raises:
-        CheckpointError: for a file that is not the model ``settings`` describe.
+        CheckpointError: for a file that is not the model ``settings`` describe; for an ONNX file, one without its
+            stamps, edited since its export, without its ``model.pt`` or exported from other weights.
     """
     device = torch.device(device)
     if Path(model_file).suffix == ".onnx":
         from .onnx_network import OnnxNetwork
 
         provider = "CUDAExecutionProvider" if device.type == "cuda" else "CPUExecutionProvider"
-        return OnnxNetwork(model_file, settings, providers=[provider])
+        onnx_network = OnnxNetwork(model_file, settings, providers=[provider])
+        onnx_network.check_origin(Path(model_file).with_name(MODEL_FILE))
+        return onnx_network
     network = build_network(settings).to(device).eval()
     load_weights(network, model_file, device, settings)
     return network
@@ -76,7 +85,9 @@ class Predictor:
         self.preprocessing = preprocessing(settings)
         self.network = load_network(settings, checkpoint, self.device)
         self.model_file = Path(checkpoint)
-        self.runtime = RUNTIMES.get(self.model_file.suffix, "pytorch")
+        self.runtime = "pytorch"
+        if self.model_file.suffix == ".onnx":
+            self.runtime = "onnxruntime-int8" if getattr(self.network, "quantized", False) else "onnxruntime"
         self.batch_size = batch_size
         self._invert = Invertd("pred", transform=self.preprocessing, orig_keys="image", nearest_interp=False)
 
