@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import REPO_ROOT
 
-from medseg.apps.compare import Comparison, Run
+from medseg.apps.compare import Comparison, Run, datalist_problems
 from medseg.apps.compare.temporaries import clear_temporaries, scratch_folder
 from medseg.cli import build_parser, main
 from medseg.tasks import prepare_datalist
@@ -180,3 +180,17 @@ def test_a_resume_clears_the_temporaries_of_killed_runs_and_only_those(tmp_path)
     finally:
         living.kill()
         living.wait()
+
+
+def test_a_dicom_series_folder_is_an_image_the_check_accepts(real_data, tmp_path):
+    """A CT datalist's image may be a series folder (the shared CT's): there, it passes; gone, it is named."""
+    ct = real_data("ct_cip")
+    label = str(ct / "wholeLung-64.nrrd")
+    entries = [{"case": "ct", "image": str(ct / "ct-64Dicom"), "label": label},
+               {"case": "gone", "image": str(tmp_path / "no_series"), "label": label}]  # fmt: skip
+    folds = [{"fold": 0, "train": ["ct"], "validation": ["gone"], "test": []}]
+    datalist = tmp_path / "ct.json"
+    datalist.write_text(json.dumps({"training": entries, "folds": folds}))
+    assert datalist_problems(datalist, 1, BUNDLE) == [
+        f"{datalist}: entry 1 (case gone): image {tmp_path / 'no_series'}: no such file"
+    ]

@@ -72,7 +72,7 @@ def check_address(address: str, timeout: float = 10.0) -> None:
     retries. ``auto`` (the cluster this node belongs to) is Ray's to find: it says at once when there is none."""
     if address == "auto":
         return
-    host, separator, port = address.rpartition(":")
+    host, separator, port = address.split("://", 1)[-1].rpartition(":")  # ray://HOST:PORT: a Ray client server
     if not separator or not port.isdigit() or not host:
         raise ClusterAddressError(f"{address}: not HOST:PORT (e.g. 10.0.0.1:6379) or auto")
     try:

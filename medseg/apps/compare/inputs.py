@@ -32,22 +32,22 @@ def _paths(value: Any) -> Iterator[str]:
 
 
 def _missing(path: str, base: Path) -> str | None:
-    """Why ``path`` (relative paths: from ``base``, where the runs read them) cannot be read, or ``None``."""
+    """Why ``path`` (relative paths: from ``base``, where the runs read them) is not there, or ``None``: a file, or a
+    folder (a DICOM series)."""
     resolved = base / path
-    if resolved.is_file():
+    if resolved.is_file() or resolved.is_dir():
         return None
-    if resolved.is_symlink() and not resolved.exists():
+    if resolved.is_symlink():
         return "a link to nothing (or a link loop)"
-    if resolved.exists():
-        return "not a file"
-    return "no such file"
+    return "no such file" if not resolved.exists() else "not a file or folder"
 
 
 def datalist_problems(datalist: Path, folds: int, base: Path) -> list[str]:
     """Every problem of ``datalist`` for a comparison of ``folds`` folds, one line each, naming the entry (its
-    index under ``training`` and its case): an image or label file that is missing, a case name given to several
-    entries, an entry without a case name, and a case of a fold's lists that no entry has. Relative paths are read
-    from ``base`` (the bundle folder the runs run in). An empty list: the datalist is usable.
+    index under ``training`` and its case): an image or label file (or DICOM series folder) that is missing, a case
+    name given to several entries, an entry without a case name, and a case of a fold's lists that no entry has.
+    Relative paths are read from ``base`` (the bundle folder the runs run in). An empty list: the datalist is
+    usable.
 
     The files of every entry are checked, not only the entries of the folds asked: the datalist's content is what
     the runs are identified by, and a missing file is a fault in it whichever fold reads it.
