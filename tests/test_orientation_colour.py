@@ -167,6 +167,14 @@ def test_a_grey_alpha_png_is_read_as_grey_and_segmented(tmp_path):
     assert nib.load(out / "film_seg.nii.gz").shape == levels.shape[::-1]
 
 
+def test_a_bilevel_png_is_read_black_and_white(tmp_path):
+    """A black-and-white (1-bit) PNG of a radiograph is read as 0 and 1 (white), not as 0 and 1/255."""
+    white = grey(radiograph()) > 127
+    Image.fromarray(white).save(tmp_path / "film.png")
+    assert Image.open(tmp_path / "film.png").mode == "1"
+    np.testing.assert_array_equal(read_2d(tmp_path / "film.png"), white.astype(float))
+
+
 # ------------------------------------------------------------------ areas without a spacing
 
 

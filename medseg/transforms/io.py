@@ -277,12 +277,13 @@ def displayed_size(path: PathLike) -> tuple[int, int]:
 def colours(image: Image.Image) -> Image.Image:
     """A Pillow image in the colours it shows, as displayed (:func:`displayed`): a palette image (mode ``P``, ``PA``:
     each pixel an index into a colour table) as RGB, CMYK (print JPEGs) as RGB by Pillow's conversion, grey with alpha
-    (``LA``) as grey. MONAI's ``PILReader`` returns a palette image's indices, which a network would take for
-    intensities, and a CMYK image's four inks, whose first three would be taken for red, green and blue."""
+    (``LA``) and bilevel images (``1``: black and white) as 8-bit grey. MONAI's ``PILReader`` returns a palette image's
+    indices, which a network would take for intensities, a CMYK image's four inks, whose first three would be taken for
+    red, green and blue, and a bilevel image's 0 and 1 (``x / 255``: all black)."""
     image = displayed(image)
     if image.mode in ("P", "PA", "CMYK"):
         return image.convert("RGB")
-    if image.mode == "LA":
+    if image.mode in ("LA", "1"):
         return image.convert("L")
     return image
 
