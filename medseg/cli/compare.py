@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -73,10 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_ray(args: argparse.Namespace) -> None:
-    try:
-        import ray  # noqa: F401
-    except ImportError as error:
-        raise UsageError("argument --backend: ray is not installed (pip install 'medseg[ray]')") from error
+    if importlib.util.find_spec("ray") is None:  # not imported here: the backend sets Ray up before it is
+        raise UsageError("argument --backend: ray is not installed (pip install 'medseg[ray]')")
     if args.gpus_per_run > 0 and args.device != "cuda":
         raise UsageError("argument --gpus-per-run: GPUs for each run need --device cuda")
     if args.address is not None:

@@ -25,6 +25,7 @@ import io
 import os
 import shutil
 import socket
+import sys
 import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -60,6 +61,15 @@ def unpack_folder(archive: bytes, folder: Path) -> None:
     except BaseException:
         shutil.rmtree(unpacked, ignore_errors=True)
         raise
+
+
+def _loopback_only() -> None:
+    """Make the Ray instance this process starts use 127.0.0.1: ``ray.init`` turns a loopback ``_node_ip_address``
+    into the machine's address (for other nodes to reach), unless Ray's "no cluster" switch is set when it is
+    imported (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read into a constant then, and inherited by its workers). Ray
+    imported earlier by the caller keeps its own setting."""
+    if "ray" not in sys.modules:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 class ClusterAddressError(ValueError):
@@ -104,6 +114,8 @@ class RayBackend:
     """Runs every run as a Ray task (see the module docstring)."""
 
     def __init__(self, comparison: Comparison) -> None:
+        if not comparison.address:
+            _loopback_only()
         import ray
 
         self.comparison = comparison
