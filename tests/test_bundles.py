@@ -459,12 +459,17 @@ def test_resume_continues_a_killed_run(synthetic, tmp_path, run_here, capfd):
     assert f"epoch {done + 1:>3}/{done + 2}" in log and "epoch   1/" not in log
 
 
-def test_minutes_stop_training_after_the_first_epoch(synthetic, tmp_path, run_here, capfd):
+def test_minutes_stop_training_within_the_first_epoch(synthetic, tmp_path, run_here, capfd):
+    """A budget spent before the first epoch ends (loading the data counts) stops it after one iteration: the epoch
+    is cut short, validated, and its model kept."""
     out = tmp_path / "out"
     run_here("cxr_lung_unet", "train", dataset_dir=str(synthetic("cxr", n=12)), output_dir=str(out),
-             spatial_size=[32, 32], batch_size=4, epochs=50, minutes=0.001)  # fmt: skip
-    assert "time budget of 0.001 min spent after epoch 1" in capfd.readouterr().out
-    assert len(json.loads((out / "history.json").read_text())) == 1
+             spatial_size=[32, 32], batch_size=2, epochs=50, minutes=0.001)  # fmt: skip
+    assert "time budget of 0.001 min spent during epoch 1 (after 1 of" in capfd.readouterr().out
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1 and "val_mean_dice" in history[0]
+    trainer = torch.load(out / "models" / "last_state.pt", weights_only=True)["trainer"]
+    assert trainer["iteration"] == 1 < trainer["epoch_length"]
     assert (out / "models" / "model.pt").is_file()
 
 

@@ -220,7 +220,10 @@ def test_a_comparison_is_not_resumed_on_another_datalist_or_an_unrecorded_run(da
     run.folder(out).mkdir(parents=True)
     write_json(run.folder(out) / IDENTITY_FILE, comparison.identity(run))
     entries = json.loads(datalist.read_text())
-    entries["training"] = entries["training"][:-1]
+    dropped = entries["training"].pop()["case"]  # one case less, in its folds too: a valid datalist, other content
+    for fold in entries.get("folds", []):
+        for subset in ("train", "validation", "test"):
+            fold[subset] = [case for case in fold.get(subset, []) if case != dropped]
     changed = tmp_path / "changed.json"  # the same path, other cases: a changed datalist
     changed.write_text(json.dumps(entries))
     changed.replace(datalist)
