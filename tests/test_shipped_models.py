@@ -72,3 +72,18 @@ def test_cxr_lungs_segments_held_out_radiographs_of_both_hospitals(tmp_path):
         assert written.shape == reference.shape
         scores.append(jaccard_score(reference.ravel(), written.ravel() > 0))
     assert min(scores) >= 0.7 and np.mean(scores) >= 0.85, scores
+
+
+def test_repeated_infer_options_extend_or_are_refused(tmp_path, capsys):
+    """``--input A --input B`` segments both (argparse would keep B alone); a second ``--output`` is refused."""
+    root = shared_data_root()
+    if not (root / "cxr_shenzhen").is_dir():
+        pytest.skip(f"the shared chest X-rays are not at {root} (set MEDSEG_SHARED_DATA)")
+    first, second = (str(root / image) for image, _ in HELD_OUT_RADIOGRAPHS[2:])
+    assert main(["infer", "--model", "cxr-lungs", "--input", first, "--input", second, "--output", str(tmp_path)]) == 0
+    assert sorted(path.name for path in tmp_path.glob("*_seg.nii.gz")) == ["CHNCXR_0005_0_seg.nii.gz",
+                                                                             "CHNCXR_0007_0_seg.nii.gz"]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        main(["infer", "--model", "cxr-lungs", "--input", first, "--output", str(tmp_path / "a"), "--output", "b"])
+    assert stopped.value.code == 2
+    assert "argument --output: given twice (again: b); give it once" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import UsageError, add_model_dir, boolean, entropy_bits, integer, probability_or_otsu
+from .arguments import GivenOnce, UsageError, add_model_dir, boolean, entropy_bits, integer, probability_or_otsu
 
 if TYPE_CHECKING:
     from medseg.inference import Case, Predictor
@@ -250,10 +250,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     model.add_argument("--network-name", "--network_name", dest="network_name", help="the network's registry name")
     model.add_argument(
         "--spatial-size", "--spatial_size", dest="spatial_size", type=integer(1), nargs=2, metavar=("H", "W"),
-        help="the spatial size the network saw",
+        action=GivenOnce, help="the spatial size the network saw",
     )  # fmt: skip
-    infer.add_argument("--input", nargs="+", help="files, folders, DICOM series folders or globs")
-    infer.add_argument("--output", help="the output folder (not an input folder)")
+    infer.add_argument(
+        "--input", nargs="+", action="extend", help="files, folders, DICOM series folders or globs (repeatable)"
+    )
+    infer.add_argument("--output", action=GivenOnce, help="the output folder (not an input folder)")
     infer.add_argument(
         "--verify", action="store_true", help="instead: segment the model's golden cases (written by medseg card, or "
         "shipped) again and exit 1 if any mask's Dice against the expected one is below 0.99",
