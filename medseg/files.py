@@ -44,6 +44,8 @@ __all__ = [
     "content_digest",
     "file_suffix",
     "output_lock",
+    "process_alive",
+    "process_alive",
     "remove_stale_temporaries",
     "umask_mode",
     "write_json",
@@ -86,7 +88,8 @@ def _writer_pid(temporary: Path, target: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (this process, or one of another user, counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -104,7 +107,7 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
     file whose name is not that of a medseg temporary."""
     target = Path(target)
     found = sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp*")) if target.parent.is_dir() else []
-    stale = [path for path in found if (pid := _writer_pid(path, target)) is not None and not _alive(pid)]
+    stale = [path for path in found if (pid := _writer_pid(path, target)) is not None and not process_alive(pid)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -26,6 +26,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from medseg.files import process_alive
+
 from .spec import Comparison, Run
 
 __all__ = ["SCRATCH_PREFIX", "clear_temporaries", "scratch_folder", "unpacking_folder"]
@@ -40,25 +42,12 @@ _ATOMIC = re.compile(r"\..+\.(\d+)_\w+\.tmp.*")
 _UNPACKING = r"(\d+_\w+\.tmp|[a-z0-9_]{8})"
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` of this node runs (a process of another user counts as running)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def scratch_folder(root: str | Path | None = None) -> Path:
     """A new scratch folder for a run in ``root`` (default: this node's temporary folder), after removing the
     scratch folders there whose process is gone (a task whose worker or node was killed)."""
     root = Path(root or tempfile.gettempdir())
     for path in root.glob(f"{SCRATCH_PREFIX}*"):
-        if (match := _SCRATCH.fullmatch(path.name)) and not _alive(int(match.group(1))):
+        if (match := _SCRATCH.fullmatch(path.name)) and not process_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}_", dir=root))
 
@@ -82,7 +71,11 @@ def clear_temporaries(comparison: Comparison, runs: Sequence[Run]) -> list[Path]
                     removed.append(path)
         if folder.is_dir():
             for path in folder.rglob(".*.tmp*"):
-                if (match := _ATOMIC.fullmatch(path.name)) and path.is_file() and not _alive(int(match.group(1))):
+                if (
+                    (match := _ATOMIC.fullmatch(path.name))
+                    and path.is_file()
+                    and not process_alive(int(match.group(1)))
+                ):
                     path.unlink(missing_ok=True)
                     removed.append(path)
     return removed
