@@ -45,7 +45,6 @@ __all__ = [
     "file_suffix",
     "output_lock",
     "process_alive",
-    "process_alive",
     "remove_stale_temporaries",
     "umask_mode",
     "write_json",
