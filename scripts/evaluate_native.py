@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from monai.metrics import compute_iou
+from monai.networks.utils import one_hot
 
 from medseg.bundle import read_config
 from medseg.inference import Predictor, model_settings
@@ -76,11 +78,10 @@ def score_case(entry: dict, predictor: Predictor, postprocessing, reference, lab
     if predicted.shape != truth.shape:
         raise ValueError(f"{entry['image']}: prediction {predicted.shape} but mask {truth.shape}")
     score = {"case": entry.get("case", entry["image"])}
-    for value, label in enumerate(labels, start=1):
-        union = np.logical_or(predicted == value, truth == value).sum()
-        score[f"iou_{label}"] = (
-            float(np.logical_and(predicted == value, truth == value).sum() / union) if union else 1.0
-        )
+    classes = len(labels) + 1  # MONAI's IoU per foreground label on one-hot maps; 1 where both are empty
+    onehot = [one_hot(torch.as_tensor(m, dtype=torch.long)[None, None], classes) for m in (predicted, truth)]
+    per_label = compute_iou(*onehot, include_background=False, ignore_empty=False)[0]
+    score.update({f"iou_{label}": float(value) for label, value in zip(labels, per_label, strict=True)})
     if len(labels) == 1:
         score["iou"] = score.pop(f"iou_{labels[0]}")
         score["dice"] = 2 * score["iou"] / (1 + score["iou"])
