@@ -45,6 +45,7 @@ __all__ = [
     "file_suffix",
     "output_lock",
     "process_alive",
+    "read_json",
     "remove_stale_temporaries",
     "umask_mode",
     "write_json",
@@ -224,6 +225,15 @@ def write_json(path: str | Path, payload: Any) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text + "\n")
     return path
+
+
+def read_json(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The JSON value in ``path``; ``error`` with one line naming the file (``PATH: cannot be read as WHAT (...)``)
+    for one that cannot be read or decoded. The caller checks the value's shape."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise error(f"{path}: cannot be read as {what} ({problem})") from None
 
 
 class OutputLockedError(OutputPathError):

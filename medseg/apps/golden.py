@@ -17,7 +17,6 @@ Like the manifests of shipped models these digests detect damage and careless ed
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import SimpleITK as sitk
 
-from medseg.files import content_digest, write_json
+from medseg.files import content_digest, read_json, write_json
 from medseg.inference import MODEL_FILE, InferenceOptions, Predictor, find_cases, model_settings, run_inference
 from medseg.inference.provenance import LEDGER_FOLDER
 from medseg.pipeline import mask_postprocessing
@@ -138,10 +137,7 @@ def _read_stamp(folder: Path) -> dict:
             f"{path}: missing: the golden set is not stamped (written by an older medseg, or the stamp removed); "
             "write the golden cases again with medseg card"
         )
-    try:
-        stamp = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GoldenError(f"{path}: cannot be read as the golden set's stamp ({error})") from None
+    stamp = read_json(path, "the golden set's stamp", GoldenError)
     if not (isinstance(stamp, dict) and isinstance(stamp.get("cases"), int) and stamp.get("golden_sha256")):
         raise GoldenError(f"{path}: not a golden set's stamp (cases, golden_sha256)")
     return stamp
@@ -171,10 +167,7 @@ def read_golden(folder: str | Path) -> list[GoldenCase]:
     path = folder / GOLDEN_FILE
     if not path.is_file():
         raise GoldenError(f"{path}: no golden cases (medseg card writes them)")
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GoldenError(f"{path}: cannot be read as golden cases ({error})") from None
+    record = read_json(path, "golden cases", GoldenError)
     if not isinstance(record, list):
         raise GoldenError(f"{path}: a list of golden cases is expected, it holds a JSON {type(record).__name__}")
     stamp = _read_stamp(folder)

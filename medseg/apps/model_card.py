@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.files import atomic_path, content_digest
+from medseg.files import atomic_path, content_digest, read_json
 from medseg.inference import MODEL_FILE, Predictor, model_settings
 from medseg.pipeline import ModelSettings
 
@@ -92,10 +92,7 @@ class CardInfo:
                 of the wrong kind.
         """
         path = Path(path)
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ModelCardError(f"{path}: cannot be read as card info ({error})") from None
+        record = read_json(path, "card info", ModelCardError)
         if not isinstance(record, dict):
             raise ModelCardError(f"{path}: card info is a JSON object, got {type(record).__name__}")
         known = {item.name: item for item in fields(cls)}

@@ -10,12 +10,11 @@ are not a signature: whoever can rewrite the weights can rewrite the manifest to
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from medseg.files import content_digest, write_json
+from medseg.files import content_digest, read_json, write_json
 
 __all__ = [
     "MANIFEST_FILE",
@@ -140,10 +139,7 @@ def read_manifest(folder: str | Path) -> Manifest:
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
         raise ManifestError(f"{path}: missing: not a shipped model's folder (scripts/ship_model.py writes it)")
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ManifestError(f"{path}: cannot be read ({error})") from None
+    record = read_json(path, "a manifest", ManifestError)
     return Manifest.from_dict(record, path)
 
 
