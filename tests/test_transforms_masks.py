@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from medseg.transforms import MergeMasks, MergeMasksd
+from medseg.transforms import MergeMasks, MergeMasksd, OneHotOrBinary
 
 
 def test_left_and_right_masks_merge_into_one_channel():
@@ -36,3 +36,14 @@ def test_dictionary_version_only_touches_its_keys():
     out = MergeMasksd("label")(data)
     assert torch.equal(out["image"], data["image"])
     np.testing.assert_array_equal(out["label"].numpy(), [[[0, 1], [0, 0]]])
+
+
+def test_one_hot_or_binary_hardens_soft_labels_by_their_channel_count():
+    """One channel: thresholded at 0.5 (0.5 itself is foreground); several: the one-hot of the argmax, by torch's
+    own one_hot, so that every pixel keeps exactly one label."""
+    binary = torch.tensor([[[0.2, 0.5, 0.7]]])
+    assert torch.equal(torch.as_tensor(OneHotOrBinary()(binary)), torch.tensor([[[0.0, 1.0, 1.0]]]))
+    soft = torch.rand(3, 5, 6, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.one_hot(soft.argmax(0), 3).permute(2, 0, 1).float()
+    hard = torch.as_tensor(OneHotOrBinary()(soft))
+    assert hard.dtype == torch.float32 and torch.equal(hard, expected)

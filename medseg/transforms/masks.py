@@ -18,7 +18,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data.meta_obj import get_track_meta
-from monai.transforms import MapTransform, Transform
+from monai.transforms import AsDiscrete, MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_tensor
 
 __all__ = [
@@ -236,19 +236,17 @@ class HelenLabelsToLabelsd(FaceLabelsd):
 
 class OneHotOrBinary(Transform):
     """Soft label channels (after interpolation or area averaging) made hard again: one channel (a binary mask) is
-    thresholded at 0.5, as MONAI's ``AsDiscrete(threshold=0.5)``; several (one-hot labels, background first) become
-    the one-hot of their argmax, so that every pixel keeps exactly one label."""
+    thresholded at 0.5, several (one-hot labels, background first) become the one-hot of their argmax, so that every
+    pixel keeps exactly one label: MONAI's ``AsDiscrete(threshold=0.5)`` or ``AsDiscrete(argmax=True, to_onehot=C)``
+    by the number of channels, which MONAI's transform cannot choose itself."""
 
     backend = [TransformBackends.TORCH]
 
     def __call__(self, label: NdarrayOrTensor) -> torch.Tensor:
         label = convert_to_tensor(label, track_meta=get_track_meta())
-        if label.shape[0] == 1:
-            return (label >= 0.5).to(torch.float32)
-        classes = label.argmax(dim=0, keepdim=True)
-        return (classes == torch.arange(label.shape[0], device=label.device).view(-1, *[1] * (label.dim() - 1))).to(
-            torch.float32
-        )
+        channels = label.shape[0]
+        hard = AsDiscrete(threshold=0.5) if channels == 1 else AsDiscrete(argmax=True, to_onehot=channels)
+        return hard(label).to(torch.float32)
 
 
 class OneHotOrBinaryd(MapTransform):
