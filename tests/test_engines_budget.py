@@ -72,7 +72,9 @@ def test_a_resumed_run_counts_the_time_spent_before():
 
 @pytest.mark.slow
 def test_a_bundle_keeps_a_budget_shorter_than_its_first_epoch(real_data, tmp_path):
-    """cxr_lung_unet on 40 real radiographs, batch 2: an epoch of 16 iterations takes longer than the 2 s asked.
+    """cxr_lung_unet on 40 real radiographs, batch 2, with a budget of 0.12 s: the clock starts before the data are
+    loaded and cached, which alone takes longer on any machine, so the budget is spent before the first epoch (16
+    iterations) ends, however fast the machine trains (2 s was not: a quiet machine finished the epoch in 1 s).
     Training stops within the first epoch, validates it and keeps the model."""
     data = tmp_path / "openist"
     data.mkdir()
@@ -82,13 +84,13 @@ def test_a_bundle_keeps_a_budget_shorter_than_its_first_epoch(real_data, tmp_pat
     out = tmp_path / "out"
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.json", "--dataset_dir",
                str(data), "--output_dir", str(out), "--task_options", "{'mask_pattern': '{stem}@.png'}",
-               "--spatial_size", "[64, 64]", "--batch_size", "2", "--epochs", "50", "--minutes", str(2 / 60),
+               "--spatial_size", "[64, 64]", "--batch_size", "2", "--epochs", "50", "--minutes", "0.002",
                "--cache_workers", "1"]  # fmt: skip
     process = subprocess.run(command, cwd=REPO_ROOT / "bundles" / "cxr_lung_unet", capture_output=True, text=True,
                              timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
     log = process.stdout + process.stderr
     assert process.returncode == 0, log[-3000:]
-    assert "time budget of 0.0333333 min spent during epoch 1 (after " in log, log[-3000:]
+    assert "time budget of 0.002 min spent during epoch 1 (after " in log, log[-3000:]
     trainer = torch.load(out / "models" / "last_state.pt", weights_only=True)["trainer"]
     assert 1 <= trainer["iteration"] < trainer["epoch_length"], trainer
     assert len(json.loads((out / "history.json").read_text())) == 1
