@@ -147,8 +147,11 @@ class ModelSettings:
         object.__setattr__(self, "spatial_size", size)
         object.__setattr__(self, "test_time_flip_axes", tuple(int(axis) for axis in self.test_time_flip_axes))
         object.__setattr__(self, "keep_largest", self.keep_largest or None)
-        for name, derived in (("in_channels", task.channels(**self.task_options)),
-                              ("intensity", task.intensity(**self.task_options))):  # fmt: skip
+        try:
+            channels, intensity = task.channels(**self.task_options), task.intensity(**self.task_options)
+        except ValueError as error:
+            raise SettingsError(f"task_options: {error}") from None
+        for name, derived in (("in_channels", channels), ("intensity", intensity)):
             given = getattr(self, name)
             if given is not None and _plain(given) != _plain(derived):
                 raise SettingsError(

@@ -60,6 +60,14 @@ CT_OPTIONS = (
         nargs=2,
     ),
     TaskOption(
+        "slice_context",
+        "image",
+        "neighbouring slices on each side given to the 2D network as channels with each axial slice (default 0: "
+        "the slice alone; 1: three channels, the 2.5D input that tells where the lung's apex and base end)",
+        default=0,
+        type=int,
+    ),
+    TaskOption(
         "mask_encoding",
         "label",
         "what a mask's values mean: binary (lungs above --mask-threshold, default), luna16 (3 left lung, 4 right, 5 "
@@ -78,8 +86,16 @@ CT_OPTIONS = (
 )
 
 
-def _ct_image(spatial_size: Sequence[int] | None, hu_window: Sequence[float] = HU_RANGE) -> Compose:
-    return ct_image_transforms(tuple(hu_window))
+def _ct_image(
+    spatial_size: Sequence[int] | None, hu_window: Sequence[float] = HU_RANGE, slice_context: int = 0
+) -> Compose:
+    return ct_image_transforms(tuple(hu_window), slice_context=slice_context)
+
+
+def _ct_channels(slice_context: int = 0, **_: object) -> int:
+    if isinstance(slice_context, bool) or not isinstance(slice_context, int) or slice_context < 0:
+        raise ValueError(f"slice_context must be a whole number of slices, 0 or more, got {slice_context!r}")
+    return 2 * slice_context + 1
 
 
 def _luna16_label(
@@ -114,7 +130,7 @@ def _ct_label(
     return ct_label_transforms(threshold=mask_threshold)
 
 
-def _ct_intensity(hu_window: Sequence[float] = HU_RANGE) -> dict:
+def _ct_intensity(hu_window: Sequence[float] = HU_RANGE, **_: object) -> dict:
     return {"window_hu": [float(v) for v in hu_window], "range": [0, 1]}
 
 
@@ -150,6 +166,7 @@ CT = register_task(
         make_image_transforms=_ct_image,
         make_label_transforms=_ct_label,
         volumetric=True,
+        image_channels=_ct_channels,
         image_intensity=_ct_intensity,
         label_set=CT_LABEL_SET,
         options=(*NAME_RULE_OPTIONS, *CT_OPTIONS),

@@ -66,6 +66,7 @@ from .presets import (
     skin_label_transforms,
 )
 from .resize import AreaResize, AreaResized
+from .slice_context import AdjacentSlices, AdjacentSlicesd
 from .spatial import Rand2DSimardElastic, Rand2DSimardElasticd, affine_from_points
 from .untracked import UntrackedCompose
 from .writers import AtomicITKWriter, AtomicPILWriter, MaskMetad
@@ -80,6 +81,8 @@ __all__ = [
     "LUNG_CODES",
     "MASK_THRESHOLDS",
     "SEGCAPS_AUGMENTATION",
+    "AdjacentSlices",
+    "AdjacentSlicesd",
     "AreaResize",
     "AreaResized",
     "ArgmaxToLabels",

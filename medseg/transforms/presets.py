@@ -43,6 +43,7 @@ from .io import image_readers_2d, load_imaged, mask_reader_2d, volume_reader
 from .masks import LUNA16_LABELS, FaceLabelsd, LFWPartsToLabelsd, MergeMasksd, OneHotOrBinaryd
 from .orientation import AxialOrientationd
 from .resize import AreaResized
+from .slice_context import AdjacentSlicesd
 
 __all__ = [
     "HU_RANGE",
@@ -132,17 +133,22 @@ def lung_label_map(
     return {value: number.get(value, 0) for value in values}
 
 
-def ct_image_transforms(hu_range: Sequence[float] = HU_RANGE, image_key: str = "image") -> Compose:
+def ct_image_transforms(
+    hu_range: Sequence[float] = HU_RANGE, image_key: str = "image", slice_context: int = 0
+) -> Compose:
     """CT volume: load with ITK, axes in axial order (:class:`~medseg.transforms.AxialOrientationd`: slices along the
     scan's axial direction whatever the order of its array axes), clip Hounsfield units to ``hu_range``,
-    ``(x - a_min) / (a_max - a_min)``."""
+    ``(x - a_min) / (a_max - a_min)``; with ``slice_context``, each slice's neighbours on each side as channels
+    (:class:`~medseg.transforms.AdjacentSlicesd`)."""
     a_min, a_max = hu_range
+    context = [AdjacentSlicesd(image_key, slice_context)] if slice_context else []
     return Compose(
         [
             load_imaged(image_key, volume_reader()),
             AxialOrientationd(image_key),
             ScaleIntensityRanged(image_key, a_min=a_min, a_max=a_max, b_min=0.0, b_max=1.0, clip=True),
             _float(image_key),
+            *context,
         ]
     )
 

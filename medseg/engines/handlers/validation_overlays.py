@@ -38,7 +38,8 @@ class ValidationOverlays:
             image, label, pred = (convert_to_numpy(item[k]) for k in ("image", "label", "pred"))
             if image.ndim == 4:  # a volume (channel, x, y, z): its axial slice of most foreground
                 z = int(np.argmax(label[0].sum(axis=(0, 1))))
-                image, label, pred = image[..., z], label[..., z], pred[..., z]
+                middle = image.shape[0] // 2  # the slice itself among its neighbours (medseg.transforms.AdjacentSlices)
+                image, label, pred = image[middle : middle + 1, ..., z], label[..., z], pred[..., z]
             self._items.append((image, label[0], pred[0]))
 
     def _write_if_best(self, engine: Engine) -> None:
