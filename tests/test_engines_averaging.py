@@ -120,3 +120,9 @@ def test_bad_arguments(tmp_path):
                 "model_selection": "best", "model_average": 1}  # fmt: skip
     with pytest.raises(SettingsError, match="--model_average must be a whole number of at least 1, got 0"):
         check_training(**{**training, "model_average": 0})
+    with pytest.raises(SettingsError, match="--val_fraction 0 validates on the training cases: --model_selection best"):
+        check_training(**training, val_fraction=0)
+    for share in (1.0, -0.1, True, "0.2"):
+        with pytest.raises(SettingsError, match=r"--val_fraction must be a number in \[0, 1\)"):
+            check_training(**{**training, "model_selection": "last"}, val_fraction=share)
+    check_training(**{**training, "model_selection": "last"}, val_fraction=0)

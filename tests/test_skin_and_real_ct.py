@@ -171,3 +171,23 @@ def test_both_real_ct_sources_in_one_datalist_grouped_by_scan(real_data, tmp_pat
     (copy / "id003-128x128x64-msk.nii.gz").unlink()
     skipped = []
     assert len(ct_datalist(copy, skipped=skipped)) == 2 and "no mask" in skipped[0].reason
+
+
+def test_ct_bundle_trains_on_every_real_scan_and_validates_on_them(real_data, tmp_path, capsys):
+    """The CT bundle's default (``--val_fraction 0``): none of the four real scans is held out; validation scores the
+    training scans, and says so. With the template's 0.1, one scan of four (10 % rounded up) validates, never trained."""
+    from medseg.bundle import load_subsets
+
+    roots = [str(real_data("ct_imlab")), str(real_data("ct_cip"))]
+    common = {"task": "ct", "dataset_dir": roots, "datalist": None, "fold": 0, "folds": 1}
+    every = load_subsets(**common, output_dir=tmp_path / "all", val_fraction=0)
+    cases = sorted(entry["case"] for entry in every["all"])
+    assert len(cases) == 4 and sorted(e["case"] for e in every["train"]) == cases
+    assert every["validation"] == every["train"] and not every["test"]
+    assert "validation scores the 4 training cases" in capsys.readouterr().out
+    held = load_subsets(**common, output_dir=tmp_path / "held", val_fraction=0.1)
+    assert len(held["validation"]) == 1 and len(held["train"]) == 3
+    assert not {e["case"] for e in held["validation"]} & {e["case"] for e in held["train"]}
+    # the datalist kept in the output folder is prepared again when the share changes, not reused
+    again = load_subsets(**common, output_dir=tmp_path / "held", val_fraction=0)
+    assert len(again["train"]) == 4

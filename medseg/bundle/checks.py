@@ -46,10 +46,12 @@ def check_training(
     lr_schedule: str,
     model_selection: str,
     model_average: int,
+    val_fraction: float = 0.1,
     resume: bool = False,
 ) -> None:
-    """Raise :class:`SettingsError` for a training budget, batch size or validation interval out of range, an
-    unknown schedule or model selection, or ``resume`` not True or False."""
+    """Raise :class:`SettingsError` for a training budget, batch size, validation interval or validation share out
+    of range, an unknown schedule or model selection, a model selected by its fit (``model_selection`` best without
+    a validation case: ``val_fraction`` 0), or ``resume`` not True or False."""
     _count("epochs", epochs, 1)
     _positive("minutes", minutes, allow_none=True)
     _count("batch_size", batch_size, 1)
@@ -57,6 +59,13 @@ def check_training(
     _one_of("lr_schedule", lr_schedule, LR_SCHEDULES)
     _one_of("model_selection", model_selection, WEIGHT_SELECTIONS)
     _count("model_average", model_average, 1)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1:
+        raise SettingsError(f"--val_fraction must be a number in [0, 1) (the validation share), got {val_fraction!r}")
+    if val_fraction == 0 and model_selection == "best":
+        raise SettingsError(
+            "--val_fraction 0 validates on the training cases: --model_selection best would pick the weights by their "
+            "fit; give --model_selection last, or a validation share above 0"
+        )
     check_flag("resume", resume)
 
 

@@ -49,17 +49,19 @@ def prepared_datalist(
     seed: int = 0,
     test_source: str | None = None,
     folds: int = 4,
+    val_fraction: float = 0.1,
     **options: Any,
 ) -> Path:
     """``<output_dir>/datalist.json`` for ``dataset_dir`` (a folder, or a list of folders: several sources),
     prepared unless it already matches: ``folds`` grouped folds (1: one fold without a test subset), or the one fold
-    of ``test_source``."""
+    of ``test_source``, each training fold giving ``val_fraction`` of its patients to validation."""
     path = Path(output_dir) / "datalist.json"
     roots = [dataset_dir] if isinstance(dataset_dir, (str, Path)) else list(dataset_dir)
     root = str(Path(roots[0]).resolve()) if len(roots) == 1 else [str(Path(r).resolve()) for r in roots]
     wanted = get_task(task).resolve_options(("pairs", "label"), **options)
     wanted = {name: list(value) if isinstance(value, tuple) else value for name, value in wanted.items()}
     wanted["seed"], wanted["test_source"], wanted["n_folds"] = seed, test_source, 1 if test_source else folds
+    wanted["val_fraction"] = val_fraction
     if path.is_file():
         earlier = json.loads(path.read_text())
         recorded = earlier.get("options", {})
@@ -67,7 +69,9 @@ def prepared_datalist(
             if all(recorded.get(name) == value for name, value in wanted.items()):
                 return path
     try:
-        report = prepare_datalist(task, root, path, n_folds=folds, seed=seed, test_source=test_source, **options)
+        report = prepare_datalist(
+            task, root, path, n_folds=folds, val_fraction=val_fraction, seed=seed, test_source=test_source, **options
+        )
     except (LayoutError, MissingFileError, ValueError) as error:
         raise SettingsError(f"--dataset_dir {dataset_dir}: {error}") from None
     print(format_report(report))
@@ -87,6 +91,7 @@ def load_subsets(
     require_training: bool = True,
     test_source: str | None = None,
     folds: int = 4,
+    val_fraction: float = 0.1,
     evaluate: str | None = None,
 ) -> dict[str, list[dict]]:
     """``{"train", "validation", "test", "all"}`` entries for a bundle run (see the module docstring).
@@ -95,8 +100,10 @@ def load_subsets(
     use). ``require_training=False`` (evaluation) accepts a datalist without folds or splits: its entries are then
     all in ``"all"``. ``official_splits=False`` uses the folds even when the entries carry official splits
     (cross-validation over all the data, as the loss comparisons of the papers do). ``test_source`` (with
-    ``dataset_dir`` a list of folders) tests on that source and trains on the others. ``evaluate``: the subset an
-    evaluation runs on, which must not be empty.
+    ``dataset_dir`` a list of folders) tests on that source and trains on the others. ``val_fraction``: the share of
+    a training fold's patients that validates; 0 trains on all of them and validates on the training cases (a model
+    to use from a handful of scans, whose validation figures then measure the fit, not unseen cases). ``evaluate``:
+    the subset an evaluation runs on, which must not be empty.
 
     Raises:
         SettingsError: for a datalist or dataset folder that does not exist, a test source that is none of the
@@ -108,7 +115,7 @@ def load_subsets(
     _check_data(task, dataset_dir, datalist, test_source)
     if datalist is None:
         datalist = _main_process_first(
-            lambda: prepared_datalist(task, dataset_dir, output_dir, seed, test_source, folds, **options)
+            lambda: prepared_datalist(task, dataset_dir, output_dir, seed, test_source, folds, val_fraction, **options)
         )
     data = json.loads(Path(datalist).read_text())
     entries = data.get("training") or []
@@ -126,6 +133,10 @@ def load_subsets(
         )
     else:
         subsets = {subset: [] for subset in SUBSETS}
+    if val_fraction == 0 and subsets["train"] and not subsets["validation"]:
+        subsets["validation"] = list(subsets["train"])
+        count = len(subsets["train"])
+        print(f"--val_fraction 0: no case held out for validation; validation scores the {count} training cases")
     for subset in ("train", "validation") if require_training else ():
         if not subsets[subset]:
             raise SettingsError(f"--datalist {datalist}: the {subset} subset of fold {fold} is empty")
