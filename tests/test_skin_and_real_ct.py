@@ -175,7 +175,7 @@ def test_both_real_ct_sources_in_one_datalist_grouped_by_scan(real_data, tmp_pat
 
 def test_ct_bundle_trains_on_every_real_scan_and_validates_on_them(real_data, tmp_path, capsys):
     """The CT bundle's default (``--val_fraction 0``): none of the four real scans is held out; validation scores the
-    training scans, and says so. With the template's 0.1, one scan of four (10 % rounded up) validates, never trained."""
+    training scans, and says so. With the template's 0.1, one scan of four (10 % rounded up) validates, untrained."""
     from medseg.bundle import load_subsets
 
     roots = [str(real_data("ct_imlab")), str(real_data("ct_cip"))]
