@@ -50,11 +50,12 @@ SETUPS = {
     ),
     # volumes of 16 slices of 48x48 pixels (not 40 of 96x96): SegCaps on a CPU is the suite's slowest network
     "luna16_segcaps": ("luna16", {"n": 4, "shape": (16, 48, 48)}, ["--spatial_size", "[32,32]"]),
-    # one fold without a test subset by default (--folds 1, a model to use): evaluated on its validation scan
+    # one fold without a test subset by default (--folds 1 --val_fraction 0, a model to use): evaluated on its
+    # validation scans (the training scans), validated after each of the two epochs (the bundle: every 5th)
     "ct_lung_unet": (
         "ct",
         {"n": 4, "shape": (16, 48, 48)},
-        ["--spatial_size", "[32,32]", "--batch_size", "4", "--evaluate_subset", "validation"],
+        ["--spatial_size", "[32,32]", "--batch_size", "4", "--evaluate_subset", "validation", "--val_interval", "1"],
     ),
     "skin_lesion_unet": ("skin", {"n": 16}, ["--spatial_size", "[32,32]", "--batch_size", "4"]),
 }
