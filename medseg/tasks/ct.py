@@ -63,7 +63,7 @@ CT_OPTIONS = (
         "slice_context",
         "image",
         "neighbouring slices on each side given to the 2D network as channels with each axial slice (default 0: "
-        "the slice alone; 1: three channels, the 2.5D input that tells where the lung's apex and base end)",
+        "the slice alone; 1: three channels, a 2.5D input; no better on the shared real CT, ct_lung_unet's README)",
         default=0,
         type=int,
     ),
