@@ -4,6 +4,7 @@ resumable state, a wall-clock budget, the averaged checkpoint, the training reco
 from .best_metric import BestMetricState
 from .budget import WallClockBudget
 from .early_stop import ResumableEarlyStop
+from .final_validation import FinalValidation
 from .last_state import LastStateSaver, ResumeLoader
 from .metrics_saver import AtomicMetricsSaver
 from .training_report import TrainingReport
@@ -14,6 +15,7 @@ __all__ = [
     "WEIGHT_SELECTIONS",
     "AtomicMetricsSaver",
     "BestMetricState",
+    "FinalValidation",
     "LastStateSaver",
     "ResumableEarlyStop",
     "ResumeLoader",
